@@ -1,0 +1,314 @@
+"""The TCP alarm channel, sans-I/O: framing plus the sender's and the receiver's state machines.
+
+TCP delivers a byte stream, not messages, and it says nothing about whether the *application* at the
+other end stored what it received. So the alarm channel adds, on top of TCP:
+
+- **framing**: each frame is ``length u32 | type u8 | payload`` (payload: compact UTF-8
+  JSON), with a maximum frame size. A length above it closes the connection: it is never allocated;
+- **application-level ACKs**: the station ACKs an alarm only once it has journaled it;
+- **an outbox** on the device: every alarm waits there until ACKed, and all of it is re-sent after a
+  reconnect (at-least-once delivery);
+- **dedup by alarm id** at the station, so that at-least-once plus idempotence gives exactly once;
+- **heartbeats**, so that a silent dead peer is noticed, and back-off between reconnects.
+
+Nothing here touches a socket or reads a clock: callers pass ``now`` and move bytes themselves.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import struct
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+
+PROTOCOL_VERSION = 1
+MAX_FRAME = 16 * 1024
+FRAME_HEAD = struct.Struct("!IB")
+
+PRIORITIES = ("low", "medium", "high")
+STATES = ("raised", "updated", "cleared")
+
+
+class ProtocolError(Exception):
+    """Base of the alarm channel's errors."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to do something the protocol does not allow (a bug on our side)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something the protocol does not allow; the connection should be closed."""
+
+
+class FrameType(enum.IntEnum):
+    HELLO = 1
+    ALARM = 2
+    ACK = 3
+    HEARTBEAT = 4
+
+
+@dataclass(frozen=True)
+class Hello:
+    """First frame of a device on a new connection: who it is and which protocol it speaks."""
+
+    device_id: int
+    bed: int
+    version: int = PROTOCOL_VERSION
+
+
+@dataclass(frozen=True)
+class AlarmMessage:
+    """An alarm event. ``alarm_id`` is unique per device and identifies the event (for dedup)."""
+
+    alarm_id: str
+    device_id: int
+    bed: int
+    condition: str
+    priority: str
+    state: str
+    value: float | None
+    limit: float | None
+    timestamp: float
+
+    def __post_init__(self) -> None:
+        if self.priority not in PRIORITIES:
+            raise LocalProtocolError(f"priority {self.priority!r} is not one of {PRIORITIES}")
+        if self.state not in STATES:
+            raise LocalProtocolError(f"state {self.state!r} is not one of {STATES}")
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The station has stored alarm ``alarm_id``; the device may drop it from its outbox."""
+
+    alarm_id: str
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Proof of life on an otherwise quiet connection."""
+
+    sent_at: float
+
+
+Event = Hello | AlarmMessage | Ack | Heartbeat
+
+_TYPE_OF = {Hello: FrameType.HELLO, AlarmMessage: FrameType.ALARM, Ack: FrameType.ACK,
+            Heartbeat: FrameType.HEARTBEAT}
+_CLASS_OF = {v: k for k, v in _TYPE_OF.items()}
+
+
+def encode_frame(event: Event) -> bytes:
+    """One event as one frame on the wire."""
+    payload = json.dumps(asdict(event), separators=(",", ":")).encode()
+    if FRAME_HEAD.size - 4 + len(payload) > MAX_FRAME:
+        raise LocalProtocolError(f"frame of {len(payload)} bytes exceeds MAX_FRAME={MAX_FRAME}")
+    return FRAME_HEAD.pack(1 + len(payload), _TYPE_OF[type(event)]) + payload
+
+
+def _parse(ftype: int, payload: bytes) -> Event:
+    try:
+        cls = _CLASS_OF[FrameType(ftype)]
+    except ValueError:
+        raise RemoteProtocolError(f"unknown frame type {ftype}") from None
+    try:
+        fields = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RemoteProtocolError(f"{cls.__name__} frame payload is not JSON: {exc}") from None
+    if not isinstance(fields, dict):
+        raise RemoteProtocolError(f"{cls.__name__} frame payload is not a JSON object")
+    try:
+        return cls(**fields)
+    except (TypeError, LocalProtocolError) as exc:
+        raise RemoteProtocolError(f"bad {cls.__name__} frame: {exc}") from None
+
+
+class FrameDecoder:
+    """Turns a byte stream, fed in arbitrary pieces, into events.
+
+    It buffers at most one frame (``MAX_FRAME``). A frame cut in the middle stays buffered until
+    the rest arrives; :attr:`pending` tells how many bytes wait, so that a disconnect in the middle
+    of a frame can be reported.
+    """
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self._buf = bytearray()
+        self._max = max_frame
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Event]:
+        self._buf += data
+        events: list[Event] = []
+        while len(self._buf) >= 4:
+            (length,) = struct.unpack_from("!I", self._buf)
+            if length == 0 or length > self._max:
+                raise RemoteProtocolError(
+                    f"frame length {length} is outside 1..{self._max}; closing the connection"
+                )
+            if len(self._buf) < 4 + length:
+                break
+            ftype = self._buf[4]
+            payload = bytes(self._buf[5 : 4 + length])
+            del self._buf[: 4 + length]
+            events.append(_parse(ftype, payload))
+        return events
+
+
+class SenderState(enum.Enum):
+    DISCONNECTED = "disconnected"
+    CONNECTED = "connected"
+
+
+class AlarmSender:
+    """The device's side: an outbox of unACKed alarms, heartbeats and reconnect back-off.
+
+    Usage from I/O glue: on connect, write ``connection_made(now)``; to raise an alarm, write
+    ``send_alarm(alarm, now)``; feed received bytes to ``receive_data``; call ``tick(now)``
+    periodically and write what it returns; if ``is_dead(now)`` close the socket; on close call
+    ``connection_lost(now)`` and wait ``reconnect_delay()`` before trying again.
+    """
+
+    def __init__(self, device_id: int, bed: int, *, heartbeat_interval: float = 2.0,
+                 dead_after: float = 6.0, backoff_initial: float = 0.25,
+                 backoff_max: float = 8.0) -> None:
+        self.device_id = device_id
+        self.bed = bed
+        self.heartbeat_interval = heartbeat_interval
+        self.dead_after = dead_after
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.state = SenderState.DISCONNECTED
+        self.outbox: OrderedDict[str, AlarmMessage] = OrderedDict()
+        self._decoder = FrameDecoder()
+        self._last_heard = 0.0
+        self._last_sent = 0.0
+        self._failures = 0
+        self.sent_frames = 0
+        self.resent = 0
+        self.acked = 0
+
+    def connection_made(self, now: float) -> bytes:
+        """A new connection: say HELLO, then re-send everything still unacknowledged."""
+        if self.state is SenderState.CONNECTED:
+            raise LocalProtocolError("connection_made while already connected")
+        self.state = SenderState.CONNECTED
+        self._decoder = FrameDecoder()
+        self._last_heard = self._last_sent = now
+        out = [encode_frame(Hello(self.device_id, self.bed))]
+        for alarm in self.outbox.values():
+            out.append(encode_frame(alarm))
+            self.resent += 1
+        self.sent_frames += len(out)
+        return b"".join(out)
+
+    def send_alarm(self, alarm: AlarmMessage, now: float) -> bytes:
+        """Put an alarm in the outbox; return its frame if connected (else it waits)."""
+        if alarm.alarm_id in self.outbox:
+            raise LocalProtocolError(f"alarm id {alarm.alarm_id!r} is already in the outbox")
+        self.outbox[alarm.alarm_id] = alarm
+        if self.state is not SenderState.CONNECTED:
+            return b""
+        self._last_sent = now
+        self.sent_frames += 1
+        return encode_frame(alarm)
+
+    def receive_data(self, data: bytes, now: float) -> list[Event]:
+        events = self._decoder.feed(data)
+        self._last_heard = now
+        for ev in events:
+            if isinstance(ev, Ack):
+                if self.outbox.pop(ev.alarm_id, None) is not None:
+                    self.acked += 1
+                    self._failures = 0
+            elif not isinstance(ev, Heartbeat):
+                raise RemoteProtocolError(f"a station does not send {type(ev).__name__} frames")
+        return events
+
+    def tick(self, now: float) -> bytes:
+        """Bytes to write now: a heartbeat when the line has been quiet for a while."""
+        if self.state is SenderState.CONNECTED and now - self._last_sent >= self.heartbeat_interval:
+            self._last_sent = now
+            self.sent_frames += 1
+            return encode_frame(Heartbeat(now))
+        return b""
+
+    def is_dead(self, now: float) -> bool:
+        """True when the station has been silent too long: treat the connection as lost."""
+        return self.state is SenderState.CONNECTED and now - self._last_heard > self.dead_after
+
+    def connection_lost(self, now: float) -> None:
+        self.state = SenderState.DISCONNECTED
+        self._failures += 1
+
+    def reconnect_delay(self) -> float:
+        """Exponential back-off: initial, doubling per consecutive failure, capped."""
+        n = max(self._failures - 1, 0)
+        return min(self.backoff_initial * (2**n), self.backoff_max)
+
+
+class AlarmReceiver:
+    """The station's side of one connection: parse frames, dedup alarms, ACK what is stored.
+
+    ``receive_data`` returns every new event. An alarm already confirmed on this connection is not
+    returned again; its ACK is re-sent at once (the device lost the first one). Alarms that survive
+    a station restart are deduplicated by the journal, which reports whether an id was new.
+    """
+
+    def __init__(self, *, heartbeat_interval: float = 2.0, remember: int = 10_000) -> None:
+        self._decoder = FrameDecoder()
+        self.hello: Hello | None = None
+        self._confirmed: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
+        self._outgoing = bytearray()
+        self.heartbeat_interval = heartbeat_interval
+        self._last_sent = 0.0
+        self.duplicates = 0
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._decoder.pending
+
+    def receive_data(self, data: bytes, now: float) -> list[Event]:
+        out: list[Event] = []
+        for ev in self._decoder.feed(data):
+            if isinstance(ev, Hello):
+                if ev.version != PROTOCOL_VERSION:
+                    raise RemoteProtocolError(
+                        f"device speaks alarm protocol v{ev.version}, station v{PROTOCOL_VERSION}"
+                    )
+                self.hello = ev
+                out.append(ev)
+            elif self.hello is None:
+                raise RemoteProtocolError(f"{type(ev).__name__} frame before HELLO")
+            elif isinstance(ev, AlarmMessage):
+                if ev.alarm_id in self._confirmed:
+                    self.duplicates += 1
+                    self._outgoing += encode_frame(Ack(ev.alarm_id))
+                else:
+                    out.append(ev)
+            elif isinstance(ev, Heartbeat):
+                pass
+            else:
+                raise RemoteProtocolError(f"a device does not send {type(ev).__name__} frames")
+        return out
+
+    def confirm(self, alarm_id: str, now: float) -> None:
+        """The application has stored ``alarm_id``: queue its ACK."""
+        self._confirmed[alarm_id] = None
+        if len(self._confirmed) > self._remember:
+            self._confirmed.popitem(last=False)
+        self._outgoing += encode_frame(Ack(alarm_id))
+
+    def data_to_send(self, now: float) -> bytes:
+        """Bytes to write now: queued ACKs, or a heartbeat when the line has been quiet."""
+        if not self._outgoing and now - self._last_sent >= self.heartbeat_interval:
+            self._outgoing += encode_frame(Heartbeat(now))
+        if self._outgoing:
+            self._last_sent = now
+        data, self._outgoing = bytes(self._outgoing), bytearray()
+        return data

@@ -1,0 +1,222 @@
+"""The telemetry datagram: what a bedside monitor sends the station by UDP, best effort.
+
+One datagram carries one bed's numerics, or one chunk of one waveform channel. Every datagram has a
+per-device sequence number and the device's send time, so that the receiver can *see* loss,
+duplication, reordering and latency, which plain UDP hides.
+
+Layout (network byte order), version 1; see docs/PROTOCOL.md for the table and the reasons::
+
+    header (26 bytes)
+      magic u16 = 0x5653 ("VS") | version u8 | type u8 | flags u8 | key_id u8
+      bed u16 | device_id u32 | seq u32 | sent_at_us u64 | body_len u16
+    body   (body_len bytes)
+      numerics: 7 x f32 (hr, spo2, rr, temp, nibp_sys, nibp_dia, nibp_map; NaN = not available)
+                + f64 nibp_time (NaN = no reading yet)
+      wave:     channel u8 | reserved u8 | rate u16 | first_index u32 | count u16 | count x i16
+    tag    (16 bytes, only when key_id != 0): HMAC-SHA256(key, header + body), truncated
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MAGIC = 0x5653
+VERSION = 1
+MAX_DATAGRAM = 1200
+TAG_LEN = 16
+
+TYPE_NUMERICS = 1
+TYPE_WAVE = 2
+
+HEADER = struct.Struct("!HBBBBHIIQH")
+NUMERICS_BODY = struct.Struct("!7fd")
+WAVE_HEAD = struct.Struct("!BBHIH")
+
+CHANNELS = ("ecg", "pleth", "resp")
+_CHANNEL_CODE = {name: i + 1 for i, name in enumerate(CHANNELS)}
+_CHANNEL_NAME = {code: name for name, code in _CHANNEL_CODE.items()}
+
+#: the most int16 samples one wave datagram can hold while staying within MAX_DATAGRAM
+MAX_WAVE_SAMPLES = (MAX_DATAGRAM - HEADER.size - WAVE_HEAD.size - TAG_LEN) // 2
+
+
+class TelemetryError(ValueError):
+    """A datagram that cannot be decoded (or a message that cannot be encoded).
+
+    ``reason`` is a short stable word for counting rejects ("short", "bad_magic", "bad_version",
+    "bad_type", "length", "bad_tag", "unknown_key", "bad_channel", "too_big", "bad_value");
+    the message says what exactly was wrong.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class NumericsMessage:
+    """One bed's numerics at one moment. ``None`` means "not available" (e.g. probe off)."""
+
+    device_id: int
+    bed: int
+    seq: int
+    sent_at: float
+    flags: int
+    hr: float | None
+    spo2: float | None
+    rr: float | None
+    temp: float | None
+    nibp_sys: float | None = None
+    nibp_dia: float | None = None
+    nibp_map: float | None = None
+    nibp_time: float | None = None
+
+
+@dataclass(frozen=True)
+class WaveMessage:
+    """A chunk of one waveform channel: ``samples[i]`` is sample number ``first_index + i``."""
+
+    device_id: int
+    bed: int
+    seq: int
+    sent_at: float
+    flags: int
+    channel: str
+    rate: int
+    first_index: int
+    samples: np.ndarray = field(compare=False)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WaveMessage):
+            return NotImplemented
+        return (
+            (self.device_id, self.bed, self.seq, self.sent_at, self.flags, self.channel)
+            == (other.device_id, other.bed, other.seq, other.sent_at, other.flags, other.channel)
+            and (self.rate, self.first_index) == (other.rate, other.first_index)
+            and np.array_equal(self.samples, other.samples)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+Message = NumericsMessage | WaveMessage
+
+
+def _opt(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _unopt(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _tag(key: bytes, data: bytes) -> bytes:
+    return hmac.new(key, data, hashlib.sha256).digest()[:TAG_LEN]
+
+
+def encode(msg: Message, *, key: bytes | None = None, key_id: int = 1) -> bytes:
+    """Encode a message as one datagram; with ``key``, append an HMAC tag under ``key_id``."""
+    if isinstance(msg, NumericsMessage):
+        mtype = TYPE_NUMERICS
+        body = NUMERICS_BODY.pack(
+            _opt(msg.hr), _opt(msg.spo2), _opt(msg.rr), _opt(msg.temp),
+            _opt(msg.nibp_sys), _opt(msg.nibp_dia), _opt(msg.nibp_map), _opt(msg.nibp_time),
+        )
+    elif isinstance(msg, WaveMessage):
+        mtype = TYPE_WAVE
+        code = _CHANNEL_CODE.get(msg.channel)
+        if code is None:
+            raise TelemetryError("bad_channel",
+                                 f"unknown channel {msg.channel!r}; known: {CHANNELS}")
+        samples = np.asarray(msg.samples)
+        if samples.ndim != 1 or len(samples) > MAX_WAVE_SAMPLES:
+            raise TelemetryError(
+                "too_big", f"a wave chunk holds 1-D and at most {MAX_WAVE_SAMPLES} samples"
+            )
+        body = WAVE_HEAD.pack(code, 0, msg.rate, msg.first_index, len(samples))
+        body += samples.astype(">i2", casting="unsafe").tobytes()
+    else:
+        raise TypeError(f"cannot encode {type(msg).__name__}")
+    kid = 0
+    if key is not None:
+        if not 1 <= key_id <= 255:
+            raise TelemetryError("bad_value", f"key_id must be 1..255, got {key_id}")
+        kid = key_id
+    try:
+        header = HEADER.pack(
+            MAGIC, VERSION, mtype, msg.flags, kid, msg.bed, msg.device_id, msg.seq,
+            round(msg.sent_at * 1_000_000), len(body),
+        )
+    except struct.error as exc:
+        raise TelemetryError("bad_value", f"a header field is out of range: {exc}") from None
+    data = header + body
+    if key is not None:
+        data += _tag(key, data)
+    return data
+
+
+def decode(data: bytes, *, keys: Mapping[int, bytes] | None = None,
+           require_tag: bool = False) -> Message:
+    """Decode one datagram. Raises :class:`TelemetryError` and nothing else on bad input.
+
+    ``keys`` maps key ids to HMAC keys; a tagged datagram whose tag does not verify is rejected.
+    With ``require_tag`` an untagged datagram is rejected too.
+    """
+    data = bytes(data)
+    if len(data) < HEADER.size:
+        raise TelemetryError("short", f"{len(data)} bytes, a header needs {HEADER.size}")
+    magic, version, mtype, flags, kid, bed, device_id, seq, sent_us, body_len = HEADER.unpack_from(
+        data
+    )
+    if magic != MAGIC:
+        raise TelemetryError("bad_magic", f"magic 0x{magic:04x}, expected 0x{MAGIC:04x}")
+    if version != VERSION:
+        raise TelemetryError("bad_version", f"version {version}, this decoder speaks {VERSION}")
+    tag_len = TAG_LEN if kid else 0
+    expected = HEADER.size + body_len + tag_len
+    if len(data) != expected:
+        raise TelemetryError(
+            "length", f"{len(data)} bytes, header says {expected} (body {body_len}, tag {tag_len})"
+        )
+    if kid:
+        key = (keys or {}).get(kid)
+        if key is None:
+            raise TelemetryError("unknown_key", f"datagram is signed with unknown key id {kid}")
+        if not hmac.compare_digest(_tag(key, data[:-TAG_LEN]), data[-TAG_LEN:]):
+            raise TelemetryError("bad_tag", f"HMAC tag does not verify under key id {kid}")
+    elif require_tag:
+        raise TelemetryError("bad_tag", "datagram is not signed and this receiver requires a tag")
+    body = data[HEADER.size : HEADER.size + body_len]
+    sent_at = sent_us / 1_000_000
+    if mtype == TYPE_NUMERICS:
+        if body_len != NUMERICS_BODY.size:
+            raise TelemetryError(
+                "length", f"numerics body is {body_len} bytes, expected {NUMERICS_BODY.size}"
+            )
+        hr, spo2, rr, temp, sys_, dia, map_, nibp_t = NUMERICS_BODY.unpack(body)
+        return NumericsMessage(
+            device_id, bed, seq, sent_at, flags, _unopt(hr), _unopt(spo2), _unopt(rr),
+            _unopt(temp), _unopt(sys_), _unopt(dia), _unopt(map_), _unopt(nibp_t),
+        )
+    if mtype == TYPE_WAVE:
+        if body_len < WAVE_HEAD.size:
+            raise TelemetryError("length", f"wave body is {body_len} bytes, less than its head")
+        code, _reserved, rate, first_index, count = WAVE_HEAD.unpack_from(body)
+        channel = _CHANNEL_NAME.get(code)
+        if channel is None:
+            raise TelemetryError("bad_channel", f"channel code {code} is not one of 1..3")
+        if body_len != WAVE_HEAD.size + 2 * count:
+            raise TelemetryError(
+                "length", f"wave body is {body_len} bytes, {count} samples need "
+                f"{WAVE_HEAD.size + 2 * count}"
+            )
+        samples = np.frombuffer(body, dtype=">i2", offset=WAVE_HEAD.size).astype(np.int16)
+        return WaveMessage(device_id, bed, seq, sent_at, flags, channel, rate, first_index, samples)
+    raise TelemetryError("bad_type", f"message type {mtype}, expected 1 (numerics) or 2 (wave)")

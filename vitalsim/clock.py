@@ -1,9 +1,9 @@
 """Clocks: where protocol and physiology code gets "now" from.
 
-Every piece of logic in vitalsim takes time as an argument, or from one of these objects, and never
-reads the system clock itself. Real time is used only at the edges (sockets, the dashboard); tests and
-labs use a :class:`VirtualClock` so that an hour of a scenario runs in well under a second and
-retransmission timers fire deterministically.
+Every piece of logic in vitalsim takes time as an argument, or from one of these objects, and
+never reads the system clock itself. Real time is used only at the edges (sockets, the dashboard);
+tests and labs use a :class:`VirtualClock` so that an hour of a scenario runs in well under a
+second and retransmission timers fire deterministically.
 """
 
 from __future__ import annotations

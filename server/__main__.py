@@ -1,0 +1,90 @@
+"""``python -m server``: the central station and a ward of simulated bedside monitors.
+
+Prints ``dashboard: http://HOST:PORT/`` once listening; Ctrl-C stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from vitalsim.scenarios import ScenarioError
+
+from vitalsim.devices import WardConfig
+from vitalsim.devices.ward import assign_scenarios
+
+from .config import StationConfig
+from .system import System, SystemConfig
+
+
+def port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is outside 0..65535 (0 = any free port)")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m server", description=__doc__)
+    p.add_argument("--beds", type=int, default=8, help="number of simulated beds (default 8)")
+    p.add_argument("--scenario", default="mix",
+                   help="scenario for every bed, a comma list used in turn, or 'mix' (default)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the ward's patients")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="simulated seconds per real second (default 1)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--http-port", type=port, default=8080)
+    p.add_argument("--udp-port", type=port, default=5005)
+    p.add_argument("--tcp-port", type=port, default=5006)
+    p.add_argument("--journal", default="alarms.sqlite3",
+                   help="SQLite alarm journal (default alarms.sqlite3; ':memory:' for none)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    args = p.parse_args(argv)
+    if args.beds < 1:
+        p.error(f"--beds must be at least 1, got {args.beds}")
+    try:
+        assign_scenarios(args.scenario, args.beds)
+    except (ScenarioError, ValueError) as exc:
+        p.error(str(exc))
+    return args
+
+
+async def run(args: argparse.Namespace) -> None:
+    config = SystemConfig(
+        StationConfig(host=args.host, http_port=args.http_port, udp_port=args.udp_port,
+                      tcp_port=args.tcp_port, journal_path=args.journal),
+        WardConfig(beds=args.beds, scenario=args.scenario, seed=args.seed, speed=args.speed),
+    )
+    system = System(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await system.start()
+    except OSError as exc:
+        print(f"error: cannot listen: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    st = system.station
+    print(f"dashboard: {st.url}", flush=True)
+    print(f"telemetry: udp {args.host}:{st.udp_port}  alarms: tcp {args.host}:{st.tcp_port}  "
+          f"beds: {args.beds}  (Ctrl-C stops)", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        print("stopping…", flush=True)
+        await system.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Station settings, in one object so that a test or a lab can make several stations at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class StationConfig:
+    host: str = "127.0.0.1"
+    http_port: int = 8080
+    udp_port: int = 5005
+    tcp_port: int = 5006
+    journal_path: str | Path = ":memory:"
+    history_seconds: int = 600  # numerics kept per bed (1 Hz)
+    push_hz: float = 4.0  # coalesced dashboard updates per second
+    client_alarm_queue: int = 256  # alarms a slow dashboard may lag behind before it is dropped
+    telemetry_keys: dict[int, bytes] | None = None
+    require_tag: bool = False

@@ -1,0 +1,142 @@
+"""The WebSocket hub: a snapshot on connect, then coalesced updates; alarms always get through.
+
+Each dashboard has its own small outbox and its own sender task, so one slow dashboard never holds
+up the others:
+
+- vitals are *coalesced*: the hub builds one update message per tick (default 4 Hz), encodes it
+  once, and hands it to every client. A client that has not sent the previous one yet simply has it
+  replaced: latest wins, and the replaced one is counted as dropped;
+- alarm messages are queued, never dropped. A client that falls more than ``max_alarm_queue``
+  alarms behind is disconnected with a close reason; it resyncs from a snapshot when it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+log = logging.getLogger("server.hub")
+
+SCHEMA_VERSION = 1
+CLOSE_TOO_SLOW = 4000
+
+
+class Socket(Protocol):
+    def write_message(self, message: str) -> asyncio.Future: ...
+    def close(self, code: int | None = None, reason: str | None = None) -> None: ...
+
+
+class DashboardClient:
+    """One connected dashboard: its pending vitals (latest wins), alarms (FIFO) and counters."""
+
+    def __init__(self, socket: Socket, *, max_alarm_queue: int) -> None:
+        self.socket = socket
+        self.max_alarm_queue = max_alarm_queue
+        self.vitals: str | None = None
+        self.alarms: deque[str] = deque()
+        self.sent = 0
+        self.dropped_vitals = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.closed = False
+
+    def start(self, first: str) -> None:
+        self.alarms.append(first)  # the snapshot goes first and is never dropped
+        self._wake.set()
+        self._task = asyncio.create_task(self._run())
+
+    def offer_vitals(self, message: str) -> None:
+        if self.vitals is not None:
+            self.dropped_vitals += 1
+        self.vitals = message
+        self._wake.set()
+
+    def offer_alarm(self, message: str) -> bool:
+        """Queue an alarm message; False if this client is too far behind (it must go)."""
+        if len(self.alarms) >= self.max_alarm_queue:
+            return False
+        self.alarms.append(message)
+        self._wake.set()
+        return True
+
+    async def _run(self) -> None:
+        try:
+            while not self.closed:
+                await self._wake.wait()
+                self._wake.clear()
+                while self.alarms or self.vitals is not None:
+                    if self.alarms:
+                        message = self.alarms.popleft()
+                    else:
+                        message, self.vitals = self.vitals, None
+                    await self.socket.write_message(message)
+                    self.sent += 1
+        except Exception as exc:  # a closed socket ends this client's task, nothing else
+            log.debug("dashboard sender ended: %r", exc)
+
+    async def stop(self) -> None:
+        self.closed = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def encode(message: dict) -> str:
+    return json.dumps({"v": SCHEMA_VERSION, **message}, separators=(",", ":"), allow_nan=False,
+                      default=str)
+
+
+class Hub:
+    """All dashboards of one station."""
+
+    def __init__(self, snapshot: Callable[[], dict], *, max_alarm_queue: int = 256) -> None:
+        self.snapshot = snapshot
+        self.max_alarm_queue = max_alarm_queue
+        self.clients: dict[Socket, DashboardClient] = {}
+        self.disconnected_slow = 0
+
+    def add(self, socket: Socket) -> DashboardClient:
+        client = DashboardClient(socket, max_alarm_queue=self.max_alarm_queue)
+        self.clients[socket] = client
+        client.start(encode({"type": "snapshot", **self.snapshot()}))
+        return client
+
+    async def remove(self, socket: Socket) -> None:
+        client = self.clients.pop(socket, None)
+        if client is not None:
+            await client.stop()
+
+    def push_vitals(self, message: dict) -> None:
+        text = encode(message)
+        for client in self.clients.values():
+            client.offer_vitals(text)
+
+    def push_alarm(self, message: dict) -> None:
+        text = encode(message)
+        for socket, client in list(self.clients.items()):
+            if not client.offer_alarm(text):
+                self.disconnected_slow += 1
+                log.warning("dashboard too far behind on alarms; disconnecting it")
+                socket.close(CLOSE_TOO_SLOW, "too far behind on alarms; reconnect to resync")
+                self.clients.pop(socket, None)
+                client.closed = True
+
+    async def close(self) -> None:
+        for socket in list(self.clients):
+            socket.close(1001, "station shutting down")
+            await self.remove(socket)
+
+    def counters(self) -> dict:
+        return {
+            "clients": len(self.clients),
+            "sent": sum(c.sent for c in self.clients.values()),
+            "dropped_vitals": sum(c.dropped_vitals for c in self.clients.values()),
+            "disconnected_slow": self.disconnected_slow,
+        }

@@ -1,0 +1,74 @@
+"""The alarm journal: every alarm event in SQLite (WAL mode), written *before* it is ACKed.
+
+The alarm id is the primary key, so a re-sent alarm is recorded once: :meth:`record` says whether
+the id was new. A station restarted on the same file keeps every alarm and its state.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from vitalsim.protocol import AlarmMessage
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alarm_events (
+    alarm_id    TEXT PRIMARY KEY,
+    device_id   INTEGER NOT NULL,
+    bed         INTEGER NOT NULL,
+    condition   TEXT NOT NULL,
+    priority    TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    value       REAL,
+    limit_value REAL,
+    timestamp   REAL NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alarm_actions (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    alarm_id  TEXT NOT NULL,
+    action    TEXT NOT NULL,
+    user      TEXT NOT NULL,
+    at        REAL NOT NULL
+);
+"""
+
+
+class AlarmJournal:
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        self.db = sqlite3.connect(self.path, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        if self.path != ":memory:":
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def record(self, alarm: AlarmMessage, received_at: float) -> bool:
+        """Store one alarm event durably; True if its id was new, False for a re-send."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO alarm_events VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (alarm.alarm_id, alarm.device_id, alarm.bed, alarm.condition, alarm.priority,
+             alarm.state, alarm.value, alarm.limit, alarm.timestamp, received_at),
+        )
+        return cur.rowcount == 1
+
+    def record_action(self, alarm_id: str, action: str, user: str, at: float) -> None:
+        self.db.execute("INSERT INTO alarm_actions (alarm_id, action, user, at) VALUES (?,?,?,?)",
+                        (alarm_id, action, user, at))
+
+    def events(self, since: float | None = None) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT * FROM alarm_events WHERE received_at >= ? ORDER BY received_at",
+            (since if since is not None else float("-inf"),),
+        )
+        return [dict(r) for r in rows]
+
+    def actions(self) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM alarm_actions ORDER BY id")]
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM alarm_events").fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,91 @@
+"""The whole system in one object: a station plus a ward of bedside devices.
+
+This is what ``make demo``, the labs and the tests start. It runs on whatever asyncio loop is
+already running (a notebook kernel's, a test's, or the demo's), and stops cleanly, so that a
+notebook can start and stop it many times in one kernel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from vitalsim.clock import Clock, WallClock
+from vitalsim.devices import Ward, WardConfig
+
+from .config import StationConfig
+from .station import Station
+
+
+@dataclass
+class SystemConfig:
+    station: StationConfig = field(default_factory=lambda: StationConfig(
+        http_port=0, udp_port=0, tcp_port=0))
+    ward: WardConfig = field(default_factory=WardConfig)
+
+
+class System:
+    """``async with System() as system:`` or ``await system.start()`` / ``await system.stop()``."""
+
+    def __init__(self, config: SystemConfig | None = None, *, clock: Clock | None = None) -> None:
+        self.config = config or SystemConfig()
+        self.clock = clock or WallClock()
+        self.station = Station(self.config.station, clock=self.clock)
+        self.ward: Ward | None = None
+
+    @classmethod
+    def ephemeral(cls, beds: int = 4, scenario: str | list[str] = "mix", *, seed: int = 1,
+                  speed: float = 1.0, waves: bool = True, **station: object) -> System:
+        """A system on ephemeral ports, for labs and tests."""
+        cfg = SystemConfig(
+            StationConfig(http_port=0, udp_port=0, tcp_port=0, **station),  # type: ignore[arg-type]
+            WardConfig(beds=beds, scenario=scenario, seed=seed, speed=speed, waves=waves),
+        )
+        return cls(cfg)
+
+    async def start(self) -> System:
+        await self.station.start()
+        try:
+            self.ward = Ward(self.config.ward, self.config.station.host, self.station.udp_port,
+                             self.station.tcp_port, clock=self.clock)
+            await self.ward.start()
+        except BaseException:
+            await self.station.stop()
+            raise
+        return self
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:
+        """Wait until every bed of the ward has been heard by the station (or time out)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        beds = self.config.ward.beds
+        while sum(1 for b in self.station.beds.beds.values() if b.latest) < beds:
+            if loop.time() > deadline:
+                heard = sorted(b for b, s in self.station.beds.beds.items() if s.latest)
+                raise TimeoutError(f"after {timeout}s the station had heard beds {heard} "
+                                   f"of {beds}")
+            await asyncio.sleep(0.05)
+
+    def beds_frame(self) -> pd.DataFrame:
+        """The latest values of every bed, as a pandas DataFrame indexed by bed."""
+        rows = self.station.bed_summaries()
+        columns = ["bed", "hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "flags"]
+        return pd.DataFrame(rows, columns=columns).set_index("bed")
+
+    async def stop(self) -> None:
+        if self.ward is not None:
+            await self.ward.stop()
+            self.ward = None
+        await self.station.stop()
+
+    async def __aenter__(self) -> System:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        return self.station.url

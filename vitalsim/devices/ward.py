@@ -1,0 +1,76 @@
+"""A ward: many bedside monitors, each with its scenario, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass
+
+from ..alarms import Limit
+from ..clock import Clock, WallClock
+from ..scenarios import load_scenario, scenario_names
+from .link import DeviceLink
+from .monitor import BedsideMonitor
+
+#: the order in which "mix" hands out scenarios: the interesting ones first
+MIX_ORDER = ("stable_adult", "sepsis", "hypoxia", "af_rvr", "haemorrhage", "bradycardia",
+             "hypertensive_crisis", "fever")
+
+
+def assign_scenarios(spec: str | list[str], beds: int) -> list[str]:
+    """Scenario names for ``beds`` beds from a spec: one name, a comma list, or "mix".
+
+    A list is used in turn (bed 1 gets the first, bed 2 the second, and round again). Every name
+    is checked, so a typo fails here with the list of known scenarios rather than later.
+    """
+    if beds < 1:
+        raise ValueError(f"a ward needs at least one bed, got beds={beds}")
+    names = spec if isinstance(spec, list) else [s.strip() for s in spec.split(",") if s.strip()]
+    if names == ["mix"]:
+        known = scenario_names()
+        names = [n for n in MIX_ORDER if n in known] + [n for n in known if n not in MIX_ORDER]
+    for name in names:
+        load_scenario(name)  # raises ScenarioError naming the known scenarios
+    if not names:
+        raise ValueError("no scenario given")
+    return list(itertools.islice(itertools.cycle(names), beds))
+
+
+@dataclass
+class WardConfig:
+    beds: int = 8
+    scenario: str | list[str] = "mix"
+    seed: int = 1
+    speed: float = 1.0
+    waves: bool = True
+    key: bytes | None = None
+    limits: tuple[Limit, ...] | None = None  # None: adult defaults
+
+
+class Ward:
+    """Bedside devices 1..N sending to one station. ``await start()``, ``await stop()``."""
+
+    def __init__(self, config: WardConfig, host: str, udp_port: int, tcp_port: int, *,
+                 clock: Clock | None = None) -> None:
+        self.config = config
+        clock = clock or WallClock()
+        names = assign_scenarios(config.scenario, config.beds)
+        self.links = [
+            DeviceLink(
+                BedsideMonitor(device_id=1000 + bed, bed=bed, scenario=name,
+                               seed=config.seed * 1000 + bed, waves=config.waves,
+                               key=config.key, limits=config.limits),
+                host, udp_port, tcp_port, clock=clock, speed=config.speed,
+            )
+            for bed, name in enumerate(names, start=1)
+        ]
+
+    @property
+    def monitors(self) -> list[BedsideMonitor]:
+        return [link.monitor for link in self.links]
+
+    async def start(self) -> None:
+        await asyncio.gather(*(link.start() for link in self.links))
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(link.stop() for link in self.links))

@@ -1,0 +1,89 @@
+"""The lab helpers: check feedback, and learner/instructor notebooks built from one source."""
+
+import json
+
+import pytest
+
+from vitalsim.labkit import Checks, not_done_yet
+from vitalsim.labkit.build import BuildError, build, main, strip_solutions
+
+
+def test_a_failed_check_says_expected_because_and_got():
+    checks = Checks("Exercise 1")
+    result = checks.expect("loss ratio", 0.31, expected=0.10, tolerance=0.02,
+                           because="the proxy drops one datagram in ten")
+    assert result.status == "fail"
+    assert str(result) == ("FAIL loss ratio: expected 0.1 ± 0.02 because the proxy drops one "
+                           "datagram in ten, got 0.31")
+    assert checks.status == "fail" and not checks.passed
+
+
+def test_a_stub_is_reported_as_not_done_yet_not_as_a_crash():
+    def learner_decoder(data):
+        raise NotImplementedError("your code here")
+
+    checks = Checks("Exercise 2")
+    checks.expect("frames decoded", lambda: not_done_yet(learner_decoder, b""), expected=3,
+                  because="the stream holds three frames")
+    assert checks.status == "not done yet"
+    assert "TODO frames decoded" in checks.report()
+
+
+def test_passing_and_relative_tolerance_and_learner_bugs():
+    checks = Checks("Exercise 3")
+    assert checks.expect("jitter", 10.4, expected=10.0, tolerance=0.05, relative=True,
+                         because="RFC 3550").status == "pass"
+    assert checks.expect("nan", float("nan"), expected=1.0, tolerance=1.0,
+                         because="a number").status == "fail"
+    assert checks.expect("bug", lambda: 1 / 0, expected=1, because="x").message.startswith(
+        "raised ZeroDivisionError")
+    assert checks.that("sorted", lambda: [1, 2] == sorted([2, 1]), because="order").status \
+        == "pass"
+
+
+def notebook(*cells):
+    return {"cells": list(cells), "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def code(src, tags=()):
+    return {"cell_type": "code", "source": src, "metadata": {"tags": list(tags)},
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": "old"}],
+            "execution_count": 3}
+
+
+def test_learner_gets_stubs_and_instructor_keeps_solutions():
+    src = notebook(
+        code("def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\n"),
+        {"cell_type": "markdown", "source": "Model answer", "metadata": {"tags": ["instructor"]}},
+        code("print(f(1))"),
+    )
+    learner, instructor = build(src, name="t.ipynb")
+    assert learner["cells"][0]["source"] == \
+        'def f(x):\n    raise NotImplementedError("your code here")\n'
+    assert learner["cells"][0]["metadata"]["tags"] == ["raises-exception"]
+    assert len(learner["cells"]) == 2, "the instructor-only answer is left out"
+    assert instructor["cells"][0]["source"] == "def f(x):\n    return x + 1\n"
+    assert all(c.get("outputs", []) == [] for c in learner["cells"] + instructor["cells"])
+
+
+@pytest.mark.parametrize("lines", [
+    ["### END SOLUTION"],
+    ["### BEGIN SOLUTION", "x = 1"],
+    ["### BEGIN SOLUTION", "### BEGIN SOLUTION"],
+])
+def test_unpaired_markers_are_an_error_naming_the_place(lines):
+    with pytest.raises(BuildError, match="lab.ipynb, cell 4"):
+        strip_solutions(lines, where="lab.ipynb, cell 4")
+
+
+def test_checked_in_notebooks_are_built_from_their_sources(capsys):
+    assert main(["--check"]) == 0, capsys.readouterr().out
+
+
+def test_check_mode_reports_a_stale_notebook(tmp_path, capsys):
+    (tmp_path / "source").mkdir()
+    (tmp_path / "source" / "x.ipynb").write_text(json.dumps(notebook(code("1"))))
+    assert main(["--labs", str(tmp_path), "--check"]) == 1
+    assert "out of date" in capsys.readouterr().out
+    assert main(["--labs", str(tmp_path)]) == 0
+    assert main(["--labs", str(tmp_path), "--check"]) == 0

@@ -55,7 +55,9 @@ class PatientModel:
         self.trend = Trend(self._scenario)
         self.nibp_interval = nibp_interval
         self._rng = np.random.default_rng([seed, 1])
-        self._grid: dict[str, list[float]] = {p: [0.0] for p in PARAMETERS}
+        self._drift = dict.fromkeys(PARAMETERS, 0.0)
+        self._grid: dict[str, np.ndarray] = {p: np.empty(0) for p in PARAMETERS}
+        self._secs = np.empty(0)
         self._nibp_requests: list[float] = []
         self._last_t = 0.0
         from .waves import WaveGenerator  # the waves follow this model's numerics
@@ -66,39 +68,58 @@ class PatientModel:
     def scenario(self) -> Scenario:
         return self._scenario
 
-    # -- the drift grid ------------------------------------------------------------------------
+    # -- the value grid -------------------------------------------------------------------------
+    # Every parameter is computed once per whole simulated second (trend + couplings + drift,
+    # clipped to physiological bounds) in blocks, and read between seconds by interpolation.
+
+    GRID_BLOCK = 300
 
     def _extend_grid(self, upto: int) -> None:
-        n = upto + 1 - len(self._grid["hr"])
-        if n <= 0:
+        have = len(self._grid["hr"])
+        if upto < have:
             return
+        n = max(upto + 1 - have, self.GRID_BLOCK)
         shocks = self._rng.standard_normal((n, len(PARAMETERS)))
+        secs = np.arange(have, have + n, dtype=float)
+        targets = self.trend.targets(secs)
         for j, p in enumerate(PARAMETERS):
             sd, tau = DRIFT[p]
             a = math.exp(-1.0 / tau)
             b = sd * math.sqrt(1 - a * a)
-            grid = self._grid[p]
-            x = grid[-1]
-            for k in range(n):  # n is seconds of simulated time, not samples
+            drift = np.empty(n)
+            x = self._drift[p]
+            for k in range(n):  # one step per simulated second, not per sample
                 x = a * x + b * shocks[k, j]
-                grid.append(x)
+                drift[k] = x
+            self._drift[p] = x
+            value = targets[p] + drift
+            if p == "hr":
+                value = value + self.trend.is_af(secs) * self._af_wander(secs)
+            lo, hi = BOUNDS[p]
+            value = np.clip(value, lo, min(hi, 100.0) if p == "spo2" else hi)
+            self._grid[p] = np.concatenate([self._grid[p], value])
 
     def values(self, t: np.ndarray) -> dict[str, np.ndarray]:
-        """True (noise-free of faults) values of every parameter at times ``t`` (vectorised)."""
+        """Every parameter's true value at times ``t`` (before sensor faults), vectorised."""
         t = np.asarray(t, dtype=float)
         top = int(math.ceil(float(t.max()))) + 1 if t.size else 1
         self._extend_grid(top)
-        targets = self.trend.targets(t)
-        out = {}
-        for p in PARAMETERS:
-            drift = np.interp(t, np.arange(len(self._grid[p])), self._grid[p])
-            value = targets[p] + drift
-            if p == "hr":
-                value = value + self.trend.is_af(t) * self._af_wander(t)
-            lo, hi = BOUNDS[p]
-            out[p] = np.clip(value, lo, hi)
-        out["spo2"] = np.minimum(out["spo2"], 100.0)
-        return out
+        secs = self._seconds[: len(self._grid["hr"])]
+        return {p: np.interp(t, secs, self._grid[p]) for p in PARAMETERS}
+
+    def _scalar(self, t: float) -> dict[str, float]:
+        """All parameters at one time, without numpy's per-call overhead."""
+        i = int(t)
+        self._extend_grid(i + 2)
+        frac = t - i
+        return {p: float(g[i] + frac * (g[i + 1] - g[i])) for p, g in self._grid.items()}
+
+    @property
+    def _seconds(self) -> np.ndarray:
+        n = len(self._grid["hr"])
+        if len(self._secs) < n:
+            self._secs = np.arange(n + self.GRID_BLOCK, dtype=float)
+        return self._secs
 
     def _af_wander(self, t: np.ndarray) -> np.ndarray:
         # a faster, larger wander of the ventricular rate, reproducible from the seed
@@ -112,15 +133,15 @@ class PatientModel:
         self._nibp_requests.append(float(t))
 
     def _last_nibp_time(self, t: float) -> float | None:
-        times = [k * self.nibp_interval for k in range(int(t // self.nibp_interval) + 1)]
-        times += [r for r in self._nibp_requests if r <= t]
-        return max(times) if times else None
+        scheduled = (t // self.nibp_interval) * self.nibp_interval
+        requested = [r for r in self._nibp_requests if r <= t]
+        return max([scheduled, *requested])
 
     def numerics(self, t: float) -> Numerics:
         if t < self._last_t:
             raise ValueError(f"time goes forward: asked for t={t} after t={self._last_t}")
         self._last_t = t
-        v = {p: float(x[0]) for p, x in self.values(np.asarray([t])).items()}
+        v = self._scalar(t)
         flags = self.trend.flags(t)
         rhythm = self.trend.rhythm(t)
         hr = round(v["hr"])
@@ -130,8 +151,8 @@ class PatientModel:
         nibp_t = self._last_nibp_time(t)
         sys_ = dia = map_ = None
         if nibp_t is not None:
-            cuff = self.values(np.asarray([nibp_t]))
-            sys_, dia = float(round(cuff["sys"][0])), float(round(cuff["dia"][0]))
+            cuff = self._scalar(nibp_t)
+            sys_, dia = float(round(cuff["sys"])), float(round(cuff["dia"]))
             map_ = float(round(dia + (sys_ - dia) / 3))
         return Numerics(
             t=t, hr=None if hr is None else float(hr), spo2=spo2,

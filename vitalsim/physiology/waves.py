@@ -53,9 +53,20 @@ class WaveGenerator:
         self._rng = np.random.default_rng([seed, 2])
         self._beats: list[float] = [0.25 + 0.5 * float(self._rng.random())]
         self._beat_af: list[bool] = [False]
+        self._draws: list[tuple[float, float]] = []
+        self._low_water = dict.fromkeys(WAVE_RATES, 0.0)  # earliest time each channel may ask
         self._resp_phase = [0.0]  # cumulative breathing phase (radians) at whole seconds
 
     # -- heartbeats ----------------------------------------------------------------------------
+
+    def _draw(self) -> tuple[float, float]:
+        """The next beat's random numbers: one normal, one uniform, in a fixed order, so that
+        the beat sequence does not depend on how far ahead anyone asked for beats."""
+        if not self._draws:
+            normals = self._rng.standard_normal(256)
+            uniforms = self._rng.random(256)
+            self._draws = list(zip(normals.tolist(), uniforms.tolist(), strict=True))[::-1]
+        return self._draws.pop()
 
     def _ensure_beats(self, until: float) -> None:
         while self._beats[-1] < until:
@@ -63,23 +74,20 @@ class WaveGenerator:
             secs = np.arange(math.floor(start), math.ceil(start) + 12)
             hr = self.model.values(secs)["hr"]
             af = self.model.trend.is_af(secs)
-            draws = self._rng.standard_normal(64)
-            uniform = self._rng.random(64)
             t = start
-            for k in range(64):
+            while t < until:
                 i = int(t) - int(secs[0])
                 if i >= len(secs) - 1:
                     break
+                normal, uniform = self._draw()
                 interval = 60.0 / hr[i]
                 if af[i]:
-                    interval *= 0.6 + 0.8 * uniform[k]  # irregularly irregular
+                    interval *= 0.6 + 0.8 * uniform  # irregularly irregular
                 else:
-                    interval *= 1.0 + 0.025 * draws[k]  # sinus beat-to-beat variability
+                    interval *= 1.0 + 0.025 * normal  # sinus beat-to-beat variability
                 t += max(interval, 0.22)
                 self._beats.append(t)
                 self._beat_af.append(bool(af[i]))
-                if t >= until:
-                    break
 
     def beat_times(self, t0: float, t1: float) -> np.ndarray:
         """R-peak times in [t0, t1): what an ideal beat detector would find."""
@@ -88,6 +96,15 @@ class WaveGenerator:
         return b[(b >= t0) & (b < t1)]
 
     # -- channels ------------------------------------------------------------------------------
+
+    def _forget_before(self, t: float) -> None:
+        """Drop beats long before ``t``: requests only move forward, so they are not needed."""
+        keep = 0
+        while keep + 3 < len(self._beats) and self._beats[keep + 3] < t - 3.0:
+            keep += 1
+        if keep > 64:
+            del self._beats[:keep]
+            del self._beat_af[:keep]
 
     def samples(self, channel: str, start: int, count: int) -> np.ndarray:
         if channel not in WAVE_RATES:
@@ -99,6 +116,8 @@ class WaveGenerator:
         t = index / rate
         if count == 0:
             return np.zeros(0, dtype=np.int16)
+        self._forget_before(min(self._low_water.values()))
+        self._low_water[channel] = float(t[0])
         self._ensure_beats(float(t[-1]) + 1.5)
         flags = np.asarray([int(self.model.trend.flags(float(s)))
                             for s in np.arange(math.floor(t[0]), math.floor(t[-1]) + 1)])

@@ -1,0 +1,45 @@
+"""What a test needs from the machine: root, nftables, Chromium.
+
+On a learner's laptop a missing requirement skips the test and says why. Under CI=true it fails
+the test instead: CI installs these things, so their absence there is a broken build, never a
+quiet skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def missing(reason: str) -> None:
+    """Fail under CI=true, skip elsewhere; either way with the reason."""
+    if in_ci():
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        missing("this test needs root (network namespaces, nftables, raw sockets)")
+
+
+def require_nft() -> str:
+    path = shutil.which("nft")
+    if path is None:
+        missing("this test needs nftables ('nft'); install it with: apt-get install nftables")
+    return path  # type: ignore[return-value]
+
+
+def require_chromium() -> str:
+    if not os.access(CHROMIUM, os.X_OK):
+        missing(f"this test needs Debian's Chromium at {CHROMIUM}; "
+                "install it with: apt-get install chromium")
+    return CHROMIUM

@@ -19,11 +19,11 @@ demo: $(STAMP)
 	$(PY) -m server --beds $(BEDS)
 
 test: $(STAMP)
-	$(PY) -m ruff check .
+	$(PY) -m ruff check --no-cache .
 	$(PY) -m pytest -p no:cacheprovider tests labs --nbval-lax --nbval-current-env
 
 lint: $(STAMP)
-	$(PY) -m ruff check .
+	$(PY) -m ruff check --no-cache .
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab labs/

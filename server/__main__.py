@@ -11,10 +11,9 @@ import logging
 import signal
 import sys
 
-from vitalsim.scenarios import ScenarioError
-
 from vitalsim.devices import WardConfig
 from vitalsim.devices.ward import assign_scenarios
+from vitalsim.scenarios import ScenarioError
 
 from .config import StationConfig
 from .system import System, SystemConfig

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 from .protocol.alarm_channel import AlarmMessage
 
+#: how each parameter is named on an alarm, as a monitor labels it
+LABELS = {"hr": "HR", "spo2": "SpO2", "rr": "RR", "temp": "TEMP", "nibp_sys": "NIBP SYS"}
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -107,7 +110,7 @@ class AlarmMonitor:
             alarm_id=event_id,
             device_id=self.device_id,
             bed=self.bed,
-            condition=f"{lim.parameter.upper()} {cond.side.upper()}",
+            condition=f"{LABELS.get(lim.parameter, lim.parameter.upper())} {cond.side.upper()}",
             priority=lim.priority,
             state=state,
             value=round(float(value), 2),

@@ -174,16 +174,18 @@ class AlarmSender:
     """
 
     def __init__(self, device_id: int, bed: int, *, heartbeat_interval: float = 2.0,
-                 dead_after: float = 6.0, backoff_initial: float = 0.25,
-                 backoff_max: float = 8.0) -> None:
+                 dead_after: float = 6.0, ack_timeout: float = 5.0,
+                 backoff_initial: float = 0.25, backoff_max: float = 8.0) -> None:
         self.device_id = device_id
         self.bed = bed
         self.heartbeat_interval = heartbeat_interval
         self.dead_after = dead_after
+        self.ack_timeout = ack_timeout
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.state = SenderState.DISCONNECTED
         self.outbox: OrderedDict[str, AlarmMessage] = OrderedDict()
+        self._sent_at: dict[str, float] = {}  # alarm id -> when it last went on this connection
         self._decoder = FrameDecoder()
         self._last_heard = 0.0
         self._last_sent = 0.0
@@ -200,8 +202,10 @@ class AlarmSender:
         self._decoder = FrameDecoder()
         self._last_heard = self._last_sent = now
         out = [encode_frame(Hello(self.device_id, self.bed))]
+        self._sent_at = {}
         for alarm in self.outbox.values():
             out.append(encode_frame(alarm))
+            self._sent_at[alarm.alarm_id] = now
             self.resent += 1
         self.sent_frames += len(out)
         return b"".join(out)
@@ -214,6 +218,7 @@ class AlarmSender:
         if self.state is not SenderState.CONNECTED:
             return b""
         self._last_sent = now
+        self._sent_at[alarm.alarm_id] = now
         self.sent_frames += 1
         return encode_frame(alarm)
 
@@ -222,6 +227,7 @@ class AlarmSender:
         self._last_heard = now
         for ev in events:
             if isinstance(ev, Ack):
+                self._sent_at.pop(ev.alarm_id, None)
                 if self.outbox.pop(ev.alarm_id, None) is not None:
                     self.acked += 1
                     self._failures = 0
@@ -238,8 +244,15 @@ class AlarmSender:
         return b""
 
     def is_dead(self, now: float) -> bool:
-        """True when the station has been silent too long: treat the connection as lost."""
-        return self.state is SenderState.CONNECTED and now - self._last_heard > self.dead_after
+        """True when the connection must be treated as lost: the station has been silent for
+        ``dead_after``, or an alarm sent on this connection waited ``ack_timeout`` for its ACK
+        (the station may be up but not storing: reconnecting is how the outbox gets re-sent)."""
+        if self.state is not SenderState.CONNECTED:
+            return False
+        if now - self._last_heard > self.dead_after:
+            return True
+        oldest = min(self._sent_at.values(), default=None)
+        return oldest is not None and now - oldest > self.ack_timeout
 
     def connection_lost(self, now: float) -> None:
         self.state = SenderState.DISCONNECTED

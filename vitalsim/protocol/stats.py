@@ -17,7 +17,10 @@ class ReceiverStats:
     """Per-device tracker. Sequence numbers are u32 and may wrap; a device that restarts (its
     sequence jumps far back) starts a new run of counting rather than a burst of "reordering"."""
 
-    def __init__(self, *, window: int = 1024, latency_window: int = 2048) -> None:
+    def __init__(self, *, window: int = 1024, latency_window: int = 2048,
+                 late_after: float = 0.5) -> None:
+        self.late_after = late_after  # seconds in flight after which a datagram is too late
+        self.late = 0
         self.received = 0
         self.duplicates = 0
         self.reordered = 0
@@ -41,7 +44,10 @@ class ReceiverStats:
         return min(candidates, key=lambda c: abs(c - self._highest))
 
     def observe(self, seq: int, sent_at: float, received_at: float) -> str:
-        """Record one datagram; returns "new", "duplicate", "reordered" or "restart"."""
+        """Record one datagram; returns "new", "duplicate", "reordered" or "restart".
+
+        A datagram more than ``late_after`` seconds in flight is also counted as *late*: a
+        monitor showing live vitals has no use for it, whatever its order."""
         ext = self._extend(seq)
         kind = "new"
         if self._highest is not None and ext < self._highest - self._window * 4:
@@ -73,8 +79,10 @@ class ReceiverStats:
                 kind = "reordered"
             else:
                 self._highest = ext
-        self._latency.append(received_at - sent_at)
         transit = received_at - sent_at
+        self._latency.append(transit)
+        if transit > self.late_after:
+            self.late += 1
         if self._last_transit is not None:
             self.jitter += (abs(transit - self._last_transit) - self.jitter) / 16
         self._last_transit = transit
@@ -117,6 +125,7 @@ class ReceiverStats:
             "loss_ratio": self.loss_ratio,
             "duplicates": self.duplicates,
             "reordered": self.reordered,
+            "late": self.late,
             "restarts": self.restarts,
             "jitter_ms": self.jitter * 1000,
             **{f"latency_{k}_ms": None if v is None else v * 1000 for k, v in lat.items()},

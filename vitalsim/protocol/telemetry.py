@@ -35,9 +35,28 @@ TAG_LEN = 16
 TYPE_NUMERICS = 1
 TYPE_WAVE = 2
 
-HEADER = struct.Struct("!HBBBBHIIQH")
-NUMERICS_BODY = struct.Struct("!7fd")
-WAVE_HEAD = struct.Struct("!BBHIH")
+# The layout, once: (field name, struct code). The codec's structs and the scapy layers in
+# vitalsim.layers are both built from these tables, so the two cannot drift apart.
+HEADER_FIELDS = (
+    ("magic", "H"), ("version", "B"), ("type", "B"), ("flags", "B"), ("key_id", "B"),
+    ("bed", "H"), ("device_id", "I"), ("seq", "I"), ("sent_at_us", "Q"), ("body_len", "H"),
+)
+NUMERICS_FIELDS = (
+    ("hr", "f"), ("spo2", "f"), ("rr", "f"), ("temp", "f"), ("nibp_sys", "f"),
+    ("nibp_dia", "f"), ("nibp_map", "f"), ("nibp_time", "d"),
+)
+WAVE_FIELDS = (
+    ("channel", "B"), ("reserved", "B"), ("rate", "H"), ("first_index", "I"), ("count", "H"),
+)
+
+
+def _struct(fields: tuple[tuple[str, str], ...]) -> struct.Struct:
+    return struct.Struct("!" + "".join(code for _, code in fields))
+
+
+HEADER = _struct(HEADER_FIELDS)
+NUMERICS_BODY = _struct(NUMERICS_FIELDS)
+WAVE_HEAD = _struct(WAVE_FIELDS)
 
 CHANNELS = ("ecg", "pleth", "resp")
 _CHANNEL_CODE = {name: i + 1 for i, name in enumerate(CHANNELS)}
@@ -115,6 +134,12 @@ def _opt(value: float | None) -> float:
 
 def _unopt(value: float) -> float | None:
     return None if math.isnan(value) else value
+
+
+def _unopt32(value: float) -> float | None:
+    """A float32 read back as the shortest decimal that is the same float32 (36.9, not
+    36.900001525878906), so that what was sent is what is shown."""
+    return None if math.isnan(value) else float(str(np.float32(value)))
 
 
 def _tag(key: bytes, data: bytes) -> bytes:
@@ -202,8 +227,8 @@ def decode(data: bytes, *, keys: Mapping[int, bytes] | None = None,
             )
         hr, spo2, rr, temp, sys_, dia, map_, nibp_t = NUMERICS_BODY.unpack(body)
         return NumericsMessage(
-            device_id, bed, seq, sent_at, flags, _unopt(hr), _unopt(spo2), _unopt(rr),
-            _unopt(temp), _unopt(sys_), _unopt(dia), _unopt(map_), _unopt(nibp_t),
+            device_id, bed, seq, sent_at, flags, _unopt32(hr), _unopt32(spo2), _unopt32(rr),
+            _unopt32(temp), _unopt32(sys_), _unopt32(dia), _unopt32(map_), _unopt(nibp_t),
         )
     if mtype == TYPE_WAVE:
         if body_len < WAVE_HEAD.size:

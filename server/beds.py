@@ -11,6 +11,10 @@ from vitalsim.protocol import NumericsMessage, ReceiverStats
 NUMERIC_FIELDS = ("hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "nibp_map", "nibp_time")
 
 
+def _shown(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
 @dataclass
 class BedState:
     bed: int
@@ -39,7 +43,8 @@ class BedState:
         if m is None:
             out.update({k: None for k in NUMERIC_FIELDS}, flags=[], sent_at=None)
             return out
-        out.update({k: getattr(m, k) for k in NUMERIC_FIELDS})
+        # float32 on the wire: 36.9 arrives as 36.900001525878906; show what was meant
+        out.update({k: _shown(getattr(m, k)) for k in NUMERIC_FIELDS})
         out["flags"] = [f.name.lower() for f in Flags if f and f & m.flags]
         out["sent_at"] = m.sent_at
         out["received_at"] = self.received_at

@@ -27,13 +27,8 @@ def test_binary_round_trip(msg, key):
     data = encode(msg, key=key)
     assert len(data) <= MAX_DATAGRAM
     back = decode(data, keys={1: key} if key else None)
-    # numerics come back as the shortest decimal of the same float32 (36.9, not
-    # 36.900001525878906): the same value on the wire, so the property is on the bytes
+    assert back == msg
     assert encode(back, key=key) == data
-    assert (back.device_id, back.bed, back.seq, back.sent_at, back.flags) == \
-        (msg.device_id, msg.bed, msg.seq, msg.sent_at, msg.flags)
-    if isinstance(msg, WaveMessage):
-        assert back == msg
 
 
 @settings(max_examples=300, deadline=None)

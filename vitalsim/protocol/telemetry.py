@@ -136,11 +136,6 @@ def _unopt(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _unopt32(value: float) -> float | None:
-    """A float32 read back as the shortest decimal that is the same float32 (36.9, not
-    36.900001525878906), so that what was sent is what is shown."""
-    return None if math.isnan(value) else float(str(np.float32(value)))
-
 
 def _tag(key: bytes, data: bytes) -> bytes:
     return hmac.new(key, data, hashlib.sha256).digest()[:TAG_LEN]
@@ -227,8 +222,8 @@ def decode(data: bytes, *, keys: Mapping[int, bytes] | None = None,
             )
         hr, spo2, rr, temp, sys_, dia, map_, nibp_t = NUMERICS_BODY.unpack(body)
         return NumericsMessage(
-            device_id, bed, seq, sent_at, flags, _unopt32(hr), _unopt32(spo2), _unopt32(rr),
-            _unopt32(temp), _unopt32(sys_), _unopt32(dia), _unopt32(map_), _unopt(nibp_t),
+            device_id, bed, seq, sent_at, flags, _unopt(hr), _unopt(spo2), _unopt(rr),
+            _unopt(temp), _unopt(sys_), _unopt(dia), _unopt(map_), _unopt(nibp_t),
         )
     if mtype == TYPE_WAVE:
         if body_len < WAVE_HEAD.size:

@@ -27,6 +27,9 @@ class AlarmEntry:
     condition_present: bool = True
     acked_by: str | None = None
     acked_at: float | None = None
+    silenced_by: str | None = None
+    silenced_until: float | None = None
+    source: str = "device"  # "device" or "station" (technical alarms)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -37,12 +40,12 @@ class AlarmBoard:
         self._by_key: dict[tuple[int, str], AlarmEntry] = {}
         self._by_id: dict[str, AlarmEntry] = {}
 
-    def apply_event(self, ev: AlarmMessage) -> AlarmEntry:
+    def apply_event(self, ev: AlarmMessage, *, source: str = "device") -> AlarmEntry:
         key = (ev.bed, ev.condition)
         entry = self._by_key.get(key)
         if ev.state == "raised" or entry is None:
             entry = AlarmEntry(ev.alarm_id, ev.bed, ev.condition, ev.priority, "active",
-                               ev.value, ev.limit, ev.timestamp, ev.timestamp)
+                               ev.value, ev.limit, ev.timestamp, ev.timestamp, source=source)
             self._by_key[key] = entry
             self._by_id[ev.alarm_id] = entry
         entry.value, entry.updated_at = ev.value, ev.timestamp
@@ -53,13 +56,39 @@ class AlarmBoard:
                 entry.state = "cleared"
         return entry
 
-    def acknowledge(self, alarm_id: str, user: str, at: float) -> AlarmEntry:
+    def _entry(self, alarm_id: str) -> AlarmEntry:
         entry = self._by_id.get(alarm_id)
         if entry is None:
             raise KeyError(f"no alarm with id {alarm_id!r}")
+        return entry
+
+    def acknowledge(self, alarm_id: str, user: str, at: float) -> AlarmEntry:
+        entry = self._entry(alarm_id)
         entry.acked_by, entry.acked_at = user, at
+        entry.silenced_until = None
         entry.state = "cleared" if not entry.condition_present else "acknowledged"
         return entry
+
+    def silence(self, alarm_id: str, user: str, at: float, seconds: float) -> AlarmEntry:
+        """Pause an alarm's sound for ``seconds``; it sounds again then if still present."""
+        entry = self._entry(alarm_id)
+        if entry.state == "cleared":
+            raise ValueError(f"alarm {alarm_id!r} is already cleared; nothing to silence")
+        entry.silenced_by, entry.silenced_until = user, at + seconds
+        entry.state = "silenced"
+        return entry
+
+    def expire_silences(self, now: float) -> list[AlarmEntry]:
+        """Alarms whose silence ran out: active again if their condition is still there."""
+        changed = []
+        for entry in self._by_id.values():
+            if entry.state == "silenced" and entry.silenced_until is not None \
+                    and now >= entry.silenced_until:
+                entry.silenced_until = None
+                latched = entry.priority == "high" and entry.acked_by is None
+                entry.state = "active" if entry.condition_present or latched else "cleared"
+                changed.append(entry)
+        return changed
 
     def entries(self, state: str | None = None) -> list[AlarmEntry]:
         items = [e for e in self._by_id.values() if state is None or e.state == state]

@@ -15,6 +15,9 @@ class StationConfig:
     journal_path: str | Path = ":memory:"
     history_seconds: int = 600  # numerics kept per bed (1 Hz)
     push_hz: float = 4.0  # coalesced dashboard updates per second
+    wave_history_seconds: int = 30  # waveform chunks kept per bed and channel
+    stale_after: float = 3.0  # seconds without numerics before a bed is shown as stale
+    telemetry_timeout: float = 10.0  # seconds without numerics before TELEMETRY LOST
     client_alarm_queue: int = 256  # alarms a slow dashboard may lag behind before it is dropped
     telemetry_keys: dict[int, bytes] | None = None
     require_tag: bool = False

@@ -3,9 +3,11 @@
 Each dashboard has its own small outbox and its own sender task, so one slow dashboard never holds
 up the others:
 
-- vitals are *coalesced*: the hub builds one update message per tick (default 4 Hz), encodes it
-  once, and hands it to every client. A client that has not sent the previous one yet simply has it
-  replaced: latest wins, and the replaced one is counted as dropped;
+- vitals, waves and stats are *coalesced*: the hub builds one message per tick (default 4 Hz)
+  for each kind (vitals; waves per bed, only to dashboards subscribed to that bed; stats once a
+  second), encodes it once, and hands it to every client. A client that has not sent the
+  previous one of the same kind yet simply has it replaced: latest wins, and the replaced one
+  is counted as dropped (for waves, the dashboard draws the gap);
 - alarm messages are queued, never dropped. A client that falls more than ``max_alarm_queue``
   alarms behind is disconnected with a close reason; it resyncs from a snapshot when it reconnects.
 """
@@ -37,8 +39,9 @@ class DashboardClient:
     def __init__(self, socket: Socket, *, max_alarm_queue: int) -> None:
         self.socket = socket
         self.max_alarm_queue = max_alarm_queue
-        self.vitals: str | None = None
+        self.latest: dict[str, str] = {}  # kind ("vitals", "stats", "wave:3") -> message
         self.alarms: deque[str] = deque()
+        self.wave_beds: frozenset[int] = frozenset()
         self.sent = 0
         self.dropped_vitals = 0
         self._wake = asyncio.Event()
@@ -50,11 +53,16 @@ class DashboardClient:
         self._wake.set()
         self._task = asyncio.create_task(self._run())
 
-    def offer_vitals(self, message: str) -> None:
-        if self.vitals is not None:
+    def offer_latest(self, kind: str, message: str) -> None:
+        """Queue a replaceable message: a newer one of the same kind replaces it."""
+        if kind in self.latest:
             self.dropped_vitals += 1
-        self.vitals = message
+            del self.latest[kind]  # re-inserted at the end: oldest kinds go first
+        self.latest[kind] = message
         self._wake.set()
+
+    def offer_vitals(self, message: str) -> None:
+        self.offer_latest("vitals", message)
 
     def offer_alarm(self, message: str) -> bool:
         """Queue an alarm message; False if this client is too far behind (it must go)."""
@@ -69,11 +77,11 @@ class DashboardClient:
             while not self.closed:
                 await self._wake.wait()
                 self._wake.clear()
-                while self.alarms or self.vitals is not None:
+                while self.alarms or self.latest:
                     if self.alarms:
                         message = self.alarms.popleft()
                     else:
-                        message, self.vitals = self.vitals, None
+                        message = self.latest.pop(next(iter(self.latest)))
                     await self.socket.write_message(message)
                     self.sent += 1
         except Exception as exc:  # a closed socket ends this client's task, nothing else
@@ -114,9 +122,21 @@ class Hub:
             await client.stop()
 
     def push_vitals(self, message: dict) -> None:
-        text = encode(message)
+        self.push_latest("vitals", message)
+
+    def push_latest(self, kind: str, message: dict, *, bed: int | None = None) -> None:
+        """Send a replaceable message to every client (or, with ``bed``, to the clients
+        subscribed to that bed's waveforms). Encoded once, whatever the number of clients."""
+        text: str | None = None
         for client in self.clients.values():
-            client.offer_vitals(text)
+            if bed is not None and bed not in client.wave_beds:
+                continue
+            if text is None:
+                text = encode(message)
+            client.offer_latest(kind, text)
+
+    def wants_waves(self, bed: int) -> bool:
+        return any(bed in c.wave_beds for c in self.clients.values())
 
     def push_alarm(self, message: dict) -> None:
         text = encode(message)

@@ -55,7 +55,7 @@ class TelemetryIngest(asyncio.DatagramProtocol):
             if self.on_numerics is not None:
                 self.on_numerics(msg.bed)
         elif isinstance(msg, WaveMessage):
-            pass  # waveform retention and push come with the waveform hub
+            bed.add_wave(msg)
 
     def counters(self) -> dict:
         return {"received": self.received, "bytes": self.bytes,

@@ -20,13 +20,14 @@ from tornado.ioloop import PeriodicCallback
 from vitalsim.clock import Clock, WallClock
 from vitalsim.protocol import AlarmMessage
 
-from .alarm_board import AlarmBoard
+from .alarm_board import AlarmBoard, AlarmEntry
 from .alarm_listener import AlarmListener
-from .beds import BedRegistry
+from .beds import BedRegistry, wave_json
 from .config import StationConfig
-from .hub import Hub
+from .hub import DashboardClient, Hub
 from .ingest import TelemetryIngest
 from .journal import AlarmJournal
+from .technical import TechnicalAlarms
 from .web import make_app
 
 log = logging.getLogger("server.station")
@@ -36,7 +37,9 @@ class Station:
     def __init__(self, config: StationConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = config or StationConfig()
         self.clock = clock or WallClock()
-        self.beds = BedRegistry(self.config.history_seconds)
+        self.beds = BedRegistry(self.config.history_seconds,
+                                wave_chunks=self.config.wave_history_seconds * 4)
+        self.technical = TechnicalAlarms(telemetry_timeout=self.config.telemetry_timeout)
         self.board = AlarmBoard()
         self.journal: AlarmJournal | None = None
         self.hub = Hub(self.snapshot, max_alarm_queue=self.config.client_alarm_queue)
@@ -47,6 +50,7 @@ class Station:
         self.http_server: tornado.httpserver.HTTPServer | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._push: PeriodicCallback | None = None
+        self._housekeeping: PeriodicCallback | None = None
         self._changed: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.http_port = self.udp_port = self.tcp_port = 0
@@ -59,11 +63,7 @@ class Station:
             raise RuntimeError("station is already running")
         cfg = self.config
         self.journal = AlarmJournal(cfg.journal_path)
-        for event in self.journal.events():
-            self.board.apply_event(_alarm_from_row(event))
-        for action in self.journal.actions():
-            if action["action"] == "acknowledge" and self.board.get(action["alarm_id"]):
-                self.board.acknowledge(action["alarm_id"], action["user"], action["at"])
+        self._replay_journal()
         loop = asyncio.get_running_loop()
         self._udp, _ = await loop.create_datagram_endpoint(
             lambda: self.ingest, local_addr=(cfg.host, cfg.udp_port), family=socket.AF_INET)
@@ -82,6 +82,8 @@ class Station:
 
         self._push = PeriodicCallback(self._push_vitals, 1000.0 / cfg.push_hz)
         self._push.start()
+        self._housekeeping = PeriodicCallback(self._every_second, 1000.0)
+        self._housekeeping.start()
         self.running = True
         log.info("station listening: http %s, udp %s, tcp %s",
                  self.http_port, self.udp_port, self.tcp_port)
@@ -90,8 +92,9 @@ class Station:
         if not self.running:
             return
         self.running = False
-        if self._push is not None:
-            self._push.stop()
+        for timer in (self._push, self._housekeeping):
+            if timer is not None:
+                timer.stop()
         await self.hub.close()
         if self.http_server is not None:
             self.http_server.stop()
@@ -122,6 +125,13 @@ class Station:
         self._changed.add(bed)
 
     def _push_vitals(self) -> None:
+        """One coalesced tick: changed beds' vitals to everyone, waves to their subscribers."""
+        for state in self.beds.beds.values():
+            chunks = state.take_pending_waves()
+            if chunks and self.hub.wants_waves(state.bed):
+                self.hub.push_latest(f"wave:{state.bed}", {
+                    "type": "wave", "bed": state.bed, "chunks": [wave_json(c) for c in chunks],
+                }, bed=state.bed)
         if not self._changed or not self.hub.clients:
             self._changed.clear()
             return
@@ -129,17 +139,56 @@ class Station:
         self._changed.clear()
         self.hub.push_vitals({"type": "vitals", "beds": beds})
 
-    def _on_alarm(self, event: AlarmMessage) -> None:
-        entry = self.board.apply_event(event)
+    def _every_second(self) -> None:
+        now = self.clock.now()
+        for state in self.beds.beds.values():
+            stale = state.latest is not None and now - state.received_at > self.config.stale_after
+            if stale != state.stale:
+                state.stale = stale
+                self._changed.add(state.bed)
+        for event in self.technical.check(self.beds.beds.values(), now):
+            assert self.journal is not None
+            self.journal.record(event, now)
+            self._publish(self.board.apply_event(event, source="station"))
+        for entry in self.board.expire_silences(now):
+            self._publish(entry)
+        if self.hub.clients:
+            self.hub.push_latest("stats", {"type": "stats", **self.stats()})
+
+    def _publish(self, entry: AlarmEntry) -> None:
         self.hub.push_alarm({"type": "alarm", "alarm": entry.to_json()})
+
+    def _on_alarm(self, event: AlarmMessage) -> None:
+        self._publish(self.board.apply_event(event))
 
     def _on_alarm_connection(self, bed: int, connected: bool) -> None:
         state = self.beds.beds.get(bed)
         if state is not None:
             state.alarm_connected = connected
+            state.alarm_link_seen = True
             self._changed.add(bed)
 
-    def command(self, raw: str | bytes) -> dict | None:
+    def _replay_journal(self) -> None:
+        """Rebuild the alarm board from the journal: what a restarted station shows."""
+        assert self.journal is not None
+        for row in self.journal.events():
+            source = "station" if row["alarm_id"].startswith("station-") else "device"
+            self.board.apply_event(_alarm_from_row(row), source=source)
+        for action in self.journal.actions():
+            if self.board.get(action["alarm_id"]) is None:
+                continue
+            kind, _, arg = action["action"].partition(":")
+            try:
+                if kind == "acknowledge":
+                    self.board.acknowledge(action["alarm_id"], action["user"], action["at"])
+                elif kind == "silence":
+                    self.board.silence(action["alarm_id"], action["user"], action["at"],
+                                       float(arg))
+            except ValueError:
+                continue  # e.g. a silence recorded after the alarm cleared
+        self.board.expire_silences(self.clock.now())
+
+    def command(self, raw: str | bytes, client: DashboardClient | None = None) -> dict | None:
         """A dashboard command. Raises ValueError with a readable reason when it is bad."""
         try:
             cmd = json.loads(raw)
@@ -147,20 +196,43 @@ class Station:
             raise ValueError(f"command is not JSON: {exc}") from None
         if not isinstance(cmd, dict) or not isinstance(cmd.get("type"), str):
             raise ValueError('a command is a JSON object with a "type", e.g. {"type": "ack", ...}')
-        if cmd["type"] == "ack":
-            alarm_id, user = cmd.get("alarm_id"), cmd.get("user", "dashboard")
+        kind = cmd["type"]
+        if kind in ("ack", "silence"):
+            alarm_id, user = cmd.get("alarm_id"), cmd.get("user")
             if not isinstance(alarm_id, str) or not isinstance(user, str) or not user.strip():
-                raise ValueError('ack needs "alarm_id" (string) and "user" (non-empty string)')
+                raise ValueError(f'{kind} needs "alarm_id" (string) and "user" '
+                                 "(non-empty string)")
+            user = user.strip()[:64]
+            now = self.clock.now()
             try:
-                entry = self.board.acknowledge(alarm_id, user.strip()[:64], self.clock.now())
+                if kind == "ack":
+                    entry = self.board.acknowledge(alarm_id, user, now)
+                    action = "acknowledge"
+                else:
+                    seconds = cmd.get("seconds", 120)
+                    if isinstance(seconds, bool) or not isinstance(seconds, int | float) \
+                            or not 1 <= seconds <= 600:
+                        raise ValueError(f"silence seconds={seconds!r}; expected 1..600")
+                    entry = self.board.silence(alarm_id, user, now, float(seconds))
+                    action = f"silence:{float(seconds):g}"
             except KeyError as exc:
                 raise ValueError(str(exc.args[0])) from None
             assert self.journal is not None
-            self.journal.record_action(alarm_id, "acknowledge", entry.acked_by or "",
-                                       entry.acked_at or 0.0)
-            self.hub.push_alarm({"type": "alarm", "alarm": entry.to_json()})
+            self.journal.record_action(alarm_id, action, user, now)
+            self._publish(entry)
             return None
-        raise ValueError(f"unknown command type {cmd['type']!r}; known: ['ack']")
+        if kind == "subscribe":
+            waves = cmd.get("waves")
+            if not isinstance(waves, list) or not all(
+                    isinstance(b, int) and not isinstance(b, bool) for b in waves):
+                raise ValueError('subscribe needs "waves": a list of bed numbers, e.g. [1, 3]')
+            if len(waves) > 16:
+                raise ValueError(f"subscribe to at most 16 beds' waveforms, not {len(waves)}")
+            if client is None:
+                raise ValueError("subscribe is only for WebSocket clients")
+            client.wave_beds = frozenset(waves)
+            return {"type": "subscribed", "waves": sorted(client.wave_beds)}
+        raise ValueError(f"unknown command type {kind!r}; known: ['ack', 'silence', 'subscribe']")
 
     # -- views -----------------------------------------------------------------------------
 

@@ -113,7 +113,7 @@ class StatsHandler(JsonHandler):
 
 
 class DashboardSocket(tornado.websocket.WebSocketHandler):
-    """One dashboard. Commands: {"type": "ack", "alarm_id": ..., "user": ...}."""
+    """One dashboard; its commands (ack, silence, subscribe) are described in docs/PROTOCOL.md."""
 
     def initialize(self, station: Station) -> None:
         self.station = station
@@ -125,14 +125,13 @@ class DashboardSocket(tornado.websocket.WebSocketHandler):
         self.station.hub.add(self)
 
     def on_message(self, message: str | bytes) -> None:
+        client = self.station.hub.clients.get(self)
         try:
-            reply = self.station.command(message)
+            reply = self.station.command(message, client)
         except ValueError as exc:
             reply = {"type": "error", "error": str(exc)}
-        if reply is not None:
-            client = self.station.hub.clients.get(self)
-            if client is not None:
-                client.offer_alarm(encode_ws(reply))
+        if reply is not None and client is not None:
+            client.offer_alarm(encode_ws(reply))
 
     def on_close(self) -> None:
         self.station.spawn(self.station.hub.remove(self))

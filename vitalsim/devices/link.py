@@ -35,6 +35,7 @@ class DeviceLink:
         self.tick = tick
         self.sender = sender or AlarmSender(monitor.device_id, monitor.bed)
         self.datagrams_sent = 0
+        self.alarms_raised = 0
         self.connections = 0
         self._udp: asyncio.DatagramTransport | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -76,6 +77,7 @@ class DeviceLink:
                     self._udp.sendto(data)
                 self.datagrams_sent += len(datagrams)
             for event in events:
+                self.alarms_raised += 1
                 data = self.sender.send_alarm(event, now)
                 if data and self._writer is not None:
                     self._writer.write(data)

@@ -1,131 +1,314 @@
-// Central-station dashboard: one WebSocket to the station, state in plain objects, and drawing
-// only from requestAnimationFrame (never once per message). Data enters the page as text only.
+// Central-station dashboard. One WebSocket to the station (schema v1, docs/PROTOCOL.md); state
+// kept in plain objects; drawing only from requestAnimationFrame, never once per message. Data
+// enters the page as text (textContent), never as HTML.
 "use strict";
 
 (() => {
-  const state = { beds: new Map(), alarms: new Map(), dirty: true, socket: null, retry: 500 };
-  const grid = document.getElementById("grid");
-  const alarmList = document.getElementById("alarm-list");
-  const conn = document.getElementById("conn");
-  const template = document.getElementById("tile-template");
-  const tiles = new Map();
   const RANK = { high: 3, medium: 2, low: 1 };
+  const SYMBOL = { high: "▲▲▲", medium: "▲▲", low: "▲" };
+  const MAX_WAVE_BEDS = 4;
+  const state = {
+    beds: new Map(), alarms: new Map(), socket: null, retry: 500,
+    tilesDirty: true, alarmsDirty: true, statsDirty: false,
+    stats: null, prevStats: null, rates: {},
+    waveBeds: new Set(), waveViews: new Map(), trendBed: null,
+  };
+  const $ = (id) => document.getElementById(id);
+  const grid = $("grid"), alarmList = $("alarm-list"), conn = $("conn");
+  const tiles = new Map();
 
   function fmt(v, digits) {
-    return v === null || v === undefined ? "---" : Number(v).toFixed(digits);
+    return v === null || v === undefined || Number.isNaN(v) ? "---" : Number(v).toFixed(digits);
   }
+
+  function clock(seconds) {
+    const s = Math.round(seconds), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    return h + ":" + String(m).padStart(2, "0") + ":" + String(s % 60).padStart(2, "0");
+  }
+
+  // -- the connection -------------------------------------------------------------------------
 
   function setConn(kind, text) {
     conn.className = "conn conn-" + kind;
     conn.textContent = text;
   }
 
+  function send(command) {
+    if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+      state.socket.send(JSON.stringify(command));
+    }
+  }
+
   function connect() {
-    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
-    const ws = new WebSocket(url);
+    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
     state.socket = ws;
     setConn("connecting", "connecting…");
-    ws.onopen = () => { state.retry = 500; setConn("connected", "connected"); };
+    ws.onopen = () => {
+      state.retry = 500;
+      setConn("connected", "connected");
+      if (state.waveBeds.size) send({ type: "subscribe", waves: [...state.waveBeds] });
+    };
     ws.onmessage = (ev) => handle(JSON.parse(ev.data));
-    ws.onclose = () => {
-      setConn("disconnected", "disconnected: reconnecting…");
+    ws.onclose = (ev) => {
+      const why = ev.reason ? " (" + ev.reason + ")" : "";
+      setConn("disconnected", "disconnected" + why + ": reconnecting…");
       setTimeout(connect, state.retry);
       state.retry = Math.min(state.retry * 2, 5000);
     };
   }
 
   function handle(msg) {
-    if (msg.type === "snapshot") {
-      state.beds.clear();
-      state.alarms.clear();
-      for (const b of msg.beds) state.beds.set(b.bed, b);
-      for (const a of msg.alarms) state.alarms.set(a.alarm_id, a);
-    } else if (msg.type === "vitals") {
-      for (const b of msg.beds) state.beds.set(b.bed, b);
-    } else if (msg.type === "alarm") {
-      state.alarms.set(msg.alarm.alarm_id, msg.alarm);
-    } else if (msg.type === "error") {
-      console.warn("station says:", msg.error);
+    switch (msg.type) {
+      case "snapshot":
+        state.beds.clear();
+        state.alarms.clear();
+        for (const b of msg.beds) state.beds.set(b.bed, b);
+        for (const a of msg.alarms) state.alarms.set(a.alarm_id, a);
+        takeStats(msg.stats);
+        state.tilesDirty = state.alarmsDirty = true;
+        break;
+      case "vitals":
+        for (const b of msg.beds) state.beds.set(b.bed, b);
+        state.tilesDirty = true;
+        break;
+      case "alarm":
+        state.alarms.set(msg.alarm.alarm_id, msg.alarm);
+        state.tilesDirty = state.alarmsDirty = true;
+        break;
+      case "wave": {
+        const view = state.waveViews.get(msg.bed);
+        if (view) for (const chunk of msg.chunks) view.add(chunk);
+        break;
+      }
+      case "stats":
+        takeStats(msg);
+        break;
+      case "error":
+        console.warn("station says:", msg.error);
+        break;
+      default:
+        break;
     }
-    state.dirty = true;
   }
+
+  // -- bed tiles ------------------------------------------------------------------------------
 
   function tileFor(bed) {
     let tile = tiles.get(bed);
-    if (!tile) {
-      tile = template.content.firstElementChild.cloneNode(true);
-      tile.dataset.bed = String(bed);
-      tile.querySelector(".bed").textContent = "Bed " + bed;
-      tiles.set(bed, tile);
-      const after = [...tiles.keys()].sort((a, b) => a - b).find((k) => k > bed);
-      grid.insertBefore(tile, after === undefined ? null : tiles.get(after));
-    }
+    if (tile) return tile;
+    tile = $("tile-template").content.firstElementChild.cloneNode(true);
+    tile.dataset.bed = String(bed);
+    tile.querySelector(".bed").textContent = "Bed " + bed;
+    const waveBtn = tile.querySelector(".wave-toggle");
+    waveBtn.addEventListener("click", () => toggleWaves(bed, waveBtn));
+    tile.querySelector(".trend-btn").addEventListener("click", () => showTrend(bed));
+    tiles.set(bed, tile);
+    const after = [...tiles.keys()].sort((a, b) => a - b).find((k) => k > bed);
+    grid.insertBefore(tile, after === undefined ? null : tiles.get(after));
     return tile;
   }
 
-  function highestPriority(bed) {
+  function highestAlarm(bed) {
     let best = null;
     for (const a of state.alarms.values()) {
-      if (a.bed === bed && a.state !== "cleared" && (!best || RANK[a.priority] > RANK[best])) best = a.priority;
+      if (a.bed === bed && (a.state === "active" || a.state === "silenced") &&
+          (!best || RANK[a.priority] > RANK[best.priority])) best = a;
     }
     return best;
   }
 
-  function draw() {
-    if (state.dirty) {
-      state.dirty = false;
-      for (const [bed, b] of state.beds) {
-        const tile = tileFor(bed);
-        tile.querySelector('[data-field="hr"]').textContent = fmt(b.hr, 0);
-        tile.querySelector('[data-field="spo2"]').textContent = fmt(b.spo2, 0);
-        tile.querySelector('[data-field="rr"]').textContent = fmt(b.rr, 0);
-        tile.querySelector('[data-field="temp"]').textContent = fmt(b.temp, 1);
-        tile.querySelector('[data-field="nibp"]').textContent =
-          b.nibp_sys == null ? "---" : fmt(b.nibp_sys, 0) + "/" + fmt(b.nibp_dia, 0);
-        tile.querySelector(".flags").textContent = (b.flags || []).join(" ").replace(/_/g, " ");
-        const p = highestPriority(bed);
-        tile.dataset.priority = p || "none";
-        tile.querySelector(".alarm-label").textContent = p ? p + " alarm" : "";
-      }
-      drawAlarms();
+  function drawTiles() {
+    let alarming = 0;
+    for (const [bed, b] of state.beds) {
+      const tile = tileFor(bed);
+      const set = (field, text) => { tile.querySelector('[data-field="' + field + '"]').textContent = text; };
+      set("hr", fmt(b.hr, 0));
+      set("spo2", fmt(b.spo2, 0));
+      set("rr", fmt(b.rr, 0));
+      set("temp", fmt(b.temp, 1));
+      set("nibp", b.nibp_sys == null ? "---" : fmt(b.nibp_sys, 0) + "/" + fmt(b.nibp_dia, 0) + " (" + fmt(b.nibp_map, 0) + ")");
+      set("nibp-time", b.nibp_time == null ? "" : "cuff " + clock(b.nibp_time));
+      tile.querySelector(".patient").textContent = b.patient || "";
+      tile.querySelector(".flags").textContent = (b.flags || []).map((f) => f.replace("_", " ").toUpperCase()).join(" · ");
+      tile.dataset.stale = String(Boolean(b.stale));
+      tile.querySelector(".stale-label").textContent = b.stale ? "NO DATA" : "";
+      const news = tile.querySelector(".news2");
+      news.dataset.band = b.news2 ? b.news2.band : "none";
+      news.textContent = b.news2 ? "NEWS2 " + b.news2.total + (b.news2.complete ? "" : "+") + " " + b.news2.band : "NEWS2 —";
+      const top = highestAlarm(bed);
+      tile.dataset.priority = top ? top.priority : "none";
+      tile.querySelector(".alarm-label").textContent =
+        top ? SYMBOL[top.priority] + " " + top.priority.toUpperCase() + (top.state === "silenced" ? " (silenced)" : "") + ": " + top.condition : "";
+      if (top) alarming += 1;
     }
-    requestAnimationFrame(draw);
+    $("summary").textContent = state.beds.size + " beds · " + alarming + " alarming";
   }
+
+  // -- alarms ---------------------------------------------------------------------------------
+
+  function alarmItem(a) {
+    const li = document.createElement("li");
+    li.dataset.priority = a.priority;
+    li.dataset.alarmId = a.alarm_id;
+    li.dataset.state = a.state;
+    const what = document.createElement("div");
+    what.className = "what";
+    const value = a.value == null ? "" : " " + fmt(a.value, 1) + (a.limit == null ? "" : " (limit " + fmt(a.limit, 1) + ")");
+    what.textContent = SYMBOL[a.priority] + " Bed " + a.bed + ": " + a.condition + value;
+    const st = document.createElement("div");
+    st.className = "state";
+    let text = a.priority + " · " + a.state;
+    if (a.acked_by) text += " by " + a.acked_by;
+    if (a.state === "silenced" && a.silenced_by) text += " by " + a.silenced_by;
+    if (a.source === "station") text += " · technical";
+    text += " · " + new Date(a.raised_at * 1000).toLocaleTimeString();
+    st.textContent = text;
+    li.append(what, st);
+    if (a.state === "active" || a.state === "silenced") {
+      const actions = document.createElement("div");
+      actions.className = "actions";
+      const ack = document.createElement("button");
+      ack.type = "button";
+      ack.textContent = "Acknowledge";
+      ack.addEventListener("click", () => send({ type: "ack", alarm_id: a.alarm_id, user: who() }));
+      actions.append(ack);
+      if (a.state === "active") {
+        const silence = document.createElement("button");
+        silence.type = "button";
+        silence.textContent = "Silence 2 min";
+        silence.addEventListener("click", () => send({ type: "silence", alarm_id: a.alarm_id, user: who(), seconds: 120 }));
+        actions.append(silence);
+      }
+      li.append(actions);
+    }
+    return li;
+  }
+
+  function who() { return $("user").value.trim() || "nurse"; }
 
   function drawAlarms() {
-    const items = [...state.alarms.values()].sort(
-      (a, b) => (RANK[b.priority] - RANK[a.priority]) || (b.raised_at - a.raised_at));
-    const nodes = items.map((a) => {
-      const li = document.createElement("li");
-      li.dataset.priority = a.priority;
-      li.dataset.alarmId = a.alarm_id;
-      li.dataset.state = a.state;
-      const title = document.createElement("div");
-      title.textContent = "Bed " + a.bed + ": " + a.condition + " " + fmt(a.value, 1) +
-        " (limit " + fmt(a.limit, 1) + ") · " + a.priority;
-      const st = document.createElement("div");
-      st.className = "state";
-      st.textContent = a.state + (a.acked_by ? " by " + a.acked_by : "");
-      li.append(title, st);
-      if (a.state === "active") {
-        const btn = document.createElement("button");
-        btn.type = "button";
-        btn.textContent = "Acknowledge";
-        btn.addEventListener("click", () => acknowledge(a.alarm_id));
-        li.append(btn);
-      }
-      return li;
-    });
-    alarmList.replaceChildren(...nodes);
+    const order = { active: 0, silenced: 1, acknowledged: 2, cleared: 3 };
+    const items = [...state.alarms.values()].sort((a, b) =>
+      (order[a.state] - order[b.state]) || (RANK[b.priority] - RANK[a.priority]) || (b.raised_at - a.raised_at));
+    alarmList.replaceChildren(...items.slice(0, 60).map(alarmItem));
   }
 
-  function acknowledge(alarmId) {
-    const user = document.getElementById("user").value.trim() || "nurse";
-    if (state.socket && state.socket.readyState === WebSocket.OPEN) {
-      state.socket.send(JSON.stringify({ type: "ack", alarm_id: alarmId, user }));
+  // -- network panel --------------------------------------------------------------------------
+
+  function takeStats(stats) {
+    const now = performance.now() / 1000;
+    if (state.stats) state.prevStats = { at: state.statsAt, stats: state.stats };
+    state.stats = stats;
+    state.statsAt = now;
+    state.statsDirty = true;
+  }
+
+  function perSecond(path) {
+    if (!state.prevStats) return null;
+    const get = (s) => path.reduce((o, k) => (o == null ? o : o[k]), s);
+    const dt = state.statsAt - state.prevStats.at;
+    const a = get(state.prevStats.stats), b = get(state.stats);
+    return dt > 0 && a != null && b != null ? (b - a) / dt : null;
+  }
+
+  function row(cells) {
+    const tr = document.createElement("tr");
+    for (const c of cells) { const td = document.createElement("td"); td.textContent = c; tr.append(td); }
+    return tr;
+  }
+
+  function drawNetwork() {
+    const s = state.stats;
+    if (!s) return;
+    const beds = Object.entries(s.beds || {});
+    let expected = 0, lost = 0;
+    const lat50 = [], lat99 = [], jit = [];
+    for (const [, b] of beds) {
+      expected += b.expected; lost += b.lost;
+      if (b.latency_p50_ms != null) { lat50.push(b.latency_p50_ms); lat99.push(b.latency_p99_ms); jit.push(b.jitter_ms); }
     }
+    const mean = (xs) => (xs.length ? xs.reduce((x, y) => x + y, 0) / xs.length : null);
+    const max = (xs) => (xs.length ? Math.max(...xs) : null);
+    const pct = (x) => (x == null ? "---" : (100 * x).toFixed(1) + "%");
+    $("net-protocols").replaceChildren(
+      row(["UDP telemetry", fmt(perSecond(["udp", "received"]), 0), fmt(perSecond(["udp", "bytes"]), 0),
+        pct(expected ? lost / expected : 0), fmt(mean(lat50), 1), fmt(max(lat99), 1), fmt(mean(jit), 2)]),
+      row(["TCP alarms", fmt(perSecond(["tcp", "received"]), 1), fmt(perSecond(["tcp", "bytes"]), 0),
+        "dup " + (s.tcp.duplicates ?? 0), "", "", "open " + (s.tcp.open ?? 0)]),
+      row(["WebSocket", fmt(perSecond(["websocket", "sent"]), 1), fmt(perSecond(["websocket", "bytes"]), 0),
+        "drop " + (s.websocket.dropped_vitals ?? 0), "", "", (s.websocket.clients ?? 0) + " clients"]),
+    );
+    $("net-beds").replaceChildren(...beds.map(([bed, b]) => row([
+      bed, String(b.received), String(b.lost), pct(b.loss_ratio), fmt(b.latency_p50_ms, 1), fmt(b.latency_p99_ms, 1), fmt(b.jitter_ms, 2),
+    ])));
   }
 
+  // -- waveforms ------------------------------------------------------------------------------
+
+  function toggleWaves(bed, button) {
+    if (state.waveBeds.has(bed)) {
+      state.waveBeds.delete(bed);
+      state.waveViews.get(bed).remove();
+      state.waveViews.delete(bed);
+    } else {
+      if (state.waveBeds.size >= MAX_WAVE_BEDS) {
+        const oldest = state.waveBeds.values().next().value;
+        toggleWaves(oldest, tiles.get(oldest).querySelector(".wave-toggle"));
+      }
+      state.waveBeds.add(bed);
+      state.waveViews.set(bed, new window.WaveView(bed, $("waves")));
+    }
+    button.setAttribute("aria-pressed", String(state.waveBeds.has(bed)));
+    $("waves-empty").hidden = state.waveBeds.size > 0;
+    send({ type: "subscribe", waves: [...state.waveBeds] });
+  }
+
+  // -- trends (BokehJS, served by the station from the installed bokeh) -----------------------
+
+  let trend = null;
+
+  async function showTrend(bed) {
+    state.trendBed = bed;
+    $("trend-bed").textContent = "Bed " + bed + ", retained history";
+    if (!window.Bokeh || !window.Bokeh.Plotting) {
+      $("trend").textContent = "BokehJS did not load, so trends cannot be drawn.";
+      return;
+    }
+    if (!trend) {
+      const source = new Bokeh.ColumnDataSource({ data: { t: [], hr: [], spo2: [], rr: [] } });
+      const plot = Bokeh.Plotting.figure({
+        height: 240, sizing_mode: "stretch_width", x_axis_type: "datetime",
+        tools: "pan,wheel_zoom,box_zoom,reset", title: "",
+      });
+      plot.line({ field: "t" }, { field: "hr" }, { source, line_color: "#1b9e3e", line_width: 2, legend_label: "HR" });
+      plot.line({ field: "t" }, { field: "spo2" }, { source, line_color: "#0b7fab", line_width: 2, legend_label: "SpO2" });
+      plot.line({ field: "t" }, { field: "rr" }, { source, line_color: "#b8860b", line_width: 2, legend_label: "RR" });
+      $("trend").replaceChildren();
+      await Bokeh.Plotting.show(plot, $("trend"));
+      trend = { source, plot };
+    }
+    await refreshTrend();
+  }
+
+  async function refreshTrend() {
+    if (!trend || state.trendBed == null) return;
+    const resp = await fetch("/api/beds/" + state.trendBed + "/history");
+    if (!resp.ok) return;
+    const h = await resp.json();
+    trend.source.data = { t: h.t.map((x) => x * 1000), hr: h.hr, spo2: h.spo2, rr: h.rr };
+  }
+
+  // -- the frame loop -------------------------------------------------------------------------
+
+  function frame() {
+    if (state.tilesDirty) { state.tilesDirty = false; drawTiles(); }
+    if (state.alarmsDirty) { state.alarmsDirty = false; drawAlarms(); }
+    if (state.statsDirty) { state.statsDirty = false; drawNetwork(); }
+    for (const view of state.waveViews.values()) view.draw();
+    requestAnimationFrame(frame);
+  }
+
+  setInterval(() => { refreshTrend().catch((e) => console.warn("trend:", e)); }, 5000);
   connect();
-  requestAnimationFrame(draw);
+  requestAnimationFrame(frame);
 })();

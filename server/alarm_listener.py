@@ -33,6 +33,7 @@ class AlarmListener(TCPServer):
         self.on_connection = on_connection
         self.connections = 0
         self.received = 0
+        self.bytes = 0
         self.duplicates = 0
         self.errors: Counter[str] = Counter()
         self._streams: set[IOStream] = set()
@@ -45,6 +46,7 @@ class AlarmListener(TCPServer):
         try:
             while True:
                 data = await stream.read_bytes(65536, partial=True)
+                self.bytes += len(data)
                 now = self.clock.now()
                 for ev in receiver.receive_data(data, now):
                     if isinstance(ev, Hello):
@@ -79,6 +81,7 @@ class AlarmListener(TCPServer):
             stream.close()
 
     def counters(self) -> dict:
-        return {"connections": self.connections, "received": self.received,
+        return {"connections": self.connections, "open": len(self._streams),
+                "received": self.received, "bytes": self.bytes,
                 "duplicates": self.duplicates, "errors": dict(self.errors),
                 "journaled": self.journal.count()}

@@ -43,6 +43,7 @@ class DashboardClient:
         self.alarms: deque[str] = deque()
         self.wave_beds: frozenset[int] = frozenset()
         self.sent = 0
+        self.bytes = 0
         self.dropped_vitals = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -84,6 +85,7 @@ class DashboardClient:
                         message = self.latest.pop(next(iter(self.latest)))
                     await self.socket.write_message(message)
                     self.sent += 1
+                    self.bytes += len(message)
         except Exception as exc:  # a closed socket ends this client's task, nothing else
             log.debug("dashboard sender ended: %r", exc)
 
@@ -109,6 +111,7 @@ class Hub:
         self.max_alarm_queue = max_alarm_queue
         self.clients: dict[Socket, DashboardClient] = {}
         self.disconnected_slow = 0
+        self._gone = {"sent": 0, "bytes": 0, "dropped_vitals": 0}  # of clients that left
 
     def add(self, socket: Socket) -> DashboardClient:
         client = DashboardClient(socket, max_alarm_queue=self.max_alarm_queue)
@@ -119,7 +122,12 @@ class Hub:
     async def remove(self, socket: Socket) -> None:
         client = self.clients.pop(socket, None)
         if client is not None:
+            self._retire(client)
             await client.stop()
+
+    def _retire(self, client: DashboardClient) -> None:
+        for key in self._gone:
+            self._gone[key] += getattr(client, key)
 
     def push_vitals(self, message: dict) -> None:
         self.push_latest("vitals", message)
@@ -146,6 +154,7 @@ class Hub:
                 log.warning("dashboard too far behind on alarms; disconnecting it")
                 socket.close(CLOSE_TOO_SLOW, "too far behind on alarms; reconnect to resync")
                 self.clients.pop(socket, None)
+                self._retire(client)
                 client.closed = True
 
     async def close(self) -> None:
@@ -154,9 +163,9 @@ class Hub:
             await self.remove(socket)
 
     def counters(self) -> dict:
+        live = list(self.clients.values())
         return {
-            "clients": len(self.clients),
-            "sent": sum(c.sent for c in self.clients.values()),
-            "dropped_vitals": sum(c.dropped_vitals for c in self.clients.values()),
+            "clients": len(live),
+            **{key: gone + sum(getattr(c, key) for c in live) for key, gone in self._gone.items()},
             "disconnected_slow": self.disconnected_slow,
         }

@@ -54,6 +54,7 @@ class Station:
         self._changed: set[int] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.http_port = self.udp_port = self.tcp_port = 0
+        self.patients: dict[int, str] = {}  # bed -> who is in it (admission data, not telemetry)
         self.running = False
 
     # -- life cycle ------------------------------------------------------------------------
@@ -237,7 +238,7 @@ class Station:
     # -- views -----------------------------------------------------------------------------
 
     def bed_summary(self, bed: int) -> dict:
-        return self.beds.beds[bed].summary()
+        return {**self.beds.beds[bed].summary(), "patient": self.patients.get(bed)}
 
     def bed_summaries(self) -> list[dict]:
         return [self.bed_summary(b) for b in sorted(self.beds.beds)]

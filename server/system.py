@@ -50,6 +50,8 @@ class System:
         try:
             self.ward = Ward(self.config.ward, self.config.station.host, self.station.udp_port,
                              self.station.tcp_port, clock=self.clock)
+            for monitor in self.ward.monitors:
+                self.station.patients[monitor.bed] = monitor.model.scenario.title
             await self.ward.start()
         except BaseException:
             await self.station.stop()

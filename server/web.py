@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import tornado.web
 import tornado.websocket
+from bokeh.util.paths import bokehjs_path
 
 from .hub import encode as encode_ws
 
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("server.web")
 
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"
+CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; "
+       "style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; "
+       "base-uri 'none'; frame-ancestors 'none'")
 
 
 class ApiError(tornado.web.HTTPError):
@@ -141,11 +145,10 @@ class DashboardFiles(tornado.web.StaticFileHandler):
     """The dashboard's static files, with a Content-Security-Policy that allows only this host."""
 
     def set_extra_headers(self, path: str) -> None:
-        self.set_header(
-            "Content-Security-Policy",
-            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
-            "style-src 'self'; script-src 'self'",
-        )
+        # BokehJS styles its plots from script, hence 'unsafe-inline' for styles only;
+        # no script from anywhere but this station runs on the page
+        self.set_header("Content-Security-Policy", CSP)
+        self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-cache")
 
 
@@ -159,5 +162,7 @@ def make_app(station: Station) -> tornado.web.Application:
         (r"/api/alarms", AlarmsHandler, args),
         (r"/api/stats", StatsHandler, args),
         (r"/ws", DashboardSocket, args),
+        # BokehJS from the installed bokeh package: always the version Python has, never a CDN
+        (r"/bokeh/static/(.*)", DashboardFiles, {"path": str(bokehjs_path())}),
         (r"/(.*)", DashboardFiles, {"path": str(DASHBOARD_DIR), "default_filename": "index.html"}),
     ])

@@ -4,6 +4,8 @@ The browser is never downloaded. Under CI=true a missing Chromium fails the test
 without it the test skips and says why.
 """
 
+from __future__ import annotations
+
 import asyncio
 import os
 import threading
@@ -12,7 +14,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from server import System
+from server import Station, System
 from server.config import StationConfig
 from server.system import SystemConfig
 from tests.requirements import require_chromium
@@ -36,10 +38,18 @@ class BackgroundSystem:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.system = System(config)
 
-    def __enter__(self) -> System:
+    def __enter__(self) -> BackgroundSystem:
         self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.system.start(), self.loop).result(30)
-        return self.system
+        self.call(self.system.start())
+        return self
+
+    def call(self, coro, timeout: float = 30):
+        """Run a coroutine on the system's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    @property
+    def url(self) -> str:
+        return self.system.url
 
     def __exit__(self, *exc: object) -> None:
         try:
@@ -66,9 +76,9 @@ def chromium():
 def test_dashboard_tiles_update_and_an_alarm_appears(chromium):
     tight = (Limit("hr", 20, 30, "high", delay=3.0),)  # every adult breaches it after 3 s
     config = SystemConfig(StationConfig(http_port=0, udp_port=0, tcp_port=0),
-                          WardConfig(beds=4, scenario="stable_adult", waves=False, limits=tight))
+                          WardConfig(beds=4, scenario="mix", waves=True, limits=tight))
     with BackgroundSystem(config) as system:
-        page = chromium.new_page()
+        page = chromium.new_page(viewport={"width": 1440, "height": 1000})
         requests, errors = [], []
         page.on("request", lambda r: requests.append(r.url))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -85,7 +95,19 @@ def test_dashboard_tiles_update_and_an_alarm_appears(chromium):
         alarm = page.locator('#alarm-list li[data-priority="high"]').first
         alarm.wait_for(timeout=15_000)
         assert "HR HIGH" in alarm.text_content()
-        assert page.locator('.tile[data-priority="high"]').count() >= 1
+        high = page.locator('.tile[data-priority="high"]')
+        assert high.count() >= 1
+        # not by colour alone: the tile says it in words too
+        assert "HIGH" in high.first.locator(".alarm-label").text_content()
+        page.locator('.tile[data-bed="2"] .wave-toggle').click()
+        page.locator('.tile[data-bed="3"] .trend-btn').click()
+        page.wait_for_selector("#trend canvas", timeout=10_000)
+        page.wait_for_function("document.querySelector('#net-beds').children.length === 4",
+                               timeout=10_000)
+        blank = canvas_pixels(page, 'canvas[data-bed="2"]')
+        page.wait_for_function(  # the traces are being drawn before the picture is taken
+            "([sel, blank]) => document.querySelector(sel).toDataURL() !== blank",
+            arg=['canvas[data-bed="2"]', blank], timeout=10_000)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         host = urlparse(system.url).netloc
@@ -93,3 +115,56 @@ def test_dashboard_tiles_update_and_an_alarm_appears(chromium):
         assert errors == [], errors
         page.close()
     assert os.path.getsize(ARTIFACTS / "dashboard.png") > 10_000
+
+
+def canvas_pixels(page, selector: str) -> str:
+    return page.evaluate(f"document.querySelector('{selector}').toDataURL()")
+
+
+def test_waveforms_sweep_and_acknowledge_shows_on_a_second_page(chromium):
+    tight = (Limit("hr", 20, 30, "high", delay=1.0),)
+    config = SystemConfig(StationConfig(http_port=0, udp_port=0, tcp_port=0),
+                          WardConfig(beds=2, scenario="stable_adult", waves=True, limits=tight))
+    with BackgroundSystem(config) as system:
+        first, second = chromium.new_page(), chromium.new_page()
+        for page in (first, second):
+            page.goto(system.url)
+            page.wait_for_selector("#conn.conn-connected", timeout=10_000)
+        first.locator('.tile[data-bed="1"] .wave-toggle').click()
+        first.wait_for_selector('canvas[data-bed="1"]', timeout=5_000)
+        before = canvas_pixels(first, 'canvas[data-bed="1"]')
+        first.wait_for_function(
+            "([sel, before]) => document.querySelector(sel).toDataURL() !== before",
+            arg=['canvas[data-bed="1"]', before], timeout=10_000)
+        item = '#alarm-list li[data-state="active"][data-priority="high"]'
+        first.wait_for_selector(item, timeout=15_000)
+        alarm_id = first.locator(item).first.get_attribute("data-alarm-id")
+        first.fill("#user", "Nurse Adaeze")
+        first.locator(f'#alarm-list li[data-alarm-id="{alarm_id}"] button',
+                      has_text="Acknowledge").click()
+        acked = second.locator(f'#alarm-list li[data-alarm-id="{alarm_id}"] .state')
+        second.wait_for_function(
+            "([sel]) => { const el = document.querySelector(sel);"
+            " return el && el.textContent.includes('acknowledged by Nurse Adaeze'); }",
+            arg=[f'#alarm-list li[data-alarm-id="{alarm_id}"] .state'], timeout=10_000)
+        assert "acknowledged by Nurse Adaeze" in acked.text_content()
+
+
+def test_the_page_shows_a_station_restart_and_recovers_by_itself(chromium):
+    config = SystemConfig(StationConfig(http_port=0, udp_port=0, tcp_port=0),
+                          WardConfig(beds=2, scenario="stable_adult", waves=False))
+    with BackgroundSystem(config) as system:
+        page = chromium.new_page()
+        page.goto(system.url)
+        page.wait_for_selector("#conn.conn-connected", timeout=10_000)
+        station = system.system.station
+        ports = dict(http_port=station.http_port, udp_port=station.udp_port,
+                     tcp_port=station.tcp_port)
+        system.call(station.stop())
+        page.wait_for_selector("#conn.conn-disconnected", timeout=10_000)
+        replacement = Station(StationConfig(**ports))
+        system.system.station = replacement
+        system.call(replacement.start())
+        page.wait_for_selector("#conn.conn-connected", timeout=15_000)
+        page.wait_for_function("document.querySelectorAll('.tile').length === 2",
+                               timeout=10_000)

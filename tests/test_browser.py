@@ -121,10 +121,12 @@ def canvas_pixels(page, selector: str) -> str:
     return page.evaluate(f"document.querySelector('{selector}').toDataURL()")
 
 
-def test_waveforms_sweep_and_acknowledge_shows_on_a_second_page(chromium):
-    tight = (Limit("hr", 20, 30, "high", delay=1.0),)
+def test_waveforms_sweep_and_a_scenario_alarm_acknowledged_shows_on_a_second_page(chromium):
+    # af_rvr goes into AF at 146/min 20 s after admission; at 10x that is 2 s from now, and
+    # the HR HIGH alarm follows after its 5 s (simulated) alarm delay
     config = SystemConfig(StationConfig(http_port=0, udp_port=0, tcp_port=0),
-                          WardConfig(beds=2, scenario="stable_adult", waves=True, limits=tight))
+                          WardConfig(beds=2, scenario="af_rvr,stable_adult", waves=True,
+                                     speed=10.0))
     with BackgroundSystem(config) as system:
         first, second = chromium.new_page(), chromium.new_page()
         for page in (first, second):
@@ -138,6 +140,7 @@ def test_waveforms_sweep_and_acknowledge_shows_on_a_second_page(chromium):
             arg=['canvas[data-bed="1"]', before], timeout=10_000)
         item = '#alarm-list li[data-state="active"][data-priority="high"]'
         first.wait_for_selector(item, timeout=15_000)
+        assert "Bed 1: HR HIGH" in first.locator(item).first.text_content()
         alarm_id = first.locator(item).first.get_attribute("data-alarm-id")
         first.fill("#user", "Nurse Adaeze")
         first.locator(f'#alarm-list li[data-alarm-id="{alarm_id}"] button',

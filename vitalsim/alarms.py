@@ -76,8 +76,14 @@ class AlarmMonitor:
         self._counter += 1
         return f"{self.device_id}-{self._counter}"
 
-    def update(self, values: dict[str, float | None], now: float) -> list[AlarmMessage]:
-        """Feed the latest value per parameter (None: not measured); return new alarm events."""
+    def update(self, values: dict[str, float | None], now: float,
+               stamp: float | None = None) -> list[AlarmMessage]:
+        """Feed the latest value per parameter (None: not measured); return new alarm events.
+
+        ``now`` is the patient's (simulated) time, which alarm delays are measured in: it is the
+        condition that must persist. ``stamp`` (default ``now``) is the time written on the
+        events, the device's wall clock, so that the station can measure alarm latency."""
+        stamp = now if stamp is None else stamp
         events: list[AlarmMessage] = []
         for lim in self.limits:
             cond = self._conditions[lim.parameter]
@@ -95,10 +101,10 @@ class AlarmMonitor:
                 if now - cond.since >= lim.delay:
                     side, limit = breach
                     cond.active_id, cond.side = self._next_id(), side
-                    events.append(self._event(lim, cond, "raised", value, limit, now))
+                    events.append(self._event(lim, cond, "raised", value, limit, stamp))
             elif lim.back_inside(value):
                 limit = lim.low if cond.side == "low" else lim.high
-                events.append(self._event(lim, cond, "cleared", value, limit, now))
+                events.append(self._event(lim, cond, "cleared", value, limit, stamp))
                 cond.active_id, cond.since = None, None
         return events
 

@@ -58,7 +58,7 @@ class BedsideMonitor:
             datagrams.append(self._encode(self._numerics_message(n, wall_now)))
             values = {"hr": n.hr, "spo2": n.spo2, "rr": n.rr, "temp": n.temp,
                       "nibp_sys": n.nibp_sys}
-            events.extend(self.alarms.update(values, wall_now))
+            events.extend(self.alarms.update(values, n.t, stamp=wall_now))
         if self.waves:
             flags = int(self.latest.flags) if self.latest else 0
             for channel, rate in WAVE_RATES.items():

@@ -13,7 +13,7 @@ from vitalsim.protocol import NumericsMessage, ReceiverStats, WaveMessage
 NUMERIC_FIELDS = ("hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "nibp_map", "nibp_time")
 
 
-def _shown(value: float | None) -> float | None:
+def shown(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
@@ -73,7 +73,7 @@ class BedState:
             out.update({k: None for k in NUMERIC_FIELDS}, flags=[], sent_at=None, news2=None)
             return out
         # float32 on the wire: 36.9 arrives as 36.900001525878906; show what was meant
-        out.update({k: _shown(getattr(m, k)) for k in NUMERIC_FIELDS})
+        out.update({k: shown(getattr(m, k)) for k in NUMERIC_FIELDS})
         out["flags"] = [f.name.lower() for f in Flags if f and f & m.flags]
         out["sent_at"] = m.sent_at
         out["received_at"] = self.received_at

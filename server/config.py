@@ -19,5 +19,8 @@ class StationConfig:
     stale_after: float = 3.0  # seconds without numerics before a bed is shown as stale
     telemetry_timeout: float = 10.0  # seconds without numerics before TELEMETRY LOST
     client_alarm_queue: int = 256  # alarms a slow dashboard may lag behind before it is dropped
+    # the kernel's send buffer per dashboard is part of its outgoing queue: keep it small, or
+    # Linux grows it to megabytes and a stalled dashboard looks healthy for minutes
+    client_send_buffer: int = 64 * 1024
     telemetry_keys: dict[int, bytes] | None = None
     require_tag: bool = False

@@ -36,9 +36,13 @@ class Socket(Protocol):
 class DashboardClient:
     """One connected dashboard: its pending vitals (latest wins), alarms (FIFO) and counters."""
 
-    def __init__(self, socket: Socket, *, max_alarm_queue: int) -> None:
+    def __init__(self, socket: Socket, *, max_alarm_queue: int,
+                 full_vitals: Callable[[DashboardClient], str] | None = None) -> None:
         self.socket = socket
         self.max_alarm_queue = max_alarm_queue
+        self.full_vitals = full_vitals  # a complete vitals message, after one was dropped
+        self.beds: frozenset[int] | None = None  # the beds whose vitals it wants (None: all)
+        self.vitals_behind = False
         self.latest: dict[str, str] = {}  # kind ("vitals", "stats", "wave:3") -> message
         self.alarms: deque[str] = deque()
         self.wave_beds: frozenset[int] = frozenset()
@@ -59,6 +63,9 @@ class DashboardClient:
         if kind in self.latest:
             self.dropped_vitals += 1
             del self.latest[kind]  # re-inserted at the end: oldest kinds go first
+            if kind == "vitals":
+                # vitals are deltas: the dropped one may have held beds this one lacks
+                self.vitals_behind = True
         self.latest[kind] = message
         self._wake.set()
 
@@ -82,7 +89,11 @@ class DashboardClient:
                     if self.alarms:
                         message = self.alarms.popleft()
                     else:
-                        message = self.latest.pop(next(iter(self.latest)))
+                        kind = next(iter(self.latest))
+                        message = self.latest.pop(kind)
+                        if kind == "vitals" and self.vitals_behind and self.full_vitals:
+                            self.vitals_behind = False
+                            message = self.full_vitals(self)
                     await self.socket.write_message(message)
                     self.sent += 1
                     self.bytes += len(message)
@@ -106,15 +117,18 @@ def encode(message: dict) -> str:
 class Hub:
     """All dashboards of one station."""
 
-    def __init__(self, snapshot: Callable[[], dict], *, max_alarm_queue: int = 256) -> None:
+    def __init__(self, snapshot: Callable[[], dict], *, max_alarm_queue: int = 256,
+                 bed_summaries: Callable[[], list[dict]] | None = None) -> None:
         self.snapshot = snapshot
+        self.bed_summaries = bed_summaries
         self.max_alarm_queue = max_alarm_queue
         self.clients: dict[Socket, DashboardClient] = {}
         self.disconnected_slow = 0
         self._gone = {"sent": 0, "bytes": 0, "dropped_vitals": 0}  # of clients that left
 
     def add(self, socket: Socket) -> DashboardClient:
-        client = DashboardClient(socket, max_alarm_queue=self.max_alarm_queue)
+        client = DashboardClient(socket, max_alarm_queue=self.max_alarm_queue,
+                                 full_vitals=self.full_vitals)
         self.clients[socket] = client
         client.start(encode({"type": "snapshot", **self.snapshot()}))
         return client
@@ -129,8 +143,24 @@ class Hub:
         for key in self._gone:
             self._gone[key] += getattr(client, key)
 
-    def push_vitals(self, message: dict) -> None:
-        self.push_latest("vitals", message)
+    def push_vitals(self, beds: list[dict]) -> None:
+        """The bed summaries that changed this tick, to each client that wants them; one
+        encoding per distinct subscription, not per client."""
+        encoded: dict[frozenset[int] | None, str | None] = {}
+        for client in self.clients.values():
+            key = client.beds
+            if key not in encoded:
+                chosen = beds if key is None else [b for b in beds if b["bed"] in key]
+                encoded[key] = encode({"type": "vitals", "beds": chosen}) if chosen else None
+            if encoded[key] is not None:
+                client.offer_latest("vitals", encoded[key])
+
+    def full_vitals(self, client: DashboardClient) -> str:
+        """Every (subscribed) bed's vitals, for a client that missed some deltas."""
+        beds = self.bed_summaries() if self.bed_summaries else []
+        if client.beds is not None:
+            beds = [b for b in beds if b["bed"] in client.beds]
+        return encode({"type": "vitals", "beds": beds})
 
     def push_latest(self, kind: str, message: dict, *, bed: int | None = None) -> None:
         """Send a replaceable message to every client (or, with ``bed``, to the clients

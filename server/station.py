@@ -42,7 +42,8 @@ class Station:
         self.technical = TechnicalAlarms(telemetry_timeout=self.config.telemetry_timeout)
         self.board = AlarmBoard()
         self.journal: AlarmJournal | None = None
-        self.hub = Hub(self.snapshot, max_alarm_queue=self.config.client_alarm_queue)
+        self.hub = Hub(self.snapshot, max_alarm_queue=self.config.client_alarm_queue,
+                       bed_summaries=self.bed_summaries)
         self.ingest = TelemetryIngest(self.beds, self.clock, keys=self.config.telemetry_keys,
                                       require_tag=self.config.require_tag,
                                       on_numerics=self._bed_changed)
@@ -138,7 +139,7 @@ class Station:
             return
         beds = [self.bed_summary(b) for b in sorted(self._changed)]
         self._changed.clear()
-        self.hub.push_vitals({"type": "vitals", "beds": beds})
+        self.hub.push_vitals(beds)
 
     def _every_second(self) -> None:
         now = self.clock.now()
@@ -223,16 +224,23 @@ class Station:
             self._publish(entry)
             return None
         if kind == "subscribe":
-            waves = cmd.get("waves")
-            if not isinstance(waves, list) or not all(
-                    isinstance(b, int) and not isinstance(b, bool) for b in waves):
-                raise ValueError('subscribe needs "waves": a list of bed numbers, e.g. [1, 3]')
-            if len(waves) > 16:
-                raise ValueError(f"subscribe to at most 16 beds' waveforms, not {len(waves)}")
             if client is None:
                 raise ValueError("subscribe is only for WebSocket clients")
-            client.wave_beds = frozenset(waves)
-            return {"type": "subscribed", "waves": sorted(client.wave_beds)}
+            if "waves" not in cmd and "beds" not in cmd:
+                raise ValueError('subscribe needs "waves" and/or "beds": lists of bed numbers')
+            waves = _bed_list(cmd, "waves", client.wave_beds)
+            if len(waves) > 16:
+                raise ValueError(f"subscribe to at most 16 beds' waveforms, not {len(waves)}")
+            beds = cmd.get("beds", "unchanged")
+            if beds is not None and beds != "unchanged":
+                beds = _bed_list(cmd, "beds", frozenset())
+            client.wave_beds = waves
+            if beds != "unchanged":
+                client.beds = beds
+                client.vitals_behind = True  # send it the new set of beds in full
+                client.offer_latest("vitals", self.hub.full_vitals(client))
+            return {"type": "subscribed", "waves": sorted(client.wave_beds),
+                    "beds": None if client.beds is None else sorted(client.beds)}
         raise ValueError(f"unknown command type {kind!r}; known: ['ack', 'silence', 'subscribe']")
 
     # -- views -----------------------------------------------------------------------------
@@ -257,6 +265,17 @@ class Station:
             "websocket": self.hub.counters(),
             "beds": {str(b): s.stats.snapshot() for b, s in sorted(self.beds.beds.items())},
         }
+
+
+def _bed_list(cmd: dict, key: str, default: frozenset[int]) -> frozenset[int]:
+    value = cmd.get(key)
+    if key not in cmd:
+        return default
+    if not isinstance(value, list) or not all(
+            isinstance(b, int) and not isinstance(b, bool) for b in value):
+        raise ValueError(f'subscribe "{key}" must be a list of bed numbers, e.g. [1, 3]'
+                         + (" (or null for every bed)" if key == "beds" else ""))
+    return frozenset(value)
 
 
 def _alarm_from_row(row: dict) -> AlarmMessage:

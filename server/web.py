@@ -6,8 +6,11 @@ Handlers are thin: they read from and act on the :class:`~server.station.Station
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +18,9 @@ import tornado.web
 import tornado.websocket
 from bokeh.util.paths import bokehjs_path
 
+from vitalsim.physiology import WAVE_RATES
+
+from .beds import shown
 from .hub import encode as encode_ws
 
 if TYPE_CHECKING:
@@ -89,17 +95,61 @@ class BedHandler(JsonHandler):
 
 
 class HistoryHandler(JsonHandler):
+    """A bed's retained numerics as columns (``t`` plus one list per channel): what
+    ``pandas.DataFrame(json)`` wants. ``?format=csv`` gives the same table as CSV."""
+
+    CHANNELS = ("hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "nibp_map")
+
     def get(self, bed_id: str) -> None:
         bed = self.bed_or_404(bed_id)
         since = self.float_arg("since")
+        raw = self.get_query_argument("channels", "")
+        channels = [c.strip() for c in raw.split(",") if c.strip()] or list(self.CHANNELS)
+        unknown = [c for c in channels if c not in self.CHANNELS]
+        if unknown:
+            raise tornado.web.HTTPError(
+                400, f"channels={raw!r}: unknown {unknown}; expected some of {self.CHANNELS}")
+        fmt = self.get_query_argument("format", "json")
+        if fmt not in ("json", "csv"):
+            raise tornado.web.HTTPError(400, f"format={fmt!r}; expected 'json' or 'csv'")
         rows = [m for m in bed.history if since is None or m.sent_at >= since]
-        fields = ("hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "nibp_map")
-        self.write_json({"bed": bed.bed, "t": [m.sent_at for m in rows],
-                         **{f: [getattr(m, f) for m in rows] for f in fields}})
+        columns = {"t": [m.sent_at for m in rows],
+                   **{c: [shown(getattr(m, c)) for m in rows] for c in channels}}
+        if fmt == "csv":
+            out = io.StringIO()
+            writer = csv.writer(out)
+            writer.writerow(columns)
+            writer.writerows(zip(*columns.values(), strict=True))
+            self.set_header("Content-Type", "text/csv; charset=utf-8")
+            self.set_header("Content-Disposition", f'inline; filename="bed{bed.bed}.csv"')
+            self.finish(out.getvalue())
+            return
+        self.write_json({"bed": bed.bed, **columns})
+
+
+class WavesHandler(JsonHandler):
+    """The retained samples of one waveform channel: ``index`` (sample number), ``t``
+    (seconds since the first retained sample) and ``value``; lost datagrams are simply absent."""
+
+    def get(self, bed_id: str, channel: str) -> None:
+        bed = self.bed_or_404(bed_id)
+        chunks = list(bed.waves.get(channel, ()))
+        if channel not in WAVE_RATES:
+            raise tornado.web.HTTPError(
+                404, f"no channel {channel!r}; channels: {sorted(WAVE_RATES)}")
+        index: list[int] = []
+        value: list[int] = []
+        for c in chunks:
+            index.extend(range(c.first_index, c.first_index + len(c.samples)))
+            value.extend(c.samples.tolist())
+        rate = WAVE_RATES[channel]
+        first = index[0] if index else 0
+        self.write_json({"bed": bed.bed, "channel": channel, "rate": rate, "index": index,
+                         "t": [(i - first) / rate for i in index], "value": value})
 
 
 class AlarmsHandler(JsonHandler):
-    STATES = ("active", "acknowledged", "cleared")
+    STATES = ("active", "acknowledged", "silenced", "cleared")
 
     def get(self) -> None:
         state = self.get_query_argument("state", None)
@@ -126,6 +176,10 @@ class DashboardSocket(tornado.websocket.WebSocketHandler):
         return True  # dashboards are served by this station; tests and labs connect directly
 
     def open(self) -> None:
+        stream = self.ws_connection.stream if self.ws_connection else None
+        if stream is not None and stream.socket is not None:
+            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
+                                     self.station.config.client_send_buffer)
         self.station.hub.add(self)
 
     def on_message(self, message: str | bytes) -> None:
@@ -159,6 +213,7 @@ def make_app(station: Station) -> tornado.web.Application:
         (r"/api/beds", BedsHandler, args),
         (r"/api/beds/(\d+)", BedHandler, args),
         (r"/api/beds/(\d+)/history", HistoryHandler, args),
+        (r"/api/beds/(\d+)/waves/(\w+)", WavesHandler, args),
         (r"/api/alarms", AlarmsHandler, args),
         (r"/api/stats", StatsHandler, args),
         (r"/ws", DashboardSocket, args),

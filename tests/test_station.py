@@ -1,9 +1,15 @@
 """The central station under the faults a networking course causes on purpose, over real
 loopback sockets: restarts, silences, lost telemetry, dashboards that subscribe to waveforms."""
 
+import asyncio
+import base64
 import json
+import os
+import random
+import socket
 import sqlite3
 
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.websocket import websocket_connect
 
 from server import Station, StationConfig, System
@@ -176,4 +182,164 @@ def test_a_restarted_station_shows_what_it_showed(tmp_path):
             assert (entry.state, entry.acked_by) == ("acknowledged", "Dr Osei")
         finally:
             await again.stop()
+    run(main())
+
+
+def test_history_comes_as_columns_or_csv_and_bad_parameters_are_named():
+    async def main():
+        cfg = SystemConfig(ephemeral(), WardConfig(beds=1, scenario="stable_adult",
+                                                   waves=True, speed=4.0))
+        async with System(cfg) as sys_:
+            st = sys_.station
+            await wait_until(lambda: 1 in st.beds.beds and len(st.beds.beds[1].history) >= 5,
+                             what="five seconds of history")
+            http = AsyncHTTPClient()
+            body = json.loads((await http.fetch(st.url + "api/beds/1/history?channels=hr,spo2"))
+                              .body)
+            assert set(body) == {"bed", "t", "hr", "spo2"} and len(body["t"]) == len(body["hr"])
+            csv_resp = await http.fetch(st.url + "api/beds/1/history?format=csv&channels=hr")
+            lines = csv_resp.body.decode().splitlines()
+            assert lines[0] == "t,hr" and len(lines) == len(body["t"]) + 1
+            assert csv_resp.headers["Content-Type"].startswith("text/csv")
+            ecg = json.loads((await http.fetch(st.url + "api/beds/1/waves/ecg")).body)
+            assert ecg["rate"] == 250 and len(ecg["index"]) == len(ecg["value"]) > 250
+            for path, words in (("api/beds/1/history?channels=hr,bp", "unknown ['bp']"),
+                                ("api/beds/1/history?format=xml", "expected 'json' or 'csv'"),
+                                ("api/beds/1/waves/eeg", "no channel 'eeg'")):
+                try:
+                    await http.fetch(st.url + path)
+                except HTTPClientError as exc:
+                    assert words in json.loads(exc.response.body)["error"]
+                else:
+                    raise AssertionError(f"{path} should have failed")
+    run(main())
+
+
+def test_a_dashboard_can_watch_some_beds_only():
+    async def main():
+        cfg = SystemConfig(ephemeral(), WardConfig(beds=3, scenario="stable_adult", waves=False))
+        async with System(cfg) as sys_:
+            ws = await websocket_connect(f"ws://127.0.0.1:{sys_.station.http_port}/ws")
+            await next_message(ws, "snapshot")
+            ws.write_message(json.dumps({"type": "subscribe", "beds": [2]}))
+            assert (await next_message(ws, "subscribed"))["beds"] == [2]
+            for _ in range(4):
+                assert {b["bed"] for b in (await next_message(ws, "vitals"))["beds"]} == {2}
+            ws.write_message(json.dumps({"type": "subscribe", "beds": None}))
+            await next_message(ws, "subscribed")
+            seen: set[int] = set()
+            while seen != {1, 2, 3}:
+                seen |= {b["bed"] for b in (await next_message(ws, "vitals"))["beds"]}
+            ws.close()
+    run(main())
+
+
+async def stalled_dashboard(port: int, subscribe: dict) -> socket.socket:
+    """A WebSocket client that does the handshake, subscribes, and then never reads again.
+    Its receive buffer is tiny, so the station's writes to it back up within seconds."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    await loop.sock_sendall(sock, (
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    reply = b""
+    while b"\r\n\r\n" not in reply:
+        reply += await loop.sock_recv(sock, 1)
+    assert b" 101 " in reply.split(b"\r\n")[0]
+    payload = json.dumps(subscribe).encode()
+    mask = os.urandom(4)
+    frame = bytes([0x81, 0x80 | len(payload)]) + mask + bytes(
+        b ^ mask[i % 4] for i, b in enumerate(payload))
+    await loop.sock_sendall(sock, frame)
+    return sock
+
+
+def test_a_dashboard_that_stops_reading_does_not_slow_the_others():
+    # flapping alarms, so that the stalled dashboard also falls behind on alarms
+    flapping = (Limit("hr", None, 72, "medium", delay=0.0, hysteresis=0.0),)
+
+    async def main():
+        cfg = SystemConfig(ephemeral(client_alarm_queue=20),
+                           WardConfig(beds=8, scenario="stable_adult", waves=True, speed=4.0,
+                                      limits=flapping))
+        async with System(cfg) as sys_:
+            st = sys_.station
+            await sys_.wait_ready()
+            stalled = await stalled_dashboard(st.http_port, {
+                "type": "subscribe", "waves": list(range(1, 9))})
+            try:
+                healthy = await websocket_connect(f"ws://127.0.0.1:{st.http_port}/ws")
+                await next_message(healthy, "snapshot")
+                await wait_until(lambda: st.hub.counters()["dropped_vitals"] > 0
+                                 or st.hub.disconnected_slow > 0, timeout=20,
+                                 what="the stalled dashboard to fall behind")
+                # from here on, count what the healthy dashboard gets in a fixed window
+                loop = asyncio.get_running_loop()
+                counts = {"vitals": 0, "alarm": 0}
+                end = loop.time() + 3.0
+                while loop.time() < end:
+                    try:
+                        raw = await asyncio.wait_for(healthy.read_message(), end - loop.time())
+                    except TimeoutError:
+                        break
+                    kind = json.loads(raw)["type"]
+                    if kind in counts:
+                        counts[kind] += 1
+                push_hz = st.config.push_hz
+                assert counts["vitals"] >= 0.8 * push_hz * 3, counts
+                assert counts["alarm"] > 0, counts
+                await wait_until(lambda: st.hub.disconnected_slow >= 1, timeout=20,
+                                 what="the stalled dashboard dropped for lagging on alarms")
+                for client in st.hub.clients.values():  # nobody's queue grew without bound
+                    assert len(client.alarms) <= 20 and len(client.latest) <= 2 + 8
+                healthy.close()
+            finally:
+                stalled.close()
+    run(main())
+
+
+def rss_bytes() -> int:
+    """This process's resident memory, from the kernel (tracemalloc would slow the station
+    enough for the kernel to drop the flood, which is not what is being measured)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def test_a_flood_of_malformed_datagrams_leaves_the_station_serving_in_bounded_memory():
+    async def main():
+        cfg = SystemConfig(ephemeral(), WardConfig(beds=2, scenario="stable_adult", waves=False))
+        async with System(cfg) as sys_:
+            st = sys_.station
+            await sys_.wait_ready()
+            rng = random.Random(5)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sent = 0
+            try:
+                before = rss_bytes()
+                for _ in range(200):  # 200 bursts of 100: bounded in count and time
+                    for _ in range(100):
+                        sock.sendto(rng.randbytes(rng.randint(0, 300)),
+                                    ("127.0.0.1", st.udp_port))
+                        sent += 1
+                    await asyncio.sleep(0.002)  # the station's loop reads between bursts
+                # the kernel may drop some when its socket buffer is full; that is UDP
+                await wait_until(lambda: st.ingest.counters()["rejected_total"] >= sent * 0.9,
+                                 timeout=10, what=f"the flood ({sent} datagrams) to be counted")
+                grown = rss_bytes() - before
+            finally:
+                sock.close()
+            rejected = st.ingest.counters()["rejected"]
+            assert set(rejected) <= {"short", "bad_magic", "bad_version", "length", "bad_type"}
+            assert sorted(st.beds.beds) == [1, 2], "no bed was invented from garbage"
+            assert grown < 8_000_000, f"resident memory grew {grown} bytes over {sent} datagrams"
+            received = st.beds.beds[1].stats.received
+            await wait_until(lambda: st.beds.beds[1].stats.received > received,
+                             what="real telemetry still flowing")
     run(main())

@@ -67,8 +67,14 @@ class AlarmJournal:
     def actions(self) -> list[dict]:
         return [dict(r) for r in self.db.execute("SELECT * FROM alarm_actions ORDER BY id")]
 
-    def count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM alarm_events").fetchone()[0]
+    def count(self, source: str | None = None) -> int:
+        """Alarm events journaled: all, or only the devices' (``source="device"``) or the
+        station's own technical alarms (``source="station"``)."""
+        where = {None: "", "device": " WHERE alarm_id NOT LIKE 'station-%'",
+                 "station": " WHERE alarm_id LIKE 'station-%'"}
+        if source not in where:
+            raise ValueError(f"source={source!r}; expected 'device', 'station' or None")
+        return self.db.execute("SELECT COUNT(*) FROM alarm_events" + where[source]).fetchone()[0]
 
     def close(self) -> None:
         self.db.close()

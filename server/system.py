@@ -14,6 +14,7 @@ import pandas as pd
 
 from vitalsim.clock import Clock, WallClock
 from vitalsim.devices import Ward, WardConfig
+from vitalsim.impair import TcpImpairmentProxy, TcpSettings, UdpImpairmentProxy, UdpSettings
 
 from .config import StationConfig
 from .station import Station
@@ -24,6 +25,10 @@ class SystemConfig:
     station: StationConfig = field(default_factory=lambda: StationConfig(
         http_port=0, udp_port=0, tcp_port=0))
     ward: WardConfig = field(default_factory=WardConfig)
+    # impairment between the ward and the station: None = a direct, perfect loopback
+    udp_impairment: UdpSettings | None = None
+    tcp_impairment: TcpSettings | None = None
+    impairment_seed: int = 0
 
 
 class System:
@@ -34,27 +39,45 @@ class System:
         self.clock = clock or WallClock()
         self.station = Station(self.config.station, clock=self.clock)
         self.ward: Ward | None = None
+        self.udp_proxy: UdpImpairmentProxy | None = None
+        self.tcp_proxy: TcpImpairmentProxy | None = None
 
     @classmethod
     def ephemeral(cls, beds: int = 4, scenario: str | list[str] = "mix", *, seed: int = 1,
-                  speed: float = 1.0, waves: bool = True, **station: object) -> System:
-        """A system on ephemeral ports, for labs and tests."""
+                  speed: float = 1.0, waves: bool = True, impaired: bool = False,
+                  **station: object) -> System:
+        """A system on ephemeral ports, for labs and tests. With ``impaired=True`` the ward
+        talks to the station through impairment proxies (perfect until their settings are
+        changed: ``system.udp_proxy.settings.loss = 0.1``)."""
         cfg = SystemConfig(
             StationConfig(http_port=0, udp_port=0, tcp_port=0, **station),  # type: ignore[arg-type]
             WardConfig(beds=beds, scenario=scenario, seed=seed, speed=speed, waves=waves),
+            udp_impairment=UdpSettings() if impaired else None,
+            tcp_impairment=TcpSettings() if impaired else None,
+            impairment_seed=seed,
         )
         return cls(cfg)
 
     async def start(self) -> System:
         await self.station.start()
         try:
-            self.ward = Ward(self.config.ward, self.config.station.host, self.station.udp_port,
-                             self.station.tcp_port, clock=self.clock)
+            host = self.config.station.host
+            udp_port, tcp_port = self.station.udp_port, self.station.tcp_port
+            if self.config.udp_impairment is not None:
+                self.udp_proxy = UdpImpairmentProxy((host, udp_port), self.config.udp_impairment,
+                                                    seed=self.config.impairment_seed,
+                                                    listen=(host, 0))
+                udp_port = (await self.udp_proxy.start()).port
+            if self.config.tcp_impairment is not None:
+                self.tcp_proxy = TcpImpairmentProxy((host, tcp_port), self.config.tcp_impairment,
+                                                    listen=(host, 0))
+                tcp_port = (await self.tcp_proxy.start()).port
+            self.ward = Ward(self.config.ward, host, udp_port, tcp_port, clock=self.clock)
             for monitor in self.ward.monitors:
                 self.station.patients[monitor.bed] = monitor.model.scenario.title
             await self.ward.start()
         except BaseException:
-            await self.station.stop()
+            await self.stop()
             raise
         return self
 
@@ -80,6 +103,10 @@ class System:
         if self.ward is not None:
             await self.ward.stop()
             self.ward = None
+        for proxy in (self.udp_proxy, self.tcp_proxy):
+            if proxy is not None:
+                await proxy.stop()
+        self.udp_proxy = self.tcp_proxy = None
         await self.station.stop()
 
     async def __aenter__(self) -> System:

@@ -1,0 +1,169 @@
+"""The impairment models and proxies: what was set is what happens, reproducibly."""
+
+import asyncio
+import random
+import socket
+import struct
+
+import pytest
+
+from server import StationConfig, System
+from server.system import SystemConfig
+from tests.test_system import run
+from tests.waiting import wait_until
+from vitalsim.alarms import Limit
+from vitalsim.devices import WardConfig
+from vitalsim.impair import (
+    GilbertElliott,
+    TcpImpairmentProxy,
+    TcpSettings,
+    UdpImpairer,
+    UdpImpairmentProxy,
+    UdpSettings,
+)
+from vitalsim.protocol import ReceiverStats
+
+
+def bursts(losses: list[bool]) -> list[int]:
+    out, run_ = [], 0
+    for lost in losses:
+        if lost:
+            run_ += 1
+        elif run_:
+            out.append(run_)
+            run_ = 0
+    return out
+
+
+def test_gilbert_elliott_gives_the_loss_and_the_burst_length_asked_for():
+    chain = GilbertElliott.from_loss(0.2, mean_burst=4.0, rng=random.Random(1))
+    assert chain.stationary_loss == pytest.approx(0.2)
+    losses = [chain.lost() for _ in range(200_000)]
+    assert sum(losses) / len(losses) == pytest.approx(0.2, abs=0.01)
+    lengths = bursts(losses)
+    assert sum(lengths) / len(lengths) == pytest.approx(4.0, rel=0.08)
+    independent = GilbertElliott.from_loss(0.2, rng=random.Random(1))
+    lengths = bursts([independent.lost() for _ in range(200_000)])
+    assert sum(lengths) / len(lengths) == pytest.approx(1.25, rel=0.05)  # 1 / (1 - 0.2)
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="loss=1.5"):
+        UdpSettings(loss=1.5).check()
+    with pytest.raises(ValueError, match="burst=0.5"):
+        UdpSettings(burst=0.5).check()
+    with pytest.raises(ValueError, match="p_gb=2"):
+        GilbertElliott(2, 0.5)
+
+
+def test_the_same_seed_impairs_the_same_datagrams():
+    settings = UdpSettings(loss=0.1, burst=3, jitter=0.01, duplicate=0.05, reorder=0.05)
+    a, b = UdpImpairer(settings, seed=7), UdpImpairer(settings, seed=7)
+    assert [a.decide(i) for i in range(2000)] == [b.decide(i) for i in range(2000)]
+    c = UdpImpairer(settings, seed=8)
+    assert [c.decide(i) for i in range(2000)] != [UdpImpairer(settings, 7).decide(i)
+                                                  for i in range(2000)]
+
+
+def test_impairer_counts_match_the_settings_statistically():
+    imp = UdpImpairer(UdpSettings(loss=0.1, duplicate=0.05, reorder=0.08), seed=3)
+    for i in range(20_000):
+        imp.decide(float(i))
+    c = imp.counters
+    assert c.dropped / c.received == pytest.approx(0.1, abs=0.01)
+    assert c.duplicated / (c.received - c.dropped) == pytest.approx(0.05, abs=0.01)
+    assert c.reordered / (c.received - c.dropped) == pytest.approx(0.08, abs=0.01)
+
+
+def test_udp_proxy_what_the_receiver_measures_is_what_the_proxy_did():
+    async def main():
+        loop = asyncio.get_running_loop()
+        received: list[int] = []
+        stats = ReceiverStats()
+
+        class Sink(asyncio.DatagramProtocol):
+            def datagram_received(self, data, addr):
+                (seq,) = struct.unpack("!I", data[:4])
+                received.append(seq)
+                stats.observe(seq, 0.0, 0.0)
+
+        sink, _ = await loop.create_datagram_endpoint(Sink, local_addr=("127.0.0.1", 0))
+        proxy = UdpImpairmentProxy(sink.get_extra_info("sockname"),
+                                   UdpSettings(loss=0.15, burst=2.0, duplicate=0.05,
+                                               reorder=0.1, reorder_delay=0.02), seed=11)
+        await proxy.start()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            n = 3000
+            for seq in range(n):
+                sock.sendto(struct.pack("!I", seq) + b"x" * 60, ("127.0.0.1", proxy.port))
+                if seq % 100 == 99:
+                    await asyncio.sleep(0.005)  # paced: the kernel must not drop any
+            await wait_until(lambda: proxy.counters["received"] == n, what="all at the proxy")
+            await wait_until(lambda: len(received) == proxy.counters["delivered"],
+                             what="every forwarded copy at the receiver")
+        finally:
+            sock.close()
+            await proxy.stop()
+            sink.close()
+        c = proxy.counters
+        missing = n - len(set(received))
+        assert missing == c["dropped"], "every drop shows as a sequence gap, and nothing else"
+        assert stats.lost == c["dropped"] and stats.duplicates == c["duplicated"]
+        assert stats.loss_ratio == pytest.approx(0.15, abs=0.025)
+        assert 0 < stats.reordered <= c["reordered"]
+    run(main())
+
+
+def test_tcp_proxy_adds_latency_each_way():
+    async def main():
+        async def echo(reader, writer):
+            while data := await reader.read(1024):
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        proxy = TcpImpairmentProxy(server.sockets[0].getsockname(), TcpSettings(latency=0.1))
+        await proxy.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            writer.write(b"ping")
+            assert await reader.readexactly(4) == b"ping"
+            assert loop.time() - start >= 0.2, "0.1 s there and 0.1 s back"
+            writer.close()
+        finally:
+            await proxy.stop()
+            server.close()
+    run(main())
+
+
+def test_tcp_resets_make_the_alarm_channel_reconnect_and_lose_nothing():
+    flapping = (Limit("hr", None, 72, "medium", delay=0.0, hysteresis=0.0),)
+
+    async def main():
+        cfg = SystemConfig(StationConfig(http_port=0, udp_port=0, tcp_port=0),
+                           WardConfig(beds=3, scenario="stable_adult", waves=False, speed=20.0,
+                                      limits=flapping),
+                           tcp_impairment=TcpSettings())
+        async with System(cfg) as sys_:
+            st, proxy, links = sys_.station, sys_.tcp_proxy, sys_.ward.links
+            for round_ in range(3):
+                await wait_until(lambda: proxy.counters["open"] == 3, timeout=10,
+                                 what=f"three alarm connections (round {round_})")
+                await wait_until(lambda r=round_: st.journal.count("device") >= 10 * (r + 1),
+                                 timeout=15, what="alarms flowing")
+                assert proxy.reset_connections() == 3
+            await wait_until(lambda: all(link.connections >= 4 for link in links), timeout=15,
+                             what="every device reconnected after each reset")
+            await sys_.ward.stop()
+            await wait_until(lambda: all(not link.sender.outbox for link in links), timeout=15,
+                             what="every outbox emptied")
+            sent = sum(link.alarms_raised for link in links)
+            assert st.journal.count("device") == sent, "no alarm lost, none twice"
+            assert st.journal.count("station") >= 1, "the station noticed the lost links"
+            assert proxy.counters["resets"] == 9
+            sys_.ward = None
+    run(main())

@@ -167,3 +167,60 @@ def test_tcp_resets_make_the_alarm_channel_reconnect_and_lose_nothing():
             assert proxy.counters["resets"] == 9
             sys_.ward = None
     run(main())
+
+
+def test_sliders_change_a_running_proxys_settings():
+    from vitalsim.impair.widgets import controls
+
+    udp = UdpImpairmentProxy(("127.0.0.1", 9), UdpSettings())
+    tcp = TcpImpairmentProxy(("127.0.0.1", 9), TcpSettings())
+    panel = controls(udp, tcp)
+    sliders = {w.description: w for w in panel.children if hasattr(w, "description")}
+    sliders["loss %"].value = 12.5
+    sliders["jitter ms"].value = 20.0
+    sliders["latency ms"].value = 250.0
+    assert (udp.settings.loss, udp.settings.jitter) == (0.125, 0.02)
+    assert tcp.settings.latency == 0.25
+
+
+def test_the_command_line_proxy_reports_its_port_and_what_it_did():
+    import subprocess
+    import sys
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        got = asyncio.Queue()
+
+        class Sink(asyncio.DatagramProtocol):
+            def datagram_received(self, data, addr):
+                got.put_nowait(data)
+
+        sink, _ = await loop.create_datagram_endpoint(Sink, local_addr=("127.0.0.1", 0))
+        port = sink.get_extra_info("sockname")[1]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "vitalsim.impair", "udp", "--target", f"127.0.0.1:{port}",
+            stdout=subprocess.PIPE)
+        try:
+            line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+            listen = int(line.split("->")[0].rsplit(":", 1)[1])
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.sendto(b"hello ward", ("127.0.0.1", listen))
+            sock.close()
+            assert await asyncio.wait_for(got.get(), 10) == b"hello ward"
+        finally:
+            proc.send_signal(2)
+            out = (await asyncio.wait_for(proc.stdout.read(), 20)).decode()
+            await proc.wait()
+            sink.close()
+        assert "received 1" in out and "delivered 1" in out
+    run(main())
+
+
+def test_the_command_line_names_a_bad_setting():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "vitalsim.impair", "udp", "--target",
+                           "127.0.0.1:5005", "--loss", "2"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "loss=2.0" in done.stderr

@@ -28,7 +28,9 @@ def port(text: str) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m server", description=__doc__)
-    p.add_argument("--beds", type=int, default=8, help="number of simulated beds (default 8)")
+    p.add_argument("--beds", type=int, default=8,
+                   help="number of simulated beds (default 8; 0: the station alone, for "
+                        "devices elsewhere, e.g. python -m vitalsim.devices)")
     p.add_argument("--scenario", default="mix",
                    help="scenario for every bed, a comma list used in turn, or 'mix' (default)")
     p.add_argument("--seed", type=int, default=1, help="seed of the ward's patients")
@@ -42,10 +44,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="SQLite alarm journal (default alarms.sqlite3; ':memory:' for none)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
-    if args.beds < 1:
-        p.error(f"--beds must be at least 1, got {args.beds}")
+    if args.beds < 0:
+        p.error(f"--beds must be 0 or more, got {args.beds}")
     try:
-        assign_scenarios(args.scenario, args.beds)
+        assign_scenarios(args.scenario, max(args.beds, 1))
     except (ScenarioError, ValueError) as exc:
         p.error(str(exc))
     return args

@@ -72,6 +72,8 @@ class System:
                 self.tcp_proxy = TcpImpairmentProxy((host, tcp_port), self.config.tcp_impairment,
                                                     listen=(host, 0))
                 tcp_port = (await self.tcp_proxy.start()).port
+            if self.config.ward.beds == 0:  # the station alone; devices run elsewhere
+                return self
             self.ward = Ward(self.config.ward, host, udp_port, tcp_port, clock=self.clock)
             for monitor in self.ward.monitors:
                 self.station.patients[monitor.bed] = monitor.model.scenario.title
@@ -86,7 +88,7 @@ class System:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         beds = self.config.ward.beds
-        while sum(1 for b in self.station.beds.beds.values() if b.latest) < beds:
+        while beds and sum(1 for b in self.station.beds.beds.values() if b.latest) < beds:
             if loop.time() > deadline:
                 heard = sorted(b for b, s in self.station.beds.beds.items() if s.latest)
                 raise TimeoutError(f"after {timeout}s the station had heard beds {heard} "

@@ -53,6 +53,14 @@ class DeviceLink:
             asyncio.create_task(self._alarm_loop(), name=f"bed{self.monitor.bed}-alarms"),
         ]
 
+    async def stop_telemetry(self) -> None:
+        """Stop sampling and sending (no new alarms either); the alarm channel stays up so
+        that whatever is still in the outbox can be delivered."""
+        for task in self._tasks[:1]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()

@@ -1,0 +1,49 @@
+"""Reading captures: the evidence of TCP's retransmissions and of UDP's gaps."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from scapy.all import IP, TCP, UDP, Packet, rdpcap
+
+from ..layers import Telemetry
+
+
+@dataclass(frozen=True)
+class Retransmission:
+    flow: tuple[str, int, str, int]  # (src, sport, dst, dport)
+    seq: int  # TCP sequence number of the segment
+    length: int  # payload bytes
+    times_sent: int
+    first_packet: int  # index in the capture of its first sending
+
+
+def _packets(capture: str | Path | Iterable[Packet]) -> list[Packet]:
+    return list(rdpcap(str(capture))) if isinstance(capture, str | Path) else list(capture)
+
+
+def tcp_retransmissions(capture: str | Path | Iterable[Packet]) -> list[Retransmission]:
+    """Segments with data sent more than once: the same flow and sequence number."""
+    packets = _packets(capture)
+    seen: Counter[tuple] = Counter()
+    first: dict[tuple, tuple[int, int]] = {}
+    for i, pkt in enumerate(packets):
+        if IP in pkt and TCP in pkt and len(pkt[TCP].payload) > 0:
+            key = (pkt[IP].src, pkt[TCP].sport, pkt[IP].dst, pkt[TCP].dport, pkt[TCP].seq)
+            seen[key] += 1
+            first.setdefault(key, (i, len(pkt[TCP].payload)))
+    return [Retransmission(k[:4], k[4], first[k][1], n, first[k][0])
+            for k, n in seen.items() if n > 1]
+
+
+def telemetry_gaps(capture: str | Path | Iterable[Packet]) -> dict[int, list[int]]:
+    """Per device, the telemetry sequence numbers missing between the first and last seen."""
+    seqs: dict[int, set[int]] = {}
+    for pkt in _packets(capture):
+        if UDP in pkt and pkt.haslayer(Telemetry):
+            t = pkt[Telemetry]
+            seqs.setdefault(t.device_id, set()).add(t.seq)
+    return {dev: sorted(set(range(min(s), max(s) + 1)) - s) for dev, s in seqs.items()}

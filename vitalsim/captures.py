@@ -1,0 +1,241 @@
+"""``python -m vitalsim.captures``: record the course's packet captures into ``captures/``.
+
+Learners who cannot sniff (no root) read these instead. Each is recorded live (root needed to
+sniff) from a seeded ward on fixed ports, so that the scapy layers recognise it, and is small:
+
+| file | what it shows |
+|---|---|
+| telemetry-clean.pcap | telemetry datagrams, every sequence number present |
+| telemetry-loss.pcap | the same through the impairment proxy at 20% loss: sequence gaps |
+| alarm-retransmissions.pcap | the alarm channel under 20% kernel loss: TCP retransmissions |
+| alarm-restart.pcap | the alarm channel across a station restart: reconnect, re-send, ACKs |
+| websocket.pcap | a dashboard's WebSocket upgrade handshake and the frames pushed to it |
+| spoofed-telemetry.pcap | a telemetry datagram forged with scapy: bed 3's heart rate at 180 |
+
+The station runs as a subprocess (``python -m server``): vitalsim never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from scapy.all import IP, UDP, AsyncSniffer, conf, wrpcap
+
+from .devices.__main__ import ALARM_STORM
+from .devices.ward import Ward, WardConfig
+from .impair import UdpImpairmentProxy, UdpSettings
+from .layers import Telemetry, TelemetryNumerics, bind_ports
+
+TELEMETRY_PORT, PROXY_PORT, ALARM_PORT, HTTP_PORT = 15005, 15105, 15006, 15080
+SEED = 2026
+SOL_PACKET, PACKET_IGNORE_OUTGOING = 263, 23  # Linux <linux/if_packet.h>
+
+
+class Capture:
+    """Sniff ``iface`` with a BPF filter while the body runs; write the pcap at the end."""
+
+    def __init__(self, path: Path, bpf: str, iface: str = "lo", limit: int = 400) -> None:
+        self.path, self.bpf, self.iface, self.limit = path, bpf, iface, limit
+
+    def __enter__(self) -> Capture:
+        sock = conf.L2listen(iface=self.iface, filter=self.bpf)
+        if self.iface == "lo":
+            # on loopback the kernel shows each packet twice, going out and coming in
+            sock.ins.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        self.sniffer = AsyncSniffer(opened_socket=sock, store=True)
+        self.sniffer.start()
+        time.sleep(0.5)  # the sniffer's socket must be open before the first packet
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(0.3)  # let the last packets reach the socket
+        packets = self.sniffer.stop() or []
+        wrpcap(str(self.path), list(packets)[: self.limit])
+        print(f"{self.path.name}: {min(len(packets), self.limit)} packets")
+
+
+async def _ward_to(port: int, seconds: float, *, beds: int = 2, waves: bool = False,
+                   storm: bool = False, tcp_port: int = ALARM_PORT) -> Ward:
+    ward = Ward(WardConfig(beds=beds, scenario="stable_adult", seed=SEED, waves=waves,
+                           speed=5.0, limits=ALARM_STORM if storm else None),
+                "127.0.0.1", port, tcp_port)
+    await ward.start()
+    await asyncio.sleep(seconds)  # how long the recording runs
+    await ward.stop()
+    return ward
+
+
+async def _sink(port: int) -> asyncio.DatagramTransport:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
+                                                       local_addr=("127.0.0.1", port))
+    return transport
+
+
+def telemetry_clean(out: Path) -> None:
+    async def main() -> None:
+        sink = await _sink(TELEMETRY_PORT)
+        try:
+            await _ward_to(TELEMETRY_PORT, 4.0)
+        finally:
+            sink.close()
+    with Capture(out / "telemetry-clean.pcap", f"udp port {TELEMETRY_PORT}"):
+        asyncio.run(main())
+
+
+def telemetry_loss(out: Path) -> None:
+    async def main() -> None:
+        sink = await _sink(TELEMETRY_PORT)
+        proxy = UdpImpairmentProxy(("127.0.0.1", TELEMETRY_PORT), UdpSettings(loss=0.2),
+                                   seed=SEED, listen=("127.0.0.1", PROXY_PORT))
+        await proxy.start()
+        try:
+            await _ward_to(PROXY_PORT, 8.0, beds=3)
+        finally:
+            await proxy.stop()
+            sink.close()
+    # only the leg after the proxy: what the station would see
+    with Capture(out / "telemetry-loss.pcap", f"udp dst port {TELEMETRY_PORT}"):
+        asyncio.run(main())
+
+
+def _station(journal: Path, beds: int = 0) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "--beds", str(beds), "--http-port", str(HTTP_PORT),
+         "--udp-port", str(TELEMETRY_PORT), "--tcp-port", str(ALARM_PORT), "--journal",
+         str(journal), "--seed", str(SEED)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "dashboard:" not in line:
+        proc.kill()
+        raise RuntimeError(f"the station did not start: {line!r}")
+    return proc
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def alarm_restart(out: Path, tmp: Path) -> None:
+    journal = tmp / "restart.sqlite3"
+
+    async def main() -> None:
+        ward = Ward(WardConfig(beds=1, scenario="stable_adult", seed=SEED, waves=False,
+                               speed=10.0, limits=ALARM_STORM),
+                    "127.0.0.1", TELEMETRY_PORT, ALARM_PORT)
+        station = _station(journal)
+        await ward.start()
+        try:
+            await asyncio.sleep(3.0)
+            _stop(station)  # the station goes down; alarms pile up in the outbox
+            await asyncio.sleep(2.0)
+            station = _station(journal)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            while (ward.links[0].connections < 2 or ward.links[0].sender.outbox) \
+                    and loop.time() < deadline:
+                await asyncio.sleep(0.1)
+            for link in ward.links:
+                await link.stop_telemetry()
+        finally:
+            await ward.stop()
+            _stop(station)
+    with Capture(out / "alarm-restart.pcap", f"tcp port {ALARM_PORT}", limit=600):
+        asyncio.run(main())
+
+
+def websocket(out: Path, tmp: Path) -> None:
+    from tornado.websocket import websocket_connect
+
+    async def main() -> None:
+        station = _station(tmp / "ws.sqlite3", beds=2)
+        try:
+            ws = await websocket_connect(f"ws://127.0.0.1:{HTTP_PORT}/ws")
+            for _ in range(6):
+                await ws.read_message()
+            ws.close()
+            await asyncio.sleep(0.3)
+        finally:
+            _stop(station)
+    with Capture(out / "websocket.pcap", f"tcp port {HTTP_PORT}"):
+        asyncio.run(main())
+
+
+def alarm_retransmissions(out: Path, tmp: Path) -> None:
+    from .impair.netns import STATION_ADDR, Namespaces
+
+    journal = tmp / "netns.sqlite3"
+    with Namespaces(loss=0.2) as net:
+        station = net.run("station", [
+            sys.executable, "-m", "server", "--beds", "0", "--host", STATION_ADDR,
+            "--http-port", "8080", "--udp-port", "5005", "--tcp-port", str(ALARM_PORT),
+            "--journal", str(journal)], stdout=subprocess.PIPE, text=True)
+        assert station.stdout is not None
+        station.stdout.readline()
+        sniff = net.run("station", [
+            sys.executable, "-m", "vitalsim.impair.sniff", "--iface", net.veth["station"],
+            "--out", str(out / "alarm-retransmissions.pcap"), "--seconds", "60",
+            "--count", "400", "--filter", f"tcp port {ALARM_PORT}"],
+            stdout=subprocess.PIPE, text=True)
+        assert sniff.stdout is not None
+        sniff.stdout.readline()
+        ward = net.run("bedside", [
+            sys.executable, "-m", "vitalsim.devices", "--host", STATION_ADDR, "--udp-port",
+            "5005", "--tcp-port", str(ALARM_PORT), "--beds", "2", "--scenario", "stable_adult",
+            "--seed", str(SEED), "--speed", "10", "--seconds", "8", "--no-waves",
+            "--alarm-storm", "--drain", "40"], stdout=subprocess.PIPE, text=True)
+        ward.communicate(timeout=120)
+        sniff.send_signal(signal.SIGTERM)
+        sniff.wait(timeout=60)
+    print("alarm-retransmissions.pcap: recorded in the namespaces")
+
+
+def spoofed(out: Path) -> None:
+    """No network at all: the forgery is built with scapy and written as it would be sent."""
+    forged = (IP(src="10.0.0.66", dst="127.0.0.1") / UDP(sport=40404, dport=5005) /
+              Telemetry(bed=3, device_id=1003, seq=4_000_000_000, sent_at_us=1_764_000_000_000_000,
+                        numerics=TelemetryNumerics(hr=180, spo2=99, rr=14, temp=36.8)))
+    wrpcap(str(out / "spoofed-telemetry.pcap"), [forged])
+    print("spoofed-telemetry.pcap: 1 packet")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m vitalsim.captures", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("captures"))
+    p.add_argument("--skip-netns", action="store_true",
+                   help="leave alarm-retransmissions.pcap as it is (needs nftables)")
+    args = p.parse_args(argv)
+    if os.geteuid() != 0:
+        p.error("recording needs root (to sniff); the recorded pcaps in captures/ are for "
+                "everyone else")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for port in (TELEMETRY_PORT, PROXY_PORT):
+        bind_ports(telemetry=port)
+    with tempfile.TemporaryDirectory() as tmp:
+        telemetry_clean(args.out)
+        telemetry_loss(args.out)
+        alarm_restart(args.out, Path(tmp))
+        websocket(args.out, Path(tmp))
+        if not args.skip_netns:
+            alarm_retransmissions(args.out, Path(tmp))
+        spoofed(args.out)
+    with contextlib.suppress(FileNotFoundError):
+        (args.out / ".gitkeep").unlink()
+
+
+if __name__ == "__main__":
+    main()

@@ -139,6 +139,15 @@ class Hub:
             self._retire(client)
             await client.stop()
 
+    def discard(self, socket: Socket) -> None:
+        """Forget a closed socket now (from a close callback, which cannot await)."""
+        client = self.clients.pop(socket, None)
+        if client is not None:
+            self._retire(client)
+            client.closed = True
+            if client._task is not None:
+                client._task.cancel()
+
     def _retire(self, client: DashboardClient) -> None:
         for key in self._gone:
             self._gone[key] += getattr(client, key)

@@ -192,7 +192,7 @@ class DashboardSocket(tornado.websocket.WebSocketHandler):
             client.offer_alarm(encode_ws(reply))
 
     def on_close(self) -> None:
-        self.station.spawn(self.station.hub.remove(self))
+        self.station.hub.discard(self)
 
 
 class DashboardFiles(tornado.web.StaticFileHandler):

@@ -224,3 +224,49 @@ def test_the_command_line_names_a_bad_setting():
                            "127.0.0.1:5005", "--loss", "2"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2 and "loss=2.0" in done.stderr
+
+
+def test_tcp_proxy_stalls_and_throttles():
+    async def main():
+        received = bytearray()
+        done = asyncio.Event()
+
+        async def sink(reader, writer):
+            while data := await reader.read(65536):
+                received.extend(data)
+                if len(received) >= 20_000:
+                    done.set()
+            writer.close()
+
+        server = await asyncio.start_server(sink, "127.0.0.1", 0)
+        settings = TcpSettings(stall=True)
+        proxy = TcpImpairmentProxy(server.sockets[0].getsockname(), settings)
+        await proxy.start()
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(b"x" * 20_000)
+            await writer.drain()
+            with pytest.raises(TimeoutError):  # stalled: nothing gets through
+                await asyncio.wait_for(done.wait(), 0.5)
+            assert len(received) == 0
+            settings.stall, settings.bandwidth = False, 10_000.0  # 10 kB/s from now on
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            await asyncio.wait_for(done.wait(), 10)
+            assert loop.time() - start >= 1.5, "20 kB at 10 kB/s takes about two seconds"
+            assert proxy.counters["bytes_up"] == 20_000
+            writer.close()
+        finally:
+            await proxy.stop()
+            server.close()
+    run(main())
+
+
+def test_every_delayed_datagram_is_counted():
+    imp = UdpImpairer(UdpSettings(delay=0.01), seed=1)
+    for i in range(100):
+        imp.decide(float(i))
+    assert imp.counters.delayed == 100
+    plain = UdpImpairer(UdpSettings(), seed=1)
+    plain.decide(0.0)
+    assert plain.counters.delayed == 0

@@ -123,3 +123,12 @@ def test_time_only_goes_forward():
     model.numerics(10.0)
     with pytest.raises(ValueError, match="time goes forward"):
         model.numerics(5.0)
+
+
+def test_the_respiration_trace_breathes_at_the_numeric_rate():
+    model = PatientModel("hypoxia", seed=3)  # RR climbs from 16 towards 30
+    numerics = [model.numerics(float(t)) for t in range(0, 301)]
+    resp = model.waveform("resp", 240 * 25, 60 * 25).astype(float)
+    upward = np.sum((resp[:-1] < 0) & (resp[1:] >= 0))  # one upward zero crossing a breath
+    expected = np.mean([n.rr for n in numerics[240:300]])
+    assert abs(upward - expected) <= 2, f"{upward} breaths in a minute, numeric RR {expected}"

@@ -97,6 +97,7 @@ class UdpSettings:
 class UdpCounters:
     received: int = 0
     dropped: int = 0
+    delayed: int = 0  # given any extra delay (delay, jitter or reordering)
     duplicated: int = 0
     reordered: int = 0
     delivered: int = 0
@@ -142,6 +143,8 @@ class UdpImpairer:
             if held:
                 t += s.reorder_delay
             out.append(max(t, now))
+        if any(t > now for t in out):
+            self.counters.delayed += 1
         if copies == 2:
             self.counters.duplicated += 1
         if held:

@@ -87,3 +87,32 @@ def test_check_mode_reports_a_stale_notebook(tmp_path, capsys):
     assert "out of date" in capsys.readouterr().out
     assert main(["--labs", str(tmp_path)]) == 0
     assert main(["--labs", str(tmp_path), "--check"]) == 0
+
+
+def test_instructor_check_cells_assert_that_their_checks_pass():
+    src = notebook(code("checks = Checks('x')\nchecks", tags=["check"]))
+    learner, instructor = build(src, name="t.ipynb")
+    assert instructor["cells"][0]["source"].endswith("assert checks.passed, checks.report()")
+    assert "assert" not in learner["cells"][0]["source"]
+
+
+def test_lossy_telemetry_is_seeded_and_in_arrival_order():
+    from vitalsim.labkit.datasets import lossy_telemetry
+
+    a, b = lossy_telemetry(seed=4), lossy_telemetry(seed=4)
+    assert a.equals(b) and a["received_at"].is_monotonic_increasing
+    assert 0.05 < 1 - a["seq"].nunique() / 600 < 0.15
+
+
+def test_every_checked_output_in_the_labs_has_something_to_compare_with():
+    from pathlib import Path
+
+    from vitalsim.labkit.build import checks_output
+
+    labs = Path(__file__).resolve().parent.parent / "labs"
+    notebooks = sorted(labs.glob("*.ipynb")) + sorted((labs / "instructor").glob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        for index, cell in enumerate(json.loads(path.read_text())["cells"]):
+            if checks_output(cell):
+                assert cell["outputs"], f"{path.name} cell {index}: no recorded output to check"

@@ -7,14 +7,20 @@ between two marker lines::
     ...the instructor's code...
     ### END SOLUTION
 
-- The **instructor** version (``labs/instructor/``) keeps the solutions and drops the markers.
+- The **instructor** version (``labs/instructor/``) keeps the solutions and drops the markers;
+  a code cell tagged ``check`` (which builds a ``checks`` object) gets a last line asserting
+  that its checks pass, so that running the instructor notebook proves the solutions right.
 - The **learner** version (``labs/``) replaces each solution with
   ``raise NotImplementedError("...")`` at the same indentation, and tags the cell
   ``raises-exception`` so that nbval accepts the stub's exception; markdown cells tagged
   ``instructor`` (model answers) are left out.
 
-Both are written without outputs. ``python -m vitalsim.labkit.build`` rewrites them;
-``--check`` only reports (exit 1) which ones are out of date, as CI does.
+Both are written without outputs, except the cells marked ``# NBVAL_CHECK_OUTPUT``: they keep
+the output recorded in the source, which nbval compares with a fresh run (a cell with no
+recorded output would pass whatever it printed). ``python -m vitalsim.labkit.build --execute``
+runs the sources first to record those outputs; without it the build rewrites the two versions
+from the sources as they are; ``--check`` only reports (exit 1) which ones are out of date, as
+CI does.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 STUB_TAG = "raises-exception"
 INSTRUCTOR_TAG = "instructor"
+CHECK_TAG = "check"
 
 
 class BuildError(ValueError):
@@ -69,14 +76,43 @@ def keep_solutions(lines: list[str]) -> list[str]:
     return [line for line in lines if line.strip() not in (BEGIN, END)]
 
 
+CHECK_OUTPUT = "NBVAL_CHECK_OUTPUT"
+
+
+def checks_output(cell: dict) -> bool:
+    return cell["cell_type"] == "code" and CHECK_OUTPUT in "".join(cell.get("source", ""))
+
+
 def _clean(cell: dict, lines: list[str]) -> dict:
+    keep = checks_output(cell)
     cell = copy.deepcopy(cell)
     cell["source"] = "\n".join(lines)
     if cell["cell_type"] == "code":
-        cell["outputs"] = []
-        cell["execution_count"] = None
+        if not keep:
+            cell["outputs"] = []
+        # nbval only compares a cell that was run: a recorded output needs a count beside it
+        count = 1 if keep else None
+        for output in cell["outputs"]:
+            if output.get("output_type") == "execute_result":
+                output["execution_count"] = count
+        cell["execution_count"] = count
     cell.pop("id", None)
     return cell
+
+
+def execute(path: Path, timeout: int = 120) -> None:
+    """Run a source notebook and record, in it, the outputs of its NBVAL_CHECK_OUTPUT cells."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code" and not checks_output(cell):
+            cell.outputs = []
+            cell.execution_count = None
+    nbformat.write(nb, path)
 
 
 def build(source: dict, *, name: str) -> tuple[dict, dict]:
@@ -86,7 +122,10 @@ def build(source: dict, *, name: str) -> tuple[dict, dict]:
     for index, cell in enumerate(source["cells"]):
         lines = _source(cell)
         tags = list(cell.get("metadata", {}).get("tags", []))
-        instructor["cells"].append(_clean(cell, keep_solutions(lines)))
+        kept = keep_solutions(lines)
+        if CHECK_TAG in tags:
+            kept = [*kept, "assert checks.passed, checks.report()"]
+        instructor["cells"].append(_clean(cell, kept))
         if INSTRUCTOR_TAG in tags:
             continue
         if cell["cell_type"] == "code":
@@ -121,9 +160,15 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--labs", type=Path, default=Path("labs"), help="the labs folder")
     p.add_argument("--check", action="store_true", help="report stale notebooks, write nothing")
+    p.add_argument("--execute", action="store_true",
+                   help="run the sources first, recording their NBVAL_CHECK_OUTPUT outputs")
     args = p.parse_args(argv)
     if not (args.labs / "source").is_dir():
         p.error(f"{args.labs / 'source'} is not a folder of source notebooks")
+    if args.execute and not args.check:
+        for src in sorted((args.labs / "source").glob("*.ipynb")):
+            print(f"running {src}")
+            execute(src)
     try:
         wanted = targets(args.labs)
     except BuildError as exc:

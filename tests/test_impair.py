@@ -97,7 +97,7 @@ def test_udp_proxy_what_the_receiver_measures_is_what_the_proxy_did():
             n = 3000
             for seq in range(n):
                 sock.sendto(struct.pack("!I", seq) + b"x" * 60, ("127.0.0.1", proxy.port))
-                if seq % 100 == 99:
+                if seq % 50 == 49:
                     await asyncio.sleep(0.005)  # paced: the kernel must not drop any
             await wait_until(lambda: proxy.counters["received"] == n, what="all at the proxy")
             await wait_until(lambda: len(received) == proxy.counters["delivered"],

@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -51,13 +52,15 @@ class Capture:
         if self.iface == "lo":
             # on loopback the kernel shows each packet twice, going out and coming in
             sock.ins.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-        self.sniffer = AsyncSniffer(opened_socket=sock, store=True)
+        ready = threading.Event()
+        self.sniffer = AsyncSniffer(opened_socket=sock, store=True, started_callback=ready.set)
         self.sniffer.start()
-        time.sleep(0.5)  # the sniffer's socket must be open before the first packet
+        if not ready.wait(timeout=10):
+            raise RuntimeError(f"the sniffer on {self.iface} did not start")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        time.sleep(0.3)  # let the last packets reach the socket
+        time.sleep(0.3)  # the last packets are in the kernel's queue, not yet read by scapy
         packets = self.sniffer.stop() or []
         wrpcap(str(self.path), list(packets)[: self.limit])
         print(f"{self.path.name}: {min(len(packets), self.limit)} packets")

@@ -89,6 +89,19 @@ def test_check_mode_reports_a_stale_notebook(tmp_path, capsys):
     assert main(["--labs", str(tmp_path), "--check"]) == 0
 
 
+def test_naming_labs_builds_only_those(tmp_path, capsys):
+    (tmp_path / "source").mkdir()
+    for name in ("02_tcp.ipynb", "03_ws.ipynb"):
+        (tmp_path / "source" / name).write_text(json.dumps(notebook(code("1"))))
+    assert main(["--labs", str(tmp_path), "02"]) == 0
+    assert (tmp_path / "02_tcp.ipynb").exists()
+    assert (tmp_path / "instructor" / "02_tcp.ipynb").exists()
+    assert not (tmp_path / "03_ws.ipynb").exists()
+    with pytest.raises(SystemExit):
+        main(["--labs", str(tmp_path), "09"])
+    assert "no source notebook" in capsys.readouterr().err
+
+
 def test_instructor_check_cells_assert_that_their_checks_pass():
     src = notebook(code("checks = Checks('x')\nchecks", tags=["check"]))
     learner, instructor = build(src, name="t.ipynb")

@@ -145,10 +145,18 @@ def dump(nb: dict) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
 
 
-def targets(labs: Path) -> dict[Path, str]:
+def sources(labs: Path, only: list[str] | None = None) -> list[Path]:
+    """The source notebooks, or those whose names start with one of ``only`` ("02", "03_ws")."""
+    found = sorted((labs / "source").glob("*.ipynb"))
+    if only:
+        found = [src for src in found if any(src.name.startswith(o) for o in only)]
+    return found
+
+
+def targets(labs: Path, only: list[str] | None = None) -> dict[Path, str]:
     """Every file the build would write, with its content."""
     out: dict[Path, str] = {}
-    for src in sorted((labs / "source").glob("*.ipynb")):
+    for src in sources(labs, only):
         learner, instructor = build(json.loads(src.read_text()), name=src.name)
         out[labs / src.name] = dump(learner)
         out[labs / "instructor" / src.name] = dump(instructor)
@@ -158,6 +166,8 @@ def targets(labs: Path) -> dict[Path, str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m vitalsim.labkit.build", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("only", nargs="*", metavar="LAB",
+                   help="build only the labs whose names start with these (e.g. 02); default all")
     p.add_argument("--labs", type=Path, default=Path("labs"), help="the labs folder")
     p.add_argument("--check", action="store_true", help="report stale notebooks, write nothing")
     p.add_argument("--execute", action="store_true",
@@ -165,12 +175,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not (args.labs / "source").is_dir():
         p.error(f"{args.labs / 'source'} is not a folder of source notebooks")
+    if args.only and not sources(args.labs, args.only):
+        p.error(f"no source notebook in {args.labs / 'source'} starts with {args.only}")
     if args.execute and not args.check:
-        for src in sorted((args.labs / "source").glob("*.ipynb")):
+        for src in sources(args.labs, args.only):
             print(f"running {src}")
             execute(src)
     try:
-        wanted = targets(args.labs)
+        wanted = targets(args.labs, args.only)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

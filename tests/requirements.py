@@ -1,4 +1,4 @@
-"""What a test needs from the machine: root, nftables, Chromium.
+"""What a test needs from the machine: root, nftables, libpcap, Chromium.
 
 On a learner's laptop a missing requirement skips the test and says why. Under CI=true it fails
 the test instead: CI installs these things, so their absence there is a broken build, never a
@@ -43,3 +43,12 @@ def require_chromium() -> str:
         missing(f"this test needs Debian's Chromium at {CHROMIUM}; "
                 "install it with: apt-get install chromium")
     return CHROMIUM
+
+
+def require_capture() -> None:
+    """Root and libpcap: what scapy needs to sniff with a filter."""
+    from vitalsim.impair.live import capture_unavailable_reason
+
+    reason = capture_unavailable_reason()
+    if reason is not None:
+        missing(f"this test captures packets, and {reason}")

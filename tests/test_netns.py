@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.requirements import require_nft, require_root
+from tests.requirements import require_capture, require_nft, require_root
 from vitalsim.impair.analysis import tcp_retransmissions
 from vitalsim.impair.netns import STATION_ADDR, Namespaces, NetnsUnavailable
 
@@ -47,6 +47,7 @@ def station_stats(net: Namespaces) -> dict:
 def test_under_20_percent_kernel_loss_every_alarm_arrives_once_and_tcp_retransmits(tmp_path):
     require_root()
     require_nft()
+    require_capture()
     journal, pcap = tmp_path / "alarms.sqlite3", tmp_path / "alarm-channel.pcap"
     with Namespaces(loss=0.2) as net:
         station = net.run("station", [

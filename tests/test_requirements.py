@@ -23,3 +23,20 @@ def test_chromium_check_looks_at_the_debian_path(monkeypatch):
     monkeypatch.setattr(requirements, "CHROMIUM", "/nonexistent/chromium")
     with pytest.raises(Failed, match="/nonexistent/chromium"):
         requirements.require_chromium()
+
+
+def test_capture_check_names_libpcap_when_scapy_cannot_filter(monkeypatch):
+    from vitalsim.impair import live
+
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setattr(live.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(live.ctypes.util, "find_library", lambda name: None)
+    with pytest.raises(Failed, match="libpcap0.8"):
+        requirements.require_capture()
+
+
+def test_capture_check_names_root_first(monkeypatch):
+    from vitalsim.impair import live
+
+    monkeypatch.setattr(live.os, "geteuid", lambda: 1000)
+    assert "needs root" in live.capture_unavailable_reason()

@@ -19,11 +19,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from .live import RECORDED, capture_unavailable_reason
+
 BEDSIDE_ADDR = "10.213.0.1"
 STATION_ADDR = "10.213.0.2"
 PREFIX = "vitalsim"
 _NAME = re.compile(rf"^{PREFIX}-(\d+)-[0-9a-f]+-(bedside|station)$")
-RECORDED = Path(__file__).resolve().parents[2] / "captures"
 
 
 class NetnsUnavailable(RuntimeError):
@@ -31,10 +32,13 @@ class NetnsUnavailable(RuntimeError):
 
 
 def unavailable_reason() -> str | None:
-    """Why kernel-level impairment cannot run here, or None when it can."""
+    """Why kernel-level impairment (and a capture of it) cannot run here, or None when it can."""
     if os.geteuid() != 0:
         return ("network namespaces and nftables need root (in CI, or with sudo on Linux); "
                 f"without root, use the recorded captures in {RECORDED}")
+    reason = capture_unavailable_reason()
+    if reason is not None:
+        return reason
     for tool, package in (("ip", "iproute2"), ("nft", "nftables")):
         if shutil.which(tool) is None:
             return (f"'{tool}' is not installed (apt-get install {package}); meanwhile, "

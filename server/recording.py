@@ -1,0 +1,337 @@
+"""Recording the whole system for analysis: what a dashboard received and when, the station's
+history and counters as pandas frames, and each alarm's journey from the patient to the screen.
+
+Lab 05 measures the system end to end, so it needs a dashboard it can read: a
+:class:`DashboardRecorder` is a WebSocket client on the notebook's own event loop that stamps
+every message with its receive time. A :class:`StalledDashboard` is the opposite, a dashboard that
+stops reading, to show the hub dropping vitals (latest wins) but never alarms. The functions below
+join the recorder's stamps with the devices', the journal's and a virtual-time replay of each bed,
+so that an alarm's latency can be broken into its parts.
+
+Everything here uses the station's public contracts (WebSocket schema, HTTP API) or the public
+attributes of :class:`~server.system.System`; it lives beside ``server`` because it starts and
+talks to the whole system, which ``vitalsim`` never does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import pandas as pd
+from tornado.httpclient import AsyncHTTPClient
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from vitalsim.devices import DeviceLink
+from vitalsim.labkit.replay import BedReplay, replay_bed, with_onsets
+
+from .system import System
+
+VITAL_COLUMNS = ["received_at", "bed", "hr", "spo2", "rr", "temp", "nibp_sys", "sent_at",
+                 "news2", "news2_band"]
+ALARM_COLUMNS = ["received_at", "via", "alarm_id", "bed", "condition", "priority", "state",
+                 "raised_at", "updated_at", "condition_present", "source"]
+
+
+def ws_url(system: System) -> str:
+    return f"ws://{system.station.config.host}:{system.station.http_port}/ws"
+
+
+class DashboardRecorder:
+    """A dashboard that records: every WebSocket message the station pushes, with the wall time
+    it arrived here. ``await start()``, let the system run, ``await stop()``, then read frames.
+
+    It uses tornado's message callback, so a message is stamped when the client has decoded it,
+    not when some later code got round to reading it."""
+
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
+        self.url = url
+        self.clock = clock
+        self.messages: list[tuple[float, dict]] = []
+        self.closed = asyncio.Event()
+        self._conn: WebSocketClientConnection | None = None
+
+    async def start(self, timeout: float = 5.0) -> DashboardRecorder:
+        self._conn = await asyncio.wait_for(
+            websocket_connect(self.url, on_message_callback=self._on_message), timeout)
+        return self
+
+    def _on_message(self, raw: str | bytes | None) -> None:
+        if raw is None:
+            self.closed.set()
+            return
+        self.messages.append((self.clock(), json.loads(raw)))
+
+    def send(self, command: dict) -> None:
+        """A dashboard command (ack, silence, subscribe), as the browser would send it."""
+        if self._conn is None:
+            raise RuntimeError("the recorder is not connected; await start() first")
+        self._conn.write_message(json.dumps(command))
+
+    async def stop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def counts(self) -> dict[str, int]:
+        """Messages received, by type."""
+        return dict(Counter(msg["type"] for _, msg in self.messages))
+
+    def latest_vitals(self) -> dict[int, dict]:
+        """The most recent summary of each bed seen so far (snapshot or vitals)."""
+        beds: dict[int, dict] = {}
+        for _, msg in self.messages:
+            if msg["type"] in ("snapshot", "vitals"):
+                for b in msg["beds"]:
+                    beds[b["bed"]] = b
+        return beds
+
+    def vitals(self) -> pd.DataFrame:
+        """One row per bed per snapshot or vitals message, with the NEWS2 total the station
+        sent alongside (``news2``) and the wall time the message arrived (``received_at``)."""
+        rows = []
+        for at, msg in self.messages:
+            if msg["type"] not in ("snapshot", "vitals"):
+                continue
+            for b in msg["beds"]:
+                score = b.get("news2") or {}
+                rows.append([at, b["bed"], b.get("hr"), b.get("spo2"), b.get("rr"),
+                             b.get("temp"), b.get("nibp_sys"), b.get("sent_at"),
+                             score.get("total"), score.get("band")])
+        return pd.DataFrame(rows, columns=VITAL_COLUMNS)
+
+    def alarms(self) -> pd.DataFrame:
+        """One row per alarm entry received: ``via`` is "snapshot" for alarms already on the
+        board when the recorder connected, "push" for each alarm message after that."""
+        rows = []
+        for at, msg in self.messages:
+            if msg["type"] == "snapshot":
+                entries = [("snapshot", a) for a in msg["alarms"]]
+            elif msg["type"] == "alarm":
+                entries = [("push", msg["alarm"])]
+            else:
+                continue
+            for via, a in entries:
+                rows.append([at, via, a["alarm_id"], a["bed"], a["condition"], a["priority"],
+                             a["state"], a["raised_at"], a["updated_at"], a["condition_present"],
+                             a["source"]])
+        return pd.DataFrame(rows, columns=ALARM_COLUMNS)
+
+
+class StalledDashboard:
+    """A dashboard that does the WebSocket handshake, says what it wants, and never reads
+    again, with a tiny receive buffer: what a frozen browser tab looks like to the station.
+    Its kernel buffers fill within seconds, after which the hub replaces (drops) its vitals and
+    keeps queueing its alarms."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.sock: socket.socket | None = None
+
+    async def start(self, subscribe: dict | None = None, timeout: float = 5.0) -> StalledDashboard:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        self.sock = sock
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(self._handshake(loop, sock, subscribe), timeout)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    async def _handshake(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
+                         subscribe: dict | None) -> None:
+        await loop.sock_connect(sock, (self.host, self.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        await loop.sock_sendall(sock, (
+            f"GET /ws HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply:  # read the HTTP answer, and not one byte more
+            chunk = await loop.sock_recv(sock, 1)
+            if not chunk:
+                raise ConnectionError("the station closed the connection during the handshake")
+            reply += chunk
+        if b" 101 " not in reply.split(b"\r\n")[0]:
+            raise ConnectionError(f"no WebSocket upgrade: {reply.splitlines()[0]!r}")
+        if subscribe is not None:
+            payload = json.dumps(subscribe).encode()
+            if len(payload) > 125:
+                raise ValueError("keep the subscribe command under 126 bytes")
+            mask = os.urandom(4)  # a client masks every frame (RFC 6455, 5.3)
+            frame = bytes([0x81, 0x80 | len(payload)]) + mask + bytes(
+                b ^ mask[i % 4] for i, b in enumerate(payload))
+            await loop.sock_sendall(sock, frame)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+async def history_frame(system: System, bed: int, *, channels: str | None = None) -> pd.DataFrame:
+    """``/api/beds/{bed}/history`` as a DataFrame, indexed by the device's send time ``t``.
+
+    Fetched asynchronously: a blocking ``pd.read_json(url)`` from a notebook cell would stop the
+    very event loop that has to answer it."""
+    url = f"{system.url}api/beds/{bed}/history"
+    if channels:
+        url += f"?channels={channels}"
+    resp = await AsyncHTTPClient().fetch(url, request_timeout=10)
+    data = json.loads(resp.body)
+    data.pop("bed")
+    return pd.DataFrame(data).set_index("t")
+
+
+def sim_zero(link: DeviceLink) -> float:
+    """The wall time at which a device's simulated time was 0, so that a simulated time ``s``
+    was due at ``sim_zero(link) + s / link.speed``. (Read from two clock readings a microsecond
+    apart, which is far below anything measured here.)"""
+    now = link.clock.now()
+    return now - link.sim_time() / link.speed
+
+
+async def drain(system: System, recorder: DashboardRecorder | None = None, *,
+                timeout: float = 10.0) -> None:
+    """Stop every device sampling (no new datagrams or alarms), then wait, with a deadline,
+    until every alarm has been ACKed (outboxes empty) and, with a recorder, until it has seen
+    every journaled alarm event pushed. After this, counters can be compared exactly."""
+    if system.ward is None:
+        raise RuntimeError("the system has no ward running")
+    links = system.ward.links
+    for link in links:
+        await link.stop_telemetry()
+    station = system.station
+    assert station.journal is not None
+
+    def settled() -> bool:
+        if any(link.sender.outbox for link in links):
+            return False
+        return recorder is None or not undelivered_alarms(system, recorder)
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not settled():
+        if loop.time() > deadline:
+            left = {link.monitor.bed: list(link.sender.outbox) for link in links
+                    if link.sender.outbox}
+            missing = [] if recorder is None else undelivered_alarms(system, recorder)
+            raise TimeoutError(f"after {timeout}s alarms were still in flight: outboxes {left}, "
+                               f"not yet at the dashboard {missing}")
+        await asyncio.sleep(0.02)
+
+
+def undelivered_alarms(system: System, recorder: DashboardRecorder) -> list[str]:
+    """Ids of the device alarm events in the station's journal that the recorder has not seen,
+    either pushed or, for those before it connected, on the board in its snapshot. A raise is
+    seen when its alarm entry arrives; a clear when the entry arrives with
+    ``condition_present`` false (a cleared event's id is its raise's id plus "c")."""
+    assert system.station.journal is not None
+    seen = recorder.alarms()
+    seen_ids = set(seen["alarm_id"])
+    cleared_ids = set(seen.loc[~seen["condition_present"].astype(bool), "alarm_id"])
+    missing = []
+    for e in system.station.journal.events():
+        event_id = e["alarm_id"]
+        if event_id.startswith("station-"):
+            continue
+        if e["state"] == "cleared":
+            raise_id = event_id[:-1] if event_id.endswith("c") else event_id
+            if raise_id not in cleared_ids:
+                missing.append(event_id)
+        elif event_id not in seen_ids:
+            missing.append(event_id)
+    return missing
+
+
+def replays(system: System) -> dict[int, BedReplay]:
+    """Each bed of the running ward replayed on virtual time, as far as the device got: the
+    same patient (scenario and seed), limits and device id, hence the same alarm ids."""
+    if system.ward is None:
+        raise RuntimeError("the system has no ward running")
+    out = {}
+    for link in system.ward.links:
+        m = link.monitor
+        last = m.latest.t if m.latest is not None else 0.0
+        out[m.bed] = replay_bed(m.scenario_name, seed=m.model.seed, duration=last + 1,
+                                bed=m.bed, device_id=m.device_id, limits=m.alarms.limits)
+    return out
+
+
+TIMELINE_COLUMNS = ["bed", "alarm_id", "condition", "priority", "delay", "speed", "onset_sim",
+                    "onset", "due", "raised", "journaled", "shown"]
+
+
+def alarm_timeline(system: System, recorder: DashboardRecorder) -> pd.DataFrame:
+    """One row per device alarm that the recorder saw pushed, with the wall time (seconds since
+    the epoch) of each step of its journey:
+
+    - ``onset``: when the patient's monitored value first crossed the limit (from the replay's
+      numerics, in simulated time ``onset_sim``, converted to wall time at the ward's speed);
+    - ``due``: onset plus the limit's alarm ``delay`` (simulated seconds, so ``delay / speed``
+      of wall time): when the monitor's rule says the alarm should sound;
+    - ``raised``: when the device actually raised it (the event's own timestamp);
+    - ``journaled``: when the station stored it in its journal (it is pushed to dashboards at
+      once, and ACKed to the device);
+    - ``shown``: when the recorder, a dashboard, received it.
+    """
+    station = system.station
+    assert station.journal is not None and system.ward is not None
+    journal = {e["alarm_id"]: e for e in station.journal.events()}
+    pushed = recorder.alarms()
+    pushed = pushed[(pushed["via"] == "push") & (pushed["source"] == "device")]
+    first_seen = pushed.groupby("alarm_id")["received_at"].min()
+    rows = []
+    for link in system.ward.links:
+        zero, speed = sim_zero(link), link.speed
+        for a in with_onsets(replays(system)[link.monitor.bed]).itertuples():
+            if a.alarm_id not in first_seen.index or a.alarm_id not in journal:
+                continue  # raised before the recorder connected: no receive time to compare
+            event = journal[a.alarm_id]
+            onset = zero + a.onset / speed
+            rows.append([a.bed, a.alarm_id, a.condition, a.priority, a.delay, speed, a.onset,
+                         onset, onset + a.delay / speed, event["timestamp"],
+                         event["received_at"], float(first_seen[a.alarm_id])])
+    return pd.DataFrame(rows, columns=TIMELINE_COLUMNS)
+
+
+def protocol_counters(system: System, recorder: DashboardRecorder) -> dict[str, dict[str, int]]:
+    """What each protocol carried and lost, from both ends, in one dict (read it after
+    :func:`drain`, while the system still runs: stopping it closes the proxies)."""
+    station = system.station
+    assert station.journal is not None and system.ward is not None
+    links = system.ward.links
+    pushed = recorder.alarms()
+    hub = station.hub.counters()
+    return {
+        "udp": {
+            "sent": sum(link.datagrams_sent for link in links),
+            "proxy_dropped": system.udp_proxy.counters["dropped"] if system.udp_proxy else 0,
+            "received": station.ingest.received,
+            "lost_by_sequence": sum(b.stats.lost for b in station.beds.beds.values()),
+        },
+        "tcp": {
+            "raised": sum(link.alarms_raised for link in links),
+            "journaled": station.journal.count("device"),
+            "duplicates": station.alarm_listener.counters()["duplicates"]
+            if station.alarm_listener else 0,
+            "unacked": sum(len(link.sender.outbox) for link in links),
+        },
+        "websocket": {
+            "vitals_received": recorder.counts().get("vitals", 0),
+            "alarm_messages_received": int(((pushed["via"] == "push")
+                                            & (pushed["source"] == "device")).sum()),
+            "alarm_events_not_shown": len(undelivered_alarms(system, recorder)),
+            "vitals_dropped": hub["dropped_vitals"],
+            "disconnected_slow": hub["disconnected_slow"],
+        },
+    }

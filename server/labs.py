@@ -1,0 +1,285 @@
+"""What lab 02 (TCP and reliable alarms) starts: the whole system with a TCP impairment proxy on
+the alarm channel, and a recording of that channel under kernel loss.
+
+Both live here, beside :mod:`server.system`, because they start the station; the notebook only
+calls them and reads what they give back.
+
+- :class:`ResetDrill`: a ward whose alarm limit flaps (alarms raise and clear every few
+  seconds) sends through a :class:`~vitalsim.impair.TcpImpairmentProxy`; the lab resets the
+  connections while alarms are unacknowledged and then audits the SQLite journal against the
+  alarm ids each device raised. Every wait has a deadline.
+- :func:`alarm_channel_capture`: with root and nftables, records the alarm channel between two
+  network namespaces with 20% of packets dropped by the kernel, in a few seconds; without them,
+  returns the recorded ``captures/alarm-retransmissions.pcap``, which shows the same things.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import selectors
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from vitalsim.alarms import Limit
+from vitalsim.devices import Ward, WardConfig
+from vitalsim.impair import TcpSettings
+from vitalsim.impair.netns import RECORDED, STATION_ADDR, Namespaces, unavailable_reason
+from vitalsim.protocol import AlarmMessage, AlarmSender
+
+from .config import StationConfig
+from .system import System, SystemConfig
+
+#: an HR limit on the patients' own rate: alarms raise and clear every few seconds
+FLAPPING_HR = (Limit("hr", None, 72, "medium", delay=0.0, hysteresis=0.0),)
+
+#: the alarm channel's port in the captures, recorded and live, so that
+#: ``vitalsim.layers.bind_ports(alarms=ALARM_PORT)`` decodes both
+ALARM_PORT = 15006
+RECORDED_CAPTURE = RECORDED / "alarm-retransmissions.pcap"
+
+DEVICE_ALARMS_SQL = ("SELECT alarm_id, bed, condition, state, received_at FROM alarm_events "
+                     "WHERE alarm_id NOT LIKE 'station-%' ORDER BY received_at")
+
+
+class RecordingSender(AlarmSender):
+    """An :class:`AlarmSender` that also remembers every alarm id it was given, in order: the
+    device's own account of what it raised, to audit the station's journal against."""
+
+    def __init__(self, device_id: int, bed: int, **kwargs: float) -> None:
+        super().__init__(device_id, bed, **kwargs)
+        self.raised: list[str] = []
+
+    def send_alarm(self, alarm: AlarmMessage, now: float) -> bytes:
+        self.raised.append(alarm.alarm_id)
+        return super().send_alarm(alarm, now)
+
+
+async def wait_for(predicate: Callable[[], object], *, what: str, timeout: float = 10.0,
+                   interval: float = 0.02) -> None:
+    """Poll ``predicate`` until it holds; raise TimeoutError naming ``what`` at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+class ResetDrill:
+    """The station, a TCP impairment proxy and a ward of ``beds`` whose alarms flap.
+
+    ``latency`` (seconds, each way, in the proxy) keeps each alarm unacknowledged for a round
+    trip, so that a reset finds alarms on the wire in both directions: some not yet stored,
+    some stored whose ACK is still travelling. The journal is an SQLite file in a temporary
+    folder, removed by :meth:`stop`.
+    """
+
+    def __init__(self, *, beds: int = 4, seed: int = 2, speed: float = 30.0,
+                 latency: float = 0.2, limits: tuple[Limit, ...] = FLAPPING_HR) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="vitalsim-lab02-")
+        self.journal_path = Path(self._tmp.name) / "alarms.sqlite3"
+        self.ward_config = WardConfig(beds=beds, scenario="stable_adult", seed=seed, speed=speed,
+                                      waves=False, limits=limits)
+        self.system = System(SystemConfig(
+            StationConfig(http_port=0, udp_port=0, tcp_port=0, journal_path=self.journal_path),
+            WardConfig(beds=0),  # the station and the proxy; the ward is ours (see start)
+            tcp_impairment=TcpSettings(latency=latency), impairment_seed=seed))
+        self.senders: list[RecordingSender] = []
+        self.resets = 0
+        self._resent_before = 0  # alarms raised before a device's first connection
+
+    async def start(self) -> ResetDrill:
+        system = self.system
+        await system.start()
+        try:
+            assert system.tcp_proxy is not None
+            ward = Ward(self.ward_config, system.config.station.host, system.station.udp_port,
+                        system.tcp_proxy.port)
+            for link in ward.links:  # before start: every alarm goes through a recording sender
+                link.sender = RecordingSender(link.monitor.device_id, link.monitor.bed)
+                system.station.patients[link.monitor.bed] = link.monitor.model.scenario.title
+            self.senders = [link.sender for link in ward.links]  # type: ignore[misc]
+            system.ward = ward  # System.stop stops it
+            await ward.start()
+            await wait_for(lambda: system.tcp_proxy.counters["open"] == len(ward.links),
+                           what="every device's alarm connection", timeout=10)
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    @property
+    def links(self) -> list:
+        return self.system.ward.links if self.system.ward is not None else []
+
+    def unacknowledged(self) -> int:
+        """Alarms waiting in the devices' outboxes for the station's ACK."""
+        return sum(len(s.outbox) for s in self.senders)
+
+    def journaled(self) -> int:
+        journal = self.system.station.journal
+        return journal.count("device") if journal is not None else 0
+
+    async def wait_for_alarms(self, count: int, timeout: float = 10.0) -> None:
+        await wait_for(lambda: self.journaled() >= count, timeout=timeout,
+                       what=f"{count} alarms in the journal")
+
+    def in_flight(self) -> tuple[int, int]:
+        """Unacknowledged alarms: (not yet in the journal, journaled with the ACK on its way)."""
+        waiting = [i for s in self.senders for i in s.outbox]
+        journal = self.system.station.journal
+        if not waiting or journal is None:
+            return 0, 0
+        marks = ",".join("?" * len(waiting))
+        stored = journal.db.execute(
+            f"SELECT COUNT(*) FROM alarm_events WHERE alarm_id IN ({marks})", waiting).fetchone()[0]
+        return len(waiting) - stored, stored
+
+    async def reset_mid_burst(self, *, timeout: float = 10.0) -> int:
+        """Wait until alarms await their ACK on open connections, one of them already journaled
+        (its ACK on the wire), then reset every alarm connection at once (an RST both ways);
+        returns how many were reset."""
+        proxy = self.system.tcp_proxy
+        assert proxy is not None
+        await wait_for(lambda: proxy.counters["open"] == len(self.links)
+                       and self.in_flight()[1] >= 1, timeout=timeout,
+                       what="an alarm journaled whose ACK is still on its way")
+        if not self.resets:  # what the first connections carried is not a re-send
+            self._resent_before = sum(s.resent for s in self.senders)
+        n = proxy.reset_connections()
+        self.resets += n
+        return n
+
+    async def wait_reconnected(self, timeout: float = 10.0) -> None:
+        """Until every device has a new connection (its HELLO re-sends its outbox)."""
+        want = 1 + self.resets // max(len(self.links), 1)
+        await wait_for(lambda: all(link.connections >= want for link in self.links),
+                       timeout=timeout, what="every device reconnected")
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Stop sampling (no new alarms), keep the alarm links up until every outbox is empty."""
+        for link in self.links:
+            await link.stop_telemetry()
+        await wait_for(lambda: self.unacknowledged() == 0, timeout=timeout,
+                       what="every outbox emptied by the station's ACKs")
+
+    def raised(self) -> pd.DataFrame:
+        """Every alarm id the devices raised, in order per device: ``alarm_id``, ``bed``."""
+        rows = [(alarm_id, s.bed) for s in self.senders for alarm_id in s.raised]
+        return pd.DataFrame(rows, columns=["alarm_id", "bed"])
+
+    def journal(self) -> pd.DataFrame:
+        """The devices' alarms as the station journaled them (its own technical alarms, ids
+        ``station-...``, left out), read from the SQLite file as anyone could read it."""
+        with sqlite3.connect(self.journal_path) as db:
+            return pd.read_sql_query(DEVICE_ALARMS_SQL, db)
+
+    def counters(self) -> dict[str, int]:
+        """raised, journaled, re-sent after reconnect, duplicates ignored, resets."""
+        listener = self.system.station.alarm_listener
+        return {"raised": sum(len(s.raised) for s in self.senders),
+                "journaled": self.journaled(),
+                "re-sent after reconnect": (sum(s.resent for s in self.senders)
+                                            - self._resent_before),
+                "duplicates ignored": listener.duplicates if listener is not None else 0,
+                "connections reset": self.resets}
+
+    async def stop(self) -> None:
+        """Stop the ward, the proxy and the station, and remove the journal's folder."""
+        await self.system.stop()
+        self._tmp.cleanup()
+
+
+@dataclass
+class AlarmCapture:
+    """A capture of the alarm channel, live or recorded, and what the ward said of its run."""
+
+    path: Path
+    live: bool
+    note: str
+    ward: dict = field(default_factory=dict)  # live only: the devices' JSON summary
+    journaled: int | None = None  # live only: device alarms in the station's journal
+
+
+def _wait_for_line(proc: subprocess.Popen, words: str, timeout: float) -> str:
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    try:
+        while time.monotonic() < deadline:
+            if sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                line = proc.stdout.readline()  # type: ignore[union-attr]
+                if not line:
+                    break
+                seen.append(line)
+                if words in line:
+                    return line
+    finally:
+        sel.close()
+    raise TimeoutError(f"no line with {words!r} within {timeout:g}s; got {seen!r}")
+
+
+def record_alarm_channel(folder: str | Path, *, loss: float = 0.2, seconds: float = 2.5,
+                         beds: int = 3, timeout: float = 40.0) -> AlarmCapture:
+    """Record the alarm channel between two network namespaces, ``loss`` of the packets towards
+    the station dropped by nftables: a station, a sniffer on the station's side of the veth, and
+    a ward that raises alarms for ``seconds`` then waits for its last ACKs. Needs root and
+    nftables; the namespaces and every process in them are gone when this returns or raises."""
+    folder = Path(folder)
+    pcap, journal = folder / "alarm-channel-live.pcap", folder / "live.sqlite3"
+    py = sys.executable
+    with Namespaces(loss=loss) as net:
+        station = net.run("station", [
+            py, "-m", "server", "--beds", "0", "--host", STATION_ADDR, "--http-port", "8080",
+            "--udp-port", "5005", "--tcp-port", str(ALARM_PORT), "--journal", str(journal)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        sniffer = net.run("station", [
+            py, "-m", "vitalsim.impair.sniff", "--iface", net.veth["station"], "--out",
+            str(pcap), "--seconds", str(timeout), "--filter", f"tcp port {ALARM_PORT}"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        _wait_for_line(station, "dashboard:", 20)
+        _wait_for_line(sniffer, "sniffing", 20)
+        ward = net.run("bedside", [
+            py, "-m", "vitalsim.devices", "--host", STATION_ADDR, "--udp-port", "5005",
+            "--tcp-port", str(ALARM_PORT), "--beds", str(beds), "--scenario", "stable_adult",
+            "--seed", "2026", "--speed", "20", "--seconds", str(seconds), "--no-waves",
+            "--alarm-storm", "--drain", str(timeout / 2)], stdout=subprocess.PIPE, text=True)
+        out, _ = ward.communicate(timeout=timeout)
+        sniffer.send_signal(signal.SIGTERM)
+        sniffer.wait(timeout=20)
+        station.send_signal(signal.SIGINT)
+        station.wait(timeout=20)
+    summary = json.loads(out.strip().splitlines()[-1])
+    with sqlite3.connect(journal) as db:
+        journaled = db.execute("SELECT COUNT(*) FROM alarm_events "
+                               "WHERE alarm_id NOT LIKE 'station-%'").fetchone()[0]
+    return AlarmCapture(pcap, True, f"recorded live just now: {beds} beds for {seconds:g} s, "
+                        f"nftables dropping {loss:.0%} of packets towards the station",
+                        summary, journaled)
+
+
+def alarm_channel_capture(folder: str | Path, *, live: bool | None = None) -> AlarmCapture:
+    """A capture of the alarm channel under loss: recorded live into ``folder`` when this
+    machine can (root and nftables; ``live=False`` never tries), else the recorded one. If the
+    live recording fails, the recorded capture is returned with the reason in its note."""
+    reason = unavailable_reason() if live is not False else "live=False"
+    if reason is None:
+        try:
+            return record_alarm_channel(folder)
+        except (OSError, RuntimeError, TimeoutError, ValueError, IndexError,
+                subprocess.SubprocessError,
+                sqlite3.Error) as exc:
+            reason = f"the live recording failed ({type(exc).__name__}: {exc})"
+    return AlarmCapture(RECORDED_CAPTURE, False,
+                        f"the recorded {RECORDED_CAPTURE.name} (no live capture: {reason})")

@@ -1,0 +1,87 @@
+"""Reading an alarm-channel capture for lab 02: each TCP segment as a row, with what it carried,
+and each retransmitted segment with the packet numbers and times of its sendings.
+
+Pure functions over a list of scapy packets (``rdpcap(...)``), so that the recorded capture gives
+the same table on every machine, and a live one is read the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterable
+
+import pandas as pd
+from scapy.all import IP, TCP, Packet
+
+from ..protocol.alarm_channel import FrameType
+
+
+def _flags(tcp: Packet) -> str:
+    return str(tcp.flags)
+
+
+def carried(payload: bytes) -> str:
+    """The alarm-channel frames in one segment's payload, in words: ``ALARM 1001-7``, ``ACK
+    1001-7``, ``HELLO bed 1``, ``HEARTBEAT``; ``…`` for a frame cut by the segment's end."""
+    words, at = [], 0
+    while at + 5 <= len(payload):
+        length, ftype = struct.unpack_from("!IB", payload, at)
+        body = payload[at + 5 : at + 4 + length]
+        if length < 1 or at + 4 + length > len(payload):
+            words.append("…")
+            break
+        try:
+            name, fields = FrameType(ftype).name, json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            words.append(f"type {ftype}?")
+        else:
+            if "alarm_id" in fields:
+                words.append(f"{name} {fields['alarm_id']}")
+            elif name == "HELLO":
+                words.append(f"HELLO bed {fields.get('bed')}")
+            else:
+                words.append(name)
+        at += 4 + length
+    if 0 < len(payload) - at < 5:
+        words.append("…")
+    return ", ".join(words)
+
+
+def segment_table(packets: Iterable[Packet], *, station_port: int = 15006) -> pd.DataFrame:
+    """One row per TCP packet, indexed by its number in the capture (from 0): seconds since the
+    first packet, which side sent it, flags, seq, ack, payload length and what it carried."""
+    rows, t0 = [], None
+    for i, pkt in enumerate(packets):
+        if IP not in pkt or TCP not in pkt:
+            continue
+        tcp = pkt[TCP]
+        t0 = float(pkt.time) if t0 is None else t0
+        payload = bytes(tcp.payload)
+        rows.append({"no": i, "t": round(float(pkt.time) - t0, 3),
+                     "from": "station" if tcp.sport == station_port else "bedside",
+                     "port": tcp.dport if tcp.sport == station_port else tcp.sport,
+                     "flags": _flags(tcp), "seq": tcp.seq, "ack": tcp.ack, "len": len(payload),
+                     "carries": carried(payload)})
+    columns = ["no", "t", "from", "port", "flags", "seq", "ack", "len", "carries"]
+    return pd.DataFrame(rows, columns=columns).set_index("no")
+
+
+def retransmission_table(packets: Iterable[Packet], *,
+                         station_port: int = 15006) -> pd.DataFrame:
+    """One row per segment with data sent more than once (same connection, same seq): which side
+    sent it, its seq and length, the packet numbers of its sendings, the milliseconds between the
+    first and the second, and what it carried."""
+    seg = segment_table(packets, station_port=station_port)
+    data = seg[seg["len"] > 0]
+    rows = []
+    for (side, port, seq), group in data.groupby(["from", "port", "seq"], sort=False):
+        if len(group) < 2:
+            continue
+        times = group["t"].tolist()
+        rows.append({"from": side, "port": port, "seq": seq, "len": int(group["len"].iloc[0]),
+                     "sent at packets": ", ".join(str(n) for n in group.index),
+                     "ms until resent": round((times[1] - times[0]) * 1000),
+                     "carries": group["carries"].iloc[0]})
+    columns = ["from", "port", "seq", "len", "sent at packets", "ms until resent", "carries"]
+    return pd.DataFrame(rows, columns=columns)

@@ -162,3 +162,19 @@ def test_get_json_reads_the_station_api_without_blocking_its_loop():
             return await lab.get_json(system.url + "healthz")
 
     assert run(main())["status"] == "ok"
+
+
+def test_the_packet_numbers_lab04_cites_are_in_the_recordings():
+    """Lab 04's text points at packets by number; a re-recorded capture must fail here, naming
+    the lab to rewrite, rather than leave its prose quietly wrong."""
+    restart = lab.recorded("alarm-restart")
+    flags = {n: str(p[TCP].flags) for n, p in enumerate(restart)}
+    assert [n for n, f in flags.items() if "R" in f] == [30, 32, 34], "lab 04, Section 2"
+    assert flags[25] == "FA" and flags[35] == "S", "lab 04, Section 2"
+    frames = lab.alarm_table(restart)
+    at = {n: list(g.frame) for n, g in frames.groupby("packet")}
+    assert at[38] == ["HELLO", "ALARM", "ALARM"] and at[40] == ["ACK", "ACK"], "lab 04, Section 2"
+    assert list(frames[frames.packet == 38].alarm_id)[1:] == ["1001-4", "1001-4c"]
+    assert telemetry_gaps(lab.recorded("telemetry-loss"))[1003][:2] == [24, 25], "lab 04, Ex. 1"
+    first = lab.recorded("telemetry-clean")[0][Telemetry]
+    assert (first.device_id, first.numerics.hr) == (1001, 72.0), "lab 04, Exercise 3"

@@ -328,6 +328,10 @@ def protocol_counters(system: System, recorder: DashboardRecorder) -> dict[str, 
         },
         "websocket": {
             "vitals_received": recorder.counts().get("vitals", 0),
+            # what every dashboard was offered of the replaceable kinds since the recorder
+            # connected: the recorder reads at once, so it got them all
+            "vitals_and_stats_received": sum(recorder.counts().get(k, 0)
+                                             for k in ("vitals", "stats")),
             "alarm_messages_received": int(((pushed["via"] == "push")
                                             & (pushed["source"] == "device")).sum()),
             "alarm_events_not_shown": len(undelivered_alarms(system, recorder)),

@@ -68,6 +68,24 @@ def test_websocket_capture_holds_the_upgrade_handshake():
         assert words.lower() in payload.lower(), words
 
 
+def test_websocket_capture_holds_masked_client_frames_and_a_close_from_each_side():
+    from vitalsim.labkit.websocket import http_head, iter_frames, tcp_streams
+
+    streams = tcp_streams(rdpcap(str(CAPTURES / "websocket.pcap")), 15080)
+    sent = {}
+    for side, stream in streams.items():
+        _, _, end = http_head(stream.data)
+        sent[side] = [frame for _, frame in iter_frames(stream.data, end)]
+        assert sum(frame.size for frame in sent[side]) == len(stream.data) - end, side
+    client, server = sent["client"], sent["server"]
+    assert all(f.masked for f in client) and not any(f.masked for f in server)
+    assert [f.kind for f in client] == ["text", "close"]
+    assert '"subscribe"' in client[0].text()
+    assert (client[-1].close_code, server[-1].close_code) == (1000, 1000)
+    assert server[0].text().startswith('{"v":1,"type":"snapshot"')
+    assert any(f.length < 126 for f in server[:-1]) and any(f.length >= 126 for f in server)
+
+
 def test_the_forged_datagram_is_valid_telemetry_from_nowhere():
     (pkt,) = rdpcap(str(CAPTURES / "spoofed-telemetry.pcap"))
     msg = decode(bytes(pkt[Telemetry]))

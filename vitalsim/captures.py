@@ -161,16 +161,27 @@ def alarm_restart(out: Path, tmp: Path) -> None:
 
 
 def websocket(out: Path, tmp: Path) -> None:
+    """A dashboard's whole conversation, for Lab 03: the upgrade, the snapshot and a push, one
+    command of its own (a masked text frame), the station's answer, and a close handshake whose
+    status code and reason travel masked one way and unmasked the other."""
+    import json
+
     from tornado.websocket import websocket_connect
 
     async def main() -> None:
         station = _station(tmp / "ws.sqlite3", beds=2)
         try:
             ws = await websocket_connect(f"ws://127.0.0.1:{HTTP_PORT}/ws")
-            for _ in range(6):
+            for _ in range(2):  # the snapshot, then the first coalesced push
                 await ws.read_message()
-            ws.close()
-            await asyncio.sleep(0.3)
+            ws.write_message(json.dumps({"type": "subscribe", "beds": [1]}))
+            while json.loads(await ws.read_message())["type"] != "subscribed":
+                pass
+            await ws.read_message()  # bed 1 in full, as a new subscription gets it
+            ws.close(1000, "dashboard closed")
+            # None once the station's close frame has come back: the handshake is complete
+            while await asyncio.wait_for(ws.read_message(), 10) is not None:
+                pass
         finally:
             _stop(station)
     with Capture(out / "websocket.pcap", f"tcp port {HTTP_PORT}"):

@@ -32,6 +32,7 @@ import pandas as pd
 
 from vitalsim.alarms import Limit
 from vitalsim.devices import Ward, WardConfig
+from vitalsim.devices.link import DeviceLink
 from vitalsim.impair import TcpSettings
 from vitalsim.impair.netns import RECORDED, STATION_ADDR, Namespaces, unavailable_reason
 from vitalsim.protocol import AlarmMessage, AlarmSender
@@ -119,7 +120,7 @@ class ResetDrill:
         return self
 
     @property
-    def links(self) -> list:
+    def links(self) -> list[DeviceLink]:
         return self.system.ward.links if self.system.ward is not None else []
 
     def unacknowledged(self) -> int:

@@ -132,6 +132,31 @@ def test_the_tables_of_the_recorded_capture_agree_with_tcp_retransmissions():
     assert row["sent at packets"] == "77, 78, 81" and 190 <= row["ms until resent"] <= 260
 
 
+def test_the_packets_the_lab_cites_say_what_the_lab_says():
+    seg = segment_table(rdpcap(str(RECORDED_CAPTURE)))
+
+    def row(n):
+        return seg.loc[n, ["from", "seq", "ack", "len", "carries"]].tolist()
+
+    # packet 20 re-sends packet 15 because the bedside's ACK (16) never reached the station
+    assert row(15) == ["station", 1405378414, 1097775120, 26, "ACK 1001-1"]
+    assert row(16)[:3] == ["bedside", 1097775120, 1405378440]
+    assert row(20) == row(15) and row(21)[2] == 1405378440
+    # packets 53 to 61: 1002-2c lost, 1002-3 held back behind it, both ACKed together
+    assert row(53) == ["bedside", 119291165, 4217102701, 167, "ALARM 1002-2c"]
+    assert row(56)[1:] == row(57)[1:] and row(56)[4] == "ALARM 1002-3"
+    assert row(58)[:3] == ["station", 4217102701, 119291165] and row(58)[3] == 0
+    assert row(59)[1] == 119291165 and row(60)[2] == 119291497
+    assert row(61)[3:] == [53, "ACK 1002-2c, ACK 1002-3"]
+    # packets 77 to 83: head-of-line blocking
+    assert row(77) == row(78) == row(81) == ["bedside", 1097776515, 1405378722, 167,
+                                             "ALARM 1001-5c"]
+    assert row(79) == ["bedside", 1097776515 + 167, 1405378722, 164, "ALARM 1001-6"]
+    assert row(80)[2] == 1097776515 and row(82)[2] == 1097776682 + 164
+    assert row(83)[3:] == [53, "ACK 1001-5c, ACK 1001-6"]
+    assert round((seg.loc[78, "t"] - seg.loc[77, "t"]) * 1000) == 207
+
+
 # -- the live reset drill --------------------------------------------------------------------
 
 

@@ -140,6 +140,36 @@ def test_tcp_proxy_adds_latency_each_way():
     run(main())
 
 
+def test_a_stopped_tcp_proxy_leaves_no_task_behind_even_with_data_in_flight():
+    async def main():
+        async def echo(reader, writer):
+            while data := await reader.read(1024):
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        proxy = TcpImpairmentProxy(server.sockets[0].getsockname(), TcpSettings(latency=0.5))
+        await proxy.start()
+        before = asyncio.all_tasks()
+        try:
+            clients = [await asyncio.open_connection("127.0.0.1", proxy.port) for _ in range(3)]
+            for _, writer in clients:
+                writer.write(b"still on the wire when the proxy stops")
+            await wait_until(lambda: proxy.counters["open"] == 3, what="three connections")
+        finally:
+            await proxy.stop()
+            server.close()
+        left = {t for t in asyncio.all_tasks() - before if not t.done()}
+        assert not left, f"tasks outlived the proxy: {left}"
+        assert proxy.counters["open"] == 0
+        for reader, writer in clients:  # stopping resets: each client sees it, none hangs
+            with pytest.raises(ConnectionResetError):
+                await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+    run(main())
+
+
 def test_tcp_resets_make_the_alarm_channel_reconnect_and_lose_nothing():
     flapping = (Limit("hr", None, 72, "medium", delay=0.0, hysteresis=0.0),)
 

@@ -130,6 +130,7 @@ class TcpImpairmentProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
+        self._handlers: set[asyncio.Task] = set()  # one per accepted connection, until it ends
 
     @property
     def counters(self) -> dict[str, int]:
@@ -151,6 +152,10 @@ class TcpImpairmentProxy:
         return len(conns)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
+            handler.add_done_callback(self._handlers.discard)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -167,6 +172,7 @@ class TcpImpairmentProxy:
         finally:
             for task in conn.tasks:
                 task.cancel()
+            await asyncio.gather(*conn.tasks, return_exceptions=True)
             self._connections.discard(conn)
             for w in (writer, up_writer):
                 w.close()
@@ -203,12 +209,20 @@ class TcpImpairmentProxy:
             pass
         finally:
             sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
 
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
         for conn in list(self._connections):
             conn.reset()
+        # every handler ends once its sockets are reset; none may outlive the proxy, or the
+        # loop that closes after it reports them as destroyed while pending
+        if self._handlers:
+            _, stuck = await asyncio.wait(set(self._handlers), timeout=2.0)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None

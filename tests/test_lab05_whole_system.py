@@ -16,13 +16,15 @@ from server.recording import (
     drain,
     history_frame,
     protocol_counters,
+    sim_zero,
     undelivered_alarms,
     ws_url,
 )
 from tests.test_system import run
 from tests.waiting import wait_until
 from vitalsim.alarms import Limit
-from vitalsim.devices import BedsideMonitor
+from vitalsim.clock import VirtualClock
+from vitalsim.devices import BedsideMonitor, DeviceLink
 from vitalsim.labkit.replay import (
     breach_onset,
     early_warning,
@@ -151,4 +153,20 @@ def test_the_recorder_sends_commands_and_a_stopped_recorder_cannot():
             with pytest.raises(RuntimeError, match="not connected"):
                 recorder.send({"type": "subscribe", "beds": None})
         await asyncio.wait_for(recorder.closed.wait(), 5)
+    run(main())
+
+
+def test_sim_zero_is_the_wall_time_a_devices_simulated_time_began():
+    async def main():
+        clock = VirtualClock(1_000.0)
+        link = DeviceLink(BedsideMonitor(1001, 1, "stable_adult", seed=1, waves=False),
+                          "127.0.0.1", 9, 9, clock=clock, speed=300.0)
+        await link.start()  # UDP needs no listener; the alarm channel retries in the background
+        try:
+            clock.advance(2.5)  # 750 simulated seconds later
+            assert link.sim_time() == 750.0
+            assert sim_zero(link) == 1_000.0
+            assert sim_zero(link) + 750.0 / link.speed == clock.now()
+        finally:
+            await link.stop()
     run(main())

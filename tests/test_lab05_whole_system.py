@@ -106,6 +106,7 @@ def test_the_recorder_follows_every_alarm_to_the_dashboard_and_counts_each_proto
         recorder = stalled = None
         try:
             system.udp_proxy.settings.loss = 0.1
+            system.udp_proxy.settings.delay = 0.05  # still in flight when drain is called
             system.tcp_proxy.settings.latency = 0.05
             recorder = await DashboardRecorder(ws_url(system)).start()
             stalled = await StalledDashboard("127.0.0.1", system.station.http_port).start()
@@ -122,7 +123,10 @@ def test_the_recorder_follows_every_alarm_to_the_dashboard_and_counts_each_proto
             assert counts["tcp"]["unacked"] == 0
             assert counts["websocket"]["alarm_events_not_shown"] == 0
             udp = counts["udp"]
-            assert udp["sent"] - udp["received"] == udp["proxy_dropped"]
+            # all the proxy delivered arrived, give or take a kernel buffer on a loaded machine
+            assert 0 <= udp["proxy_delivered"] - udp["received"] <= 0.01 * udp["sent"]
+            assert 0.99 * udp["sent"] <= udp["proxy_delivered"] + udp["proxy_dropped"] \
+                <= udp["sent"]
             assert 0.03 < udp["proxy_dropped"] / udp["sent"] < 0.2
             timeline = alarm_timeline(system, recorder)
             assert len(timeline) >= 4

@@ -194,10 +194,8 @@ async def history_frame(system: System, bed: int, *, channels: str | None = None
 
 def sim_zero(link: DeviceLink) -> float:
     """The wall time at which a device's simulated time was 0, so that a simulated time ``s``
-    was due at ``sim_zero(link) + s / link.speed``. (Read from two clock readings a microsecond
-    apart, which is far below anything measured here.)"""
-    now = link.clock.now()
-    return now - link.sim_time() / link.speed
+    was due at ``sim_zero(link) + s / link.speed``."""
+    return link.started_at
 
 
 async def drain(system: System, recorder: DashboardRecorder | None = None, *,

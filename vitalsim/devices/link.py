@@ -73,6 +73,12 @@ class DeviceLink:
             self._udp = None
         self._close_writer()
 
+    @property
+    def started_at(self) -> float:
+        """The clock time at which simulated time was 0: a simulated time ``s`` is due at
+        ``started_at + s / speed`` (how a lab turns an alarm's onset into wall time)."""
+        return self._started
+
     def sim_time(self) -> float:
         return (self.clock.now() - self._started) * self.speed
 

@@ -6,10 +6,13 @@ import asyncio
 import json
 import os
 import random
+import socket
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import tornado.httpserver
+import tornado.netutil
 import tornado.web
 import tornado.websocket
 from scapy.all import IP, TCP, Raw, rdpcap
@@ -88,11 +91,17 @@ class Sender(tornado.websocket.WebSocketHandler):
         self.close(4000, "too far behind")
 
 
+def sender_server() -> tuple[tornado.httpserver.HTTPServer, int]:
+    """A Tornado server whose /ws is :class:`Sender`, on an ephemeral port of loopback."""
+    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
+    server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/ws", Sender)]))
+    server.add_sockets(sockets)
+    return server, sockets[0].getsockname()[1]
+
+
 def test_the_parser_reads_what_a_tornado_server_writes():
     async def main():
-        app = tornado.web.Application([(r"/ws", Sender)])
-        server = app.listen(0, "127.0.0.1")
-        port = next(iter(server._sockets.values())).getsockname()[1]
+        server, port = sender_server()
         try:
             ws = await RawWebSocket.connect("127.0.0.1", port)  # checks the accept key too
             frames, close = await ws.read_until_close(timeout=10)
@@ -180,9 +189,7 @@ def test_sniffing_loopback_catches_a_whole_websocket_conversation():
     require_capture()
 
     async def main():
-        app = tornado.web.Application([(r"/ws", Sender)])
-        server = app.listen(0, "127.0.0.1")
-        port = next(iter(server._sockets.values())).getsockname()[1]
+        server, port = sender_server()
         try:
             with LoopbackSniffer(f"tcp port {port}") as sniffer:
                 ws = await RawWebSocket.connect("127.0.0.1", port)

@@ -113,9 +113,12 @@ def parse_frame(data: bytes, offset: int = 0) -> Frame:
 
 def unmask(payload: bytes, mask: bytes) -> bytes:
     """XOR each byte with the key, round and round (the same operation masks and unmasks)."""
-    repeated = (mask * (len(payload) // 4 + 1))[:len(payload)]
-    return (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(
-        len(payload), "big") if payload else b""
+    if not payload:
+        return b""
+    key = (mask * (len(payload) // 4 + 1))[:len(payload)]
+    # XOR as two big integers: the same as byte by byte, and fast in Python for 64 KiB frames
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(
+        len(payload), "big")
 
 
 def iter_frames(data: bytes, offset: int = 0) -> Iterator[tuple[int, Frame]]:

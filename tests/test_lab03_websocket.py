@@ -302,16 +302,3 @@ def test_every_frame_in_a_random_stream_is_found_at_its_offset():
         stream += encode_frame(bytes(size), opcode=rng.choice([1, 2, 9, 10]), mask=mask)
     assert [o for o, _ in iter_frames(stream)] == offsets
     assert [o for o, _ in iter_frames(stream[:-1])] == offsets[:-1]
-
-
-def test_wait_until_returns_the_value_or_names_what_it_waited_for():
-    from vitalsim.labkit.websocket import wait_until as lab_wait_until
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        ready_at = loop.time() + 0.1
-        assert await lab_wait_until(lambda: loop.time() >= ready_at and "ready", timeout=5) \
-            == "ready"
-        with pytest.raises(TimeoutError, match="the impossible"):
-            await lab_wait_until(lambda: False, timeout=0.1, what="the impossible")
-    run(main())

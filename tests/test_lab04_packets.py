@@ -150,12 +150,6 @@ def test_a_live_sniff_with_nothing_to_see_ends_at_its_deadline():
     assert time.monotonic() - start < 5, "bounded by its seconds, not by its count"
 
 
-def test_wait_until_returns_the_value_or_names_what_it_waited_for():
-    assert run(lab.wait_until(lambda: 42, timeout=0.1)) == 42
-    with pytest.raises(TimeoutError, match="the kettle"):
-        run(lab.wait_until(lambda: False, timeout=0.1, what="the kettle"))
-
-
 def test_get_json_reads_the_station_api_without_blocking_its_loop():
     async def main():
         async with System.ephemeral(beds=0) as system:

@@ -129,3 +129,17 @@ def test_every_checked_output_in_the_labs_has_something_to_compare_with():
         for index, cell in enumerate(json.loads(path.read_text())["cells"]):
             if checks_output(cell):
                 assert cell["outputs"], f"{path.name} cell {index}: no recorded output to check"
+
+
+def test_wait_until_returns_the_value_or_names_what_it_waited_for():
+    import asyncio
+
+    from vitalsim.labkit import wait_until
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        ready_at = loop.time() + 0.1
+        assert await wait_until(lambda: loop.time() >= ready_at and "ready", timeout=5) == "ready"
+        with pytest.raises(TimeoutError, match="still waiting for the kettle"):
+            await wait_until(lambda: False, timeout=0.1, what="the kettle")
+    asyncio.run(main())

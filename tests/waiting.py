@@ -1,20 +1,6 @@
-"""Waiting on conditions with a deadline, never sleeping and hoping."""
+"""Waiting on conditions with a deadline, never sleeping and hoping: the tests wait the way the
+labs do, with :func:`vitalsim.labkit.wait_until` (TimeoutError naming what never happened)."""
 
-from __future__ import annotations
+from vitalsim.labkit.waiting import wait_until
 
-import asyncio
-import time
-from collections.abc import Callable
-
-
-async def wait_until(predicate: Callable[[], object], *, timeout: float = 10.0,
-                     interval: float = 0.02, what: str = "condition") -> object:
-    """Poll ``predicate`` until it is truthy; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(interval)
+__all__ = ["wait_until"]

@@ -9,7 +9,7 @@ sniff) from a seeded ward on fixed ports, so that the scapy layers recognise it,
 | telemetry-loss.pcap | the same through the impairment proxy at 20% loss: sequence gaps |
 | alarm-retransmissions.pcap | the alarm channel under 20% kernel loss: TCP retransmissions |
 | alarm-restart.pcap | the alarm channel across a station restart: reconnect, re-send, ACKs |
-| websocket.pcap | a dashboard's WebSocket upgrade handshake and the frames pushed to it |
+| websocket.pcap | a WebSocket upgrade, pushed frames, a masked command, the close handshake |
 | spoofed-telemetry.pcap | a telemetry datagram forged with scapy: bed 3's heart rate at 180 |
 
 The station runs as a subprocess (``python -m server``): vitalsim never imports it.
@@ -25,20 +25,19 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from scapy.all import IP, UDP, AsyncSniffer, conf, wrpcap
+from scapy.all import IP, UDP, wrpcap
 
 from .devices.__main__ import ALARM_STORM
 from .devices.ward import Ward, WardConfig
 from .impair import UdpImpairmentProxy, UdpSettings
+from .impair.live import start_sniffer
 from .layers import Telemetry, TelemetryNumerics, bind_ports
 
 TELEMETRY_PORT, PROXY_PORT, ALARM_PORT, HTTP_PORT = 15005, 15105, 15006, 15080
 SEED = 2026
-SOL_PACKET, PACKET_IGNORE_OUTGOING = 263, 23  # Linux <linux/if_packet.h>
 
 
 class Capture:
@@ -48,15 +47,7 @@ class Capture:
         self.path, self.bpf, self.iface, self.limit = path, bpf, iface, limit
 
     def __enter__(self) -> Capture:
-        sock = conf.L2listen(iface=self.iface, filter=self.bpf)
-        if self.iface == "lo":
-            # on loopback the kernel shows each packet twice, going out and coming in
-            sock.ins.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-        ready = threading.Event()
-        self.sniffer = AsyncSniffer(opened_socket=sock, store=True, started_callback=ready.set)
-        self.sniffer.start()
-        if not ready.wait(timeout=10):
-            raise RuntimeError(f"the sniffer on {self.iface} did not start")
+        self.sniffer = start_sniffer(self.bpf, iface=self.iface, timeout=10, store=True)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,18 +18,15 @@ import pandas as pd
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.packet import Packet
 from scapy.plist import PacketList
-from scapy.sendrecv import AsyncSniffer
 from scapy.utils import rdpcap
 
 from ..impair.live import RECORDED as CAPTURES
-from ..impair.live import capture_unavailable_reason
+from ..impair.live import capture_unavailable_reason, start_sniffer
 from ..layers import AlarmFrame, Telemetry, bind_ports
 from ..protocol.telemetry import HEADER, HEADER_FIELDS
 
 #: the fixed ports the captures were recorded on (see captures/README.md)
 RECORDED_TELEMETRY_PORT, RECORDED_ALARM_PORT = 15005, 15006
-
-SOL_PACKET, PACKET_IGNORE_OUTGOING = 263, 23  # Linux <linux/if_packet.h>
 
 TELEMETRY_COLUMNS = ["packet", "time", "src", "sport", "device_id", "bed", "seq", "type", "flags",
                      "key_id", "sent_at_us", "hr", "spo2", "rr", "temp", "channel", "count"]
@@ -134,24 +129,14 @@ async def sniff_or_recorded(bpf: str, *, count: int, seconds: float, recording: 
     if reason is not None:
         return Sniffed(recorded(recording), False,
                        f"recorded in captures/{recording}.pcap, because {reason.split(';')[0]}")
-    from scapy.config import conf
-
     try:
-        sock = conf.L2listen(iface=iface, filter=bpf)
-    except (OSError, PermissionError) as exc:
+        sniffer = start_sniffer(bpf, iface=iface, count=count, store=True)
+    except (OSError, RuntimeError) as exc:
         return Sniffed(recorded(recording), False,
                        f"recorded in captures/{recording}.pcap (could not sniff: {exc})")
-    if iface == "lo":
-        sock.ins.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-    ready = threading.Event()
-    sniffer = AsyncSniffer(opened_socket=sock, count=count, store=True,
-                           started_callback=ready.set)
-    sniffer.start()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     try:
-        while not ready.is_set() and loop.time() < deadline:
-            await asyncio.sleep(0.01)
         while sniffer.running and loop.time() < deadline:
             await asyncio.sleep(0.02)
     finally:
@@ -159,23 +144,8 @@ async def sniff_or_recorded(bpf: str, *, count: int, seconds: float, recording: 
             sniffer.stop()
         else:
             sniffer.join(timeout=1.0)
-        sock.close()
     packets = sniffer.results if sniffer.results is not None else PacketList()
     return Sniffed(packets, True, f"sniffed live on {iface} ({bpf!r})")
-
-
-async def wait_until(predicate: Callable[[], object], *, timeout: float = 5.0,
-                     what: str = "the condition") -> object:
-    """Let the event loop run (the ward, the station) until ``predicate()`` is truthy; raise
-    TimeoutError naming ``what`` after ``timeout`` seconds, instead of sleeping and hoping."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"after {timeout} s still waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def get_json(url: str) -> object:

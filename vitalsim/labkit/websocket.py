@@ -369,24 +369,9 @@ class LoopbackSniffer:
                 self.packets.append(pkt)
 
     def __enter__(self) -> LoopbackSniffer:
-        from scapy.all import AsyncSniffer, conf
+        from ..impair.live import start_sniffer
 
-        sock = conf.L2listen(iface=self.iface, filter=self.bpf)
-        if self.iface == "lo":
-            sol_packet, packet_ignore_outgoing = 263, 23  # Linux <linux/if_packet.h>
-            sock.ins.setsockopt(sol_packet, packet_ignore_outgoing, 1)
-        # a burst on loopback (64 KiB segments) outruns scapy's dissection; a roomy buffer keeps
-        # the kernel from dropping what comes after it, such as the closing FINs (root may
-        # exceed the usual ceiling, net.core.rmem_max, with SO_RCVBUFFORCE)
-        with contextlib.suppress(OSError):
-            sock.ins.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE
-        ready = threading.Event()
-        self._sniffer = AsyncSniffer(opened_socket=sock, store=False, prn=self._keep,
-                                     started_callback=ready.set)
-        self._sniffer.start()
-        if not ready.wait(timeout=5):
-            self._stop()
-            raise RuntimeError(f"the sniffer on {self.iface} did not start")
+        self._sniffer = start_sniffer(self.bpf, iface=self.iface, store=False, prn=self._keep)
         return self
 
     def snapshot(self) -> list[Any]:
@@ -417,15 +402,3 @@ def connection_closed(packets: list[Any]) -> bool:
     from scapy.layers.inet import TCP
 
     return sum(1 for p in packets if p.haslayer(TCP) and p[TCP].flags.F) >= 2
-
-
-async def wait_until(predicate: Callable[[], object], *, timeout: float = 10.0,
-                     what: str = "the condition") -> object:
-    """Wait for ``predicate()`` to be truthy, checking every 20 ms; TimeoutError naming ``what``
-    after ``timeout`` seconds. A lab cell waits on what it needs, never for a guessed time."""
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"after {timeout} s, still waiting for {what}")
-        await asyncio.sleep(0.02)
-    return value

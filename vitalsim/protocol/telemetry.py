@@ -79,7 +79,9 @@ class TelemetryError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
+# slots: a station keeps hundreds of these per bed (its waveform history); without a __dict__
+# each is a third the size
+@dataclass(frozen=True, slots=True)
 class NumericsMessage:
     """One bed's numerics at one moment. ``None`` means "not available" (e.g. probe off)."""
 
@@ -98,7 +100,7 @@ class NumericsMessage:
     nibp_time: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WaveMessage:
     """A chunk of one waveform channel: ``samples[i]`` is sample number ``first_index + i``."""
 

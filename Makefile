@@ -28,5 +28,8 @@ lint: $(STAMP)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab labs/
 
+bench: $(STAMP)
+	$(PY) -m server.bench
+
 clean:
 	rm -rf $(VENV) test-artifacts .pytest_cache

@@ -3,13 +3,18 @@
 Each dashboard has its own small outbox and its own sender task, so one slow dashboard never holds
 up the others:
 
-- vitals, waves and stats are *coalesced*: the hub builds one message per tick (default 4 Hz)
+- vitals, waves and stats are *coalesced*: the hub builds one message per tick (default 10 Hz)
   for each kind (vitals; waves per bed, only to dashboards subscribed to that bed; stats once a
-  second), encodes it once, and hands it to every client. A client that has not sent the
+  second), encodes it once, and hands it to every client (a bed's vitals are encoded once per
+  change and joined into each message that carries them). A client that has not sent the
   previous one of the same kind yet simply has it replaced: latest wins, and the replaced one
   is counted as dropped (for waves, the dashboard draws the gap);
 - alarm messages are queued, never dropped. A client that falls more than ``max_alarm_queue``
   alarms behind is disconnected with a close reason; it resyncs from a snapshot when it reconnects.
+
+``StationConfig(coalesce=False)`` switches to the naive design instead, kept so that the capacity
+benchmark (``python -m server.bench``) can measure it against this one with the same code: one
+message per datagram per client, encoded for each client, queued first in, first out.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 log = logging.getLogger("server.hub")
@@ -45,6 +50,7 @@ class DashboardClient:
         self.vitals_behind = False
         self.latest: dict[str, str] = {}  # kind ("vitals", "stats", "wave:3") -> message
         self.alarms: deque[str] = deque()
+        self.stream: deque[str] = deque()  # the naive design's messages, one per datagram
         self.wave_beds: frozenset[int] = frozenset()
         self.sent = 0
         self.bytes = 0
@@ -72,6 +78,16 @@ class DashboardClient:
     def offer_vitals(self, message: str) -> None:
         self.offer_latest("vitals", message)
 
+    def offer_stream(self, message: str, limit: int = 10_000) -> None:
+        """Queue a message of the naive design (coalesce=False): first in, first out, none
+        replaced by a newer one. Bounded so that a saturated station runs out of time, not
+        memory: past ``limit`` the oldest is dropped and counted."""
+        if len(self.stream) >= limit:
+            self.stream.popleft()
+            self.dropped_vitals += 1
+        self.stream.append(message)
+        self._wake.set()
+
     def offer_alarm(self, message: str) -> bool:
         """Queue an alarm message; False if this client is too far behind (it must go)."""
         if len(self.alarms) >= self.max_alarm_queue:
@@ -85,9 +101,11 @@ class DashboardClient:
             while not self.closed:
                 await self._wake.wait()
                 self._wake.clear()
-                while self.alarms or self.latest:
+                while self.alarms or self.stream or self.latest:
                     if self.alarms:
                         message = self.alarms.popleft()
+                    elif self.stream:
+                        message = self.stream.popleft()
                     else:
                         kind = next(iter(self.latest))
                         message = self.latest.pop(kind)
@@ -114,13 +132,30 @@ def encode(message: dict) -> str:
                       default=str)
 
 
+def encode_part(value: object) -> str:
+    """A part of a message (a bed summary), encoded exactly as :func:`encode` encodes it
+    inside a message, so that parts encoded once can be joined into many messages."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)
+
+
+_VITALS_HEAD = encode({"type": "vitals", "beds": []})[:-2]  # '{"v":1,"type":"vitals","beds":['
+
+
+def vitals_message(beds: Iterable[str]) -> str:
+    """``encode({"type": "vitals", "beds": [...]})`` from bed summaries already encoded."""
+    return _VITALS_HEAD + ",".join(beds) + "]}"
+
+
 class Hub:
     """All dashboards of one station."""
 
     def __init__(self, snapshot: Callable[[], dict], *, max_alarm_queue: int = 256,
-                 bed_summaries: Callable[[], list[dict]] | None = None) -> None:
+                 bed_summaries: Callable[[], list[dict]] | None = None,
+                 beds_encoded: Callable[[], list[tuple[int, str]]] | None = None) -> None:
         self.snapshot = snapshot
         self.bed_summaries = bed_summaries
+        # every bed's summary already encoded, by bed number: a full resync is then a join
+        self.beds_encoded = beds_encoded
         self.max_alarm_queue = max_alarm_queue
         self.clients: dict[Socket, DashboardClient] = {}
         self.disconnected_slow = 0
@@ -164,8 +199,25 @@ class Hub:
             if encoded[key] is not None:
                 client.offer_latest("vitals", encoded[key])
 
+    def push_vitals_encoded(self, beds: list[tuple[int, str]]) -> None:
+        """As :meth:`push_vitals`, from (bed, encoded summary) pairs: each bed is encoded once
+        per change, however many messages and subscriptions carry it."""
+        encoded: dict[frozenset[int] | None, str | None] = {}
+        for client in self.clients.values():
+            key = client.beds
+            if key not in encoded:
+                chosen = [text for bed, text in beds if key is None or bed in key]
+                encoded[key] = vitals_message(chosen) if chosen else None
+            message = encoded[key]
+            if message is not None:
+                client.offer_latest("vitals", message)
+
     def full_vitals(self, client: DashboardClient) -> str:
         """Every (subscribed) bed's vitals, for a client that missed some deltas."""
+        if self.beds_encoded is not None:
+            wanted = client.beds
+            return vitals_message(text for bed, text in self.beds_encoded()
+                                  if wanted is None or bed in wanted)
         beds = self.bed_summaries() if self.bed_summaries else []
         if client.beds is not None:
             beds = [b for b in beds if b["bed"] in client.beds]
@@ -181,6 +233,16 @@ class Hub:
             if text is None:
                 text = encode(message)
             client.offer_latest(kind, text)
+
+    def push_each(self, message: dict, *, bed: int, wave: bool) -> None:
+        """The naive design (coalesce=False): one message per datagram, encoded again for
+        every client that wants it (the bed's waves, or its vitals), queued behind the others."""
+        for client in self.clients.values():
+            if wave and bed not in client.wave_beds:
+                continue
+            if not wave and client.beds is not None and bed not in client.beds:
+                continue
+            client.offer_stream(encode(message))
 
     def wants_waves(self, bed: int) -> bool:
         return any(bed in c.wave_beds for c in self.clients.values())

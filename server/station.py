@@ -18,13 +18,13 @@ import tornado.netutil
 from tornado.ioloop import PeriodicCallback
 
 from vitalsim.clock import Clock, WallClock
-from vitalsim.protocol import AlarmMessage
+from vitalsim.protocol import AlarmMessage, WaveMessage
 
 from .alarm_board import AlarmBoard, AlarmEntry
 from .alarm_listener import AlarmListener
 from .beds import BedRegistry, wave_json
 from .config import StationConfig
-from .hub import DashboardClient, Hub
+from .hub import DashboardClient, Hub, encode_part
 from .ingest import TelemetryIngest
 from .journal import AlarmJournal
 from .technical import TechnicalAlarms
@@ -43,16 +43,21 @@ class Station:
         self.board = AlarmBoard()
         self.journal: AlarmJournal | None = None
         self.hub = Hub(self.snapshot, max_alarm_queue=self.config.client_alarm_queue,
-                       bed_summaries=self.bed_summaries)
+                       bed_summaries=self.bed_summaries, beds_encoded=self.beds_encoded)
         self.ingest = TelemetryIngest(self.beds, self.clock, keys=self.config.telemetry_keys,
                                       require_tag=self.config.require_tag,
-                                      on_numerics=self._bed_changed)
+                                      on_numerics=self._bed_changed if self.config.coalesce
+                                      else self._push_numerics_now,
+                                      on_wave=None if self.config.coalesce
+                                      else self._push_wave_now)
         self.alarm_listener: AlarmListener | None = None
         self.http_server: tornado.httpserver.HTTPServer | None = None
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: socket.socket | None = None
         self._push: PeriodicCallback | None = None
         self._housekeeping: PeriodicCallback | None = None
         self._changed: set[int] = set()
+        # bed -> (latest numerics, what else the summary shows, the summary encoded)
+        self._encoded: dict[int, tuple[object, tuple, str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.http_port = self.udp_port = self.tcp_port = 0
         self.patients: dict[int, str] = {}  # bed -> who is in it (admission data, not telemetry)
@@ -67,9 +72,20 @@ class Station:
         self.journal = AlarmJournal(cfg.journal_path)
         self._replay_journal()
         loop = asyncio.get_running_loop()
-        self._udp, _ = await loop.create_datagram_endpoint(
-            lambda: self.ingest, local_addr=(cfg.host, cfg.udp_port), family=socket.AF_INET)
-        self.udp_port = self._udp.get_extra_info("sockname")[1]
+        # our own reader rather than create_datagram_endpoint: it takes every waiting datagram
+        # per wake-up (TelemetryIngest.read_from), where asyncio's transport takes one
+        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self._udp.setblocking(False)
+            if cfg.udp_receive_buffer:
+                self._udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, cfg.udp_receive_buffer)
+            self._udp.bind((cfg.host, cfg.udp_port))
+        except OSError:
+            self._udp.close()
+            self._udp = None
+            raise
+        self.udp_port = self._udp.getsockname()[1]
+        loop.add_reader(self._udp.fileno(), self.ingest.read_from, self._udp)
 
         self.alarm_listener = AlarmListener(self.journal, self.clock, on_alarm=self._on_alarm,
                                             on_connection=self._on_alarm_connection)
@@ -105,7 +121,9 @@ class Station:
             self.alarm_listener.stop()
             self.alarm_listener.close_all()
         if self._udp is not None:
+            asyncio.get_running_loop().remove_reader(self._udp.fileno())
             self._udp.close()
+            self._udp = None
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -126,20 +144,32 @@ class Station:
     def _bed_changed(self, bed: int) -> None:
         self._changed.add(bed)
 
+    def _push_numerics_now(self, bed: int) -> None:
+        """The naive design (coalesce=False): this datagram's vitals, now, to every client."""
+        if self.hub.clients:
+            self.hub.push_each({"type": "vitals", "beds": [self.bed_summary(bed)]},
+                               bed=bed, wave=False)
+
+    def _push_wave_now(self, msg: WaveMessage) -> None:
+        """The naive design: this chunk, now, to each client subscribed to its bed."""
+        if self.hub.clients:
+            self.hub.push_each({"type": "wave", "bed": msg.bed, "chunks": [wave_json(msg)]},
+                               bed=msg.bed, wave=True)
+
     def _push_vitals(self) -> None:
         """One coalesced tick: changed beds' vitals to everyone, waves to their subscribers."""
         for state in self.beds.beds.values():
             chunks = state.take_pending_waves()
-            if chunks and self.hub.wants_waves(state.bed):
+            if chunks and self.config.coalesce and self.hub.wants_waves(state.bed):
                 self.hub.push_latest(f"wave:{state.bed}", {
                     "type": "wave", "bed": state.bed, "chunks": [wave_json(c) for c in chunks],
                 }, bed=state.bed)
         if not self._changed or not self.hub.clients:
             self._changed.clear()
             return
-        beds = [self.bed_summary(b) for b in sorted(self._changed)]
+        beds = [(b, self.bed_encoded(b)) for b in sorted(self._changed)]
         self._changed.clear()
-        self.hub.push_vitals(beds)
+        self.hub.push_vitals_encoded(beds)
 
     def _every_second(self) -> None:
         now = self.clock.now()
@@ -250,6 +280,21 @@ class Station:
 
     def bed_summaries(self) -> list[dict]:
         return [self.bed_summary(b) for b in sorted(self.beds.beds)]
+
+    def bed_encoded(self, bed: int) -> str:
+        """One bed's summary as JSON, encoded once per change of what it shows and shared by
+        every message that carries it: each vitals delta, and every dashboard's full resync."""
+        state = self.beds.beds[bed]
+        shows = (state.received_at, state.stale, state.alarm_connected, self.patients.get(bed))
+        cached = self._encoded.get(bed)
+        if cached is not None and cached[0] is state.latest and cached[1] == shows:
+            return cached[2]
+        text = encode_part(self.bed_summary(bed))
+        self._encoded[bed] = (state.latest, shows, text)
+        return text
+
+    def beds_encoded(self) -> list[tuple[int, str]]:
+        return [(b, self.bed_encoded(b)) for b in sorted(self.beds.beds)]
 
     def snapshot(self) -> dict:
         return {

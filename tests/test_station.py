@@ -262,7 +262,8 @@ async def stalled_dashboard(port: int, subscribe: dict) -> socket.socket:
 
 def test_a_dashboard_that_stops_reading_does_not_slow_the_others():
     async def main():
-        cfg = SystemConfig(ephemeral(client_alarm_queue=20),
+        # 8 beds at speed 4 change 4 times a second, so at push_hz=4 every tick carries vitals
+        cfg = SystemConfig(ephemeral(client_alarm_queue=20, push_hz=4.0),
                            WardConfig(beds=8, scenario="stable_adult", waves=True, speed=4.0,
                                       limits=TIGHT))  # every bed in alarm from the start
         async with System(cfg) as sys_:

@@ -1,0 +1,39 @@
+"""The capacity benchmark (python -m server.bench) at tiny sizes, so that it keeps working.
+
+It checks the shape and the sanity of the results, never a speed: speeds are for the full
+benchmark on a quiet machine.
+"""
+
+import json
+
+from server.bench.run import BenchConfig, format_summary, run_benchmark, write_outputs
+
+
+def test_the_capacity_benchmark_runs_every_part_and_reports_sane_figures(tmp_path):
+    cfg = BenchConfig.smoke(out=tmp_path)
+    result = run_benchmark(cfg, log=lambda line: None)
+    rows = result["rows"]
+    kinds = [(r["design"], r["flood"]) for r in rows]
+    assert kinds[:3] == [("bare", True), ("coalesced", True), ("naive", True)]
+    paced = [r for r in rows if not r["flood"]]
+    assert {(r["design"], r["beds"], r["clients"]) for r in paced} >= {
+        ("coalesced", 20, 2), ("naive", 20, 2)}
+    for row in rows:
+        assert row["offered"] > 0 and 0 < row["received"] <= row["offered"], row
+        assert row["cpu_percent"] > 0 and row["peak_rss"] > 10_000_000, row
+        assert row["rcvbuf"] >= cfg.udp_receive_buffer, "the receive buffer was not raised"
+    for row in paced:
+        assert row["loss_percent"] < 5.0, row  # a few hundred datagrams/s on loopback
+        assert row["alarms_sent"] > 0 and row["alarms_lost"] == 0, row
+        assert 0 < row["p50_ms"] <= row["p99_ms"], row
+        assert row["dashboards"]["vitals_updates"] > 0 and row["dashboards"]["wave_updates"] > 0
+        assert row["dashboards"]["closed"] == 0
+    summary = result["summary"]
+    assert summary["ceiling_per_s"] > 0 and 0 < summary["station_to_ceiling"]
+    assert summary["bytes_per_bed"] > 0
+    assert result["memory"]["history"] == 600  # the retention was really filled
+    assert "ceiling" in format_summary(result)
+
+    paths = write_outputs(result, tmp_path)
+    assert json.loads(paths["json"].read_text())["summary"]["ceiling_per_s"] > 0
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -3,7 +3,10 @@ waveforms, reception statistics, and the NEWS2 of its latest observations."""
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from vitalsim.flags import Flags
@@ -11,10 +14,56 @@ from vitalsim.physiology import news2
 from vitalsim.protocol import NumericsMessage, ReceiverStats, WaveMessage
 
 NUMERIC_FIELDS = ("hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "nibp_map", "nibp_time")
+# (bit, name) of every flag, once: iterating the enum for every summary costs microseconds
+_FLAG_NAMES = tuple((int(f), f.name.lower()) for f in Flags if f)
 
 
 def shown(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
+
+
+class NumericsHistory:
+    """A bed's last ``maxlen`` numerics, in a flat ring of doubles, 11 per reading.
+
+    Ten minutes of message objects cost about 400 bytes a reading (the object and a float object
+    per value); as doubles, 88. Reading it back (the history API, a lab) rebuilds the messages,
+    exactly: every field is a float64 or an integer below 2**53, and None is stored as NaN, as
+    on the wire. Iterates oldest first, like the deque it replaces."""
+
+    FIELDS = ("device_id", "bed", "seq", "sent_at", "flags", *NUMERIC_FIELDS)
+
+    def __init__(self, maxlen: int) -> None:
+        self.maxlen = maxlen
+        self._width = len(self.FIELDS)
+        self._ring = array("d", [0.0]) * (self._width * maxlen)
+        self._count = 0
+        self._next = 0
+
+    def append(self, msg: NumericsMessage) -> None:
+        w, i = self._width, self._next * self._width
+        nan = math.nan
+        self._ring[i:i + w] = array("d", [nan if v is None else v for v in (
+            msg.device_id, msg.bed, msg.seq, msg.sent_at, msg.flags, msg.hr, msg.spo2, msg.rr,
+            msg.temp, msg.nibp_sys, msg.nibp_dia, msg.nibp_map, msg.nibp_time)])
+        self._next = (self._next + 1) % self.maxlen
+        self._count = min(self._count + 1, self.maxlen)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: int) -> NumericsMessage:
+        if not -self._count <= index < self._count:
+            raise IndexError("history index out of range")
+        oldest = (self._next - self._count) % self.maxlen
+        row = (oldest + index % self._count) % self.maxlen
+        w = self._width
+        v = self._ring[row * w:row * w + w]
+        return NumericsMessage(int(v[0]), int(v[1]), int(v[2]), v[3], int(v[4]),
+                               *(None if x != x else x for x in v[5:]))
+
+    def __iter__(self) -> Iterator[NumericsMessage]:
+        for i in range(self._count):
+            yield self[i]
 
 
 @dataclass
@@ -27,14 +76,14 @@ class BedState:
     received_at: float = 0.0
     stale: bool = False
     stats: ReceiverStats = field(default_factory=ReceiverStats)
-    history: deque = field(init=False)
+    history: NumericsHistory = field(init=False)
     waves: dict[str, deque] = field(init=False)
     pending_waves: list[WaveMessage] = field(init=False)  # not yet pushed to dashboards
     alarm_connected: bool = False
     alarm_link_seen: bool = False  # has it ever connected its alarm channel?
 
     def __post_init__(self) -> None:
-        self.history = deque(maxlen=self.history_len)
+        self.history = NumericsHistory(self.history_len)
         self.waves = {}
         self.pending_waves = []
 
@@ -74,7 +123,7 @@ class BedState:
             return out
         # float32 on the wire: 36.9 arrives as 36.900001525878906; show what was meant
         out.update({k: shown(getattr(m, k)) for k in NUMERIC_FIELDS})
-        out["flags"] = [f.name.lower() for f in Flags if f and f & m.flags]
+        out["flags"] = [name for bit, name in _FLAG_NAMES if bit & m.flags]
         out["sent_at"] = m.sent_at
         out["received_at"] = self.received_at
         out["news2"] = self.news2()

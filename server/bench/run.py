@@ -282,7 +282,7 @@ def format_summary(result: dict) -> str:
     for key, entry in s.items():
         if key.startswith("saturation_"):
             parts = [f"{d} held {v['held']} beds" for d, v in entry.items()
-                     if isinstance(v, dict)]
+                     if isinstance(v, dict) and "held" in v]
             ratio = entry.get("ratio")
             if ratio is not None:
                 parts.append(f"ratio {'>= ' if entry['ratio_is_lower_bound'] else ''}"

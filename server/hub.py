@@ -3,12 +3,15 @@
 Each dashboard has its own small outbox and its own sender task, so one slow dashboard never holds
 up the others:
 
-- vitals, waves and stats are *coalesced*: the hub builds one message per tick (default 10 Hz)
-  for each kind (vitals; waves per bed, only to dashboards subscribed to that bed; stats once a
-  second), encodes it once, and hands it to every client (a bed's vitals are encoded once per
-  change and joined into each message that carries them). A client that has not sent the
-  previous one of the same kind yet simply has it replaced: latest wins, and the replaced one
-  is counted as dropped (for waves, the dashboard draws the gap);
+- vitals, waves and stats are *coalesced*: once per tick (``push_hz``, default 10 Hz) the hub
+  offers each client what changed. Waves (per bed, only to dashboards subscribed to that bed)
+  and stats are one message per kind, encoded once for every client; a client that has not sent
+  the previous one of the same kind yet has it replaced: latest wins, and the replaced one is
+  counted as dropped (for waves, the dashboard draws the gap). Vitals are owed per bed: a client
+  keeps the set of beds whose newest values it has not been sent yet, and its next vitals
+  message carries exactly those, built when it is sent from each bed's summary (encoded once
+  per change, by the station). A slow client gets fewer, larger messages, and never one with
+  every bed because it missed one;
 - alarm messages are queued, never dropped. A client that falls more than ``max_alarm_queue``
   alarms behind is disconnected with a close reason; it resyncs from a snapshot when it reconnects.
 
@@ -39,16 +42,19 @@ class Socket(Protocol):
 
 
 class DashboardClient:
-    """One connected dashboard: its pending vitals (latest wins), alarms (FIFO) and counters."""
+    """One connected dashboard: the beds whose vitals it is owed, its other pending messages
+    (latest wins), its alarms (FIFO) and counters."""
 
     def __init__(self, socket: Socket, *, max_alarm_queue: int,
-                 full_vitals: Callable[[DashboardClient], str] | None = None) -> None:
+                 vitals_message: Callable[[Iterable[int]], str]) -> None:
         self.socket = socket
         self.max_alarm_queue = max_alarm_queue
-        self.full_vitals = full_vitals  # a complete vitals message, after one was dropped
+        self.vitals_message = vitals_message  # the newest vitals of these beds, encoded
         self.beds: frozenset[int] | None = None  # the beds whose vitals it wants (None: all)
-        self.vitals_behind = False
-        self.latest: dict[str, str] = {}  # kind ("vitals", "stats", "wave:3") -> message
+        self.owed: set[int] = set()  # beds whose newest vitals it has not been sent yet
+        # kind ("vitals", "stats", "wave:3") -> message, oldest kind first; the vitals message
+        # is built when it is sent (None here), from the beds owed by then
+        self.latest: dict[str, str | None] = {}
         self.alarms: deque[str] = deque()
         self.stream: deque[str] = deque()  # the naive design's messages, one per datagram
         self.wave_beds: frozenset[int] = frozenset()
@@ -64,19 +70,19 @@ class DashboardClient:
         self._wake.set()
         self._task = asyncio.create_task(self._run())
 
-    def offer_latest(self, kind: str, message: str) -> None:
+    def offer_latest(self, kind: str, message: str | None) -> None:
         """Queue a replaceable message: a newer one of the same kind replaces it."""
         if kind in self.latest:
             self.dropped_vitals += 1
             del self.latest[kind]  # re-inserted at the end: oldest kinds go first
-            if kind == "vitals":
-                # vitals are deltas: the dropped one may have held beds this one lacks
-                self.vitals_behind = True
         self.latest[kind] = message
         self._wake.set()
 
-    def offer_vitals(self, message: str) -> None:
-        self.offer_latest("vitals", message)
+    def offer_vitals(self, beds: Iterable[int]) -> None:
+        """These beds have new vitals. A vitals message still waiting to be sent is replaced by
+        one that carries its beds as well as these (counted as dropped, as any replacement)."""
+        self.owed.update(beds)
+        self.offer_latest("vitals", None)
 
     def offer_stream(self, message: str, limit: int = 10_000) -> None:
         """Queue a message of the naive design (coalesce=False): first in, first out, none
@@ -107,11 +113,11 @@ class DashboardClient:
                     elif self.stream:
                         message = self.stream.popleft()
                     else:
-                        kind = next(iter(self.latest))
-                        message = self.latest.pop(kind)
-                        if kind == "vitals" and self.vitals_behind and self.full_vitals:
-                            self.vitals_behind = False
-                            message = self.full_vitals(self)
+                        pending = self.latest.pop(next(iter(self.latest)))
+                        if pending is None:  # vitals: the newest values of the beds owed
+                            owed, self.owed = self.owed, set()
+                            pending = self.vitals_message(sorted(owed))
+                        message = pending
                     await self.socket.write_message(message)
                     self.sent += 1
                     self.bytes += len(message)
@@ -149,13 +155,12 @@ def vitals_message(beds: Iterable[str]) -> str:
 class Hub:
     """All dashboards of one station."""
 
-    def __init__(self, snapshot: Callable[[], dict], *, max_alarm_queue: int = 256,
-                 bed_summaries: Callable[[], list[dict]] | None = None,
-                 beds_encoded: Callable[[], list[tuple[int, str]]] | None = None) -> None:
+    def __init__(self, snapshot: Callable[[], dict], *, bed_encoded: Callable[[int], str],
+                 max_alarm_queue: int = 256) -> None:
         self.snapshot = snapshot
-        self.bed_summaries = bed_summaries
-        # every bed's summary already encoded, by bed number: a full resync is then a join
-        self.beds_encoded = beds_encoded
+        # one bed's newest summary, already encoded (the station encodes it once per change):
+        # a vitals message, for any client and any set of beds, is then a join
+        self.bed_encoded = bed_encoded
         self.max_alarm_queue = max_alarm_queue
         self.clients: dict[Socket, DashboardClient] = {}
         self.disconnected_slow = 0
@@ -163,7 +168,7 @@ class Hub:
 
     def add(self, socket: Socket) -> DashboardClient:
         client = DashboardClient(socket, max_alarm_queue=self.max_alarm_queue,
-                                 full_vitals=self.full_vitals)
+                                 vitals_message=self.vitals_of)
         self.clients[socket] = client
         client.start(encode({"type": "snapshot", **self.snapshot()}))
         return client
@@ -187,41 +192,25 @@ class Hub:
         for key in self._gone:
             self._gone[key] += getattr(client, key)
 
-    def push_vitals(self, beds: list[dict]) -> None:
-        """The bed summaries that changed this tick, to each client that wants them; one
-        encoding per distinct subscription, not per client."""
-        encoded: dict[frozenset[int] | None, str | None] = {}
+    def push_vitals(self, beds: Iterable[int]) -> None:
+        """The beds whose vitals changed this tick, owed to each client that wants them."""
+        changed = frozenset(beds)
         for client in self.clients.values():
-            key = client.beds
-            if key not in encoded:
-                chosen = beds if key is None else [b for b in beds if b["bed"] in key]
-                encoded[key] = encode({"type": "vitals", "beds": chosen}) if chosen else None
-            if encoded[key] is not None:
-                client.offer_latest("vitals", encoded[key])
+            wanted = changed if client.beds is None else changed & client.beds
+            if wanted:
+                client.offer_vitals(wanted)
 
-    def push_vitals_encoded(self, beds: list[tuple[int, str]]) -> None:
-        """As :meth:`push_vitals`, from (bed, encoded summary) pairs: each bed is encoded once
-        per change, however many messages and subscriptions carry it."""
-        encoded: dict[frozenset[int] | None, str | None] = {}
-        for client in self.clients.values():
-            key = client.beds
-            if key not in encoded:
-                chosen = [text for bed, text in beds if key is None or bed in key]
-                encoded[key] = vitals_message(chosen) if chosen else None
-            message = encoded[key]
-            if message is not None:
-                client.offer_latest("vitals", message)
+    def subscribe_vitals(self, client: DashboardClient, beds: frozenset[int] | None,
+                         known: Iterable[int]) -> None:
+        """A client's new set of beds (None: all). It is owed every one of them the station
+        has heard (``known``), at once: the new set, in full."""
+        client.beds = beds
+        client.owed.clear()
+        client.offer_vitals(b for b in known if beds is None or b in beds)
 
-    def full_vitals(self, client: DashboardClient) -> str:
-        """Every (subscribed) bed's vitals, for a client that missed some deltas."""
-        if self.beds_encoded is not None:
-            wanted = client.beds
-            return vitals_message(text for bed, text in self.beds_encoded()
-                                  if wanted is None or bed in wanted)
-        beds = self.bed_summaries() if self.bed_summaries else []
-        if client.beds is not None:
-            beds = [b for b in beds if b["bed"] in client.beds]
-        return encode({"type": "vitals", "beds": beds})
+    def vitals_of(self, beds: Iterable[int]) -> str:
+        """A vitals message with the newest summary of each of these beds."""
+        return vitals_message(self.bed_encoded(bed) for bed in beds)
 
     def push_latest(self, kind: str, message: dict, *, bed: int | None = None) -> None:
         """Send a replaceable message to every client (or, with ``bed``, to the clients

@@ -42,8 +42,8 @@ class Station:
         self.technical = TechnicalAlarms(telemetry_timeout=self.config.telemetry_timeout)
         self.board = AlarmBoard()
         self.journal: AlarmJournal | None = None
-        self.hub = Hub(self.snapshot, max_alarm_queue=self.config.client_alarm_queue,
-                       bed_summaries=self.bed_summaries, beds_encoded=self.beds_encoded)
+        self.hub = Hub(self.snapshot, bed_encoded=self.bed_encoded,
+                       max_alarm_queue=self.config.client_alarm_queue)
         self.ingest = TelemetryIngest(self.beds, self.clock, keys=self.config.telemetry_keys,
                                       require_tag=self.config.require_tag,
                                       on_numerics=self._bed_changed if self.config.coalesce
@@ -167,9 +167,8 @@ class Station:
         if not self._changed or not self.hub.clients:
             self._changed.clear()
             return
-        beds = [(b, self.bed_encoded(b)) for b in sorted(self._changed)]
-        self._changed.clear()
-        self.hub.push_vitals_encoded(beds)
+        changed, self._changed = self._changed, set()
+        self.hub.push_vitals(changed)
 
     def _every_second(self) -> None:
         now = self.clock.now()
@@ -265,10 +264,8 @@ class Station:
             if beds is not None and beds != "unchanged":
                 beds = _bed_list(cmd, "beds", frozenset())
             client.wave_beds = waves
-            if beds != "unchanged":
-                client.beds = beds
-                client.vitals_behind = True  # send it the new set of beds in full
-                client.offer_latest("vitals", self.hub.full_vitals(client))
+            if beds != "unchanged":  # the new set of beds, in full
+                self.hub.subscribe_vitals(client, beds, self.beds.beds)
             return {"type": "subscribed", "waves": sorted(client.wave_beds),
                     "beds": None if client.beds is None else sorted(client.beds)}
         raise ValueError(f"unknown command type {kind!r}; known: ['ack', 'silence', 'subscribe']")
@@ -283,7 +280,7 @@ class Station:
 
     def bed_encoded(self, bed: int) -> str:
         """One bed's summary as JSON, encoded once per change of what it shows and shared by
-        every message that carries it: each vitals delta, and every dashboard's full resync."""
+        every vitals message that carries it, whichever dashboard it goes to."""
         state = self.beds.beds[bed]
         shows = (state.received_at, state.stale, state.alarm_connected, self.patients.get(bed))
         cached = self._encoded.get(bed)
@@ -292,9 +289,6 @@ class Station:
         text = encode_part(self.bed_summary(bed))
         self._encoded[bed] = (state.latest, shows, text)
         return text
-
-    def beds_encoded(self) -> list[tuple[int, str]]:
-        return [(b, self.bed_encoded(b)) for b in sorted(self.beds.beds)]
 
     def snapshot(self) -> dict:
         return {

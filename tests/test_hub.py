@@ -1,0 +1,95 @@
+"""The hub's outbox rules, without a station or a network: a fake socket whose writes complete
+only when the test says so stands for a dashboard that reads slowly."""
+
+import asyncio
+import json
+
+from server.hub import Hub
+from tests.waiting import wait_until
+
+
+class SlowSocket:
+    """A dashboard's socket: each write waits until the test lets one through."""
+
+    def __init__(self) -> None:
+        self.written: list[dict] = []
+        self.allowed = 0
+        self._more = asyncio.Event()
+
+    def let_through(self, writes: int) -> None:
+        self.allowed += writes
+        self._more.set()
+
+    async def _write(self, message: str) -> None:
+        while self.allowed == 0:
+            self._more.clear()
+            await self._more.wait()
+        self.allowed -= 1
+        self.written.append(json.loads(message))
+
+    def write_message(self, message: str) -> asyncio.Future:
+        return asyncio.ensure_future(self._write(message))
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        pass
+
+
+def vitals(socket: SlowSocket) -> list[dict[int, float]]:
+    """Each vitals message the dashboard got, as {bed: reading}."""
+    return [{b["bed"]: b["hr"] for b in m["beds"]} for m in socket.written
+            if m["type"] == "vitals"]
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, timeout=20))
+
+
+def test_a_slow_dashboard_is_owed_each_changed_bed_once_with_its_newest_value():
+    async def main():
+        readings = {bed: 60.0 for bed in range(1, 101)}  # a ward of 100 beds
+        encodings = []
+
+        def bed_encoded(bed: int) -> str:
+            encodings.append(bed)
+            return json.dumps({"bed": bed, "hr": readings[bed]})
+
+        hub = Hub(lambda: {"beds": []}, bed_encoded=bed_encoded)
+        slow, quick = SlowSocket(), SlowSocket()
+        slow_client, quick_client = hub.add(slow), hub.add(quick)
+        quick.let_through(1000)
+        slow.let_through(1)  # the snapshot; then the slow dashboard is stuck
+        await wait_until(lambda: len(slow.written) == 1, what="the snapshot")
+        for tick, beds in enumerate(([3, 7], [7, 9], [11])):  # three ticks while it is stuck
+            for bed in beds:
+                readings[bed] = 100.0 + tick
+            hub.push_vitals(beds)
+            await wait_until(lambda t=tick: len(vitals(quick)) == t + 1, what="the quick one")
+        assert vitals(quick) == [{3: 100.0, 7: 100.0}, {7: 101.0, 9: 101.0}, {11: 102.0}]
+        slow.let_through(1000)
+        await wait_until(lambda: vitals(slow), what="the slow dashboard's vitals")
+        # the first tick's message was already being written when it got stuck; the next two
+        # folded into one: every bed that changed since, each with its newest value, and none
+        # of the 96 beds that did not change
+        assert vitals(slow) == [{3: 100.0, 7: 100.0}, {7: 101.0, 9: 101.0, 11: 102.0}]
+        assert slow_client.dropped_vitals == 1
+        assert set(encodings) == {3, 7, 9, 11}, "only changed beds, never the whole ward"
+        assert quick_client.dropped_vitals == 0
+        await hub.close()
+    run(main())
+
+
+def test_a_new_subscription_is_owed_all_of_its_beds_and_only_them():
+    async def main():
+        hub = Hub(lambda: {"beds": []},
+                  bed_encoded=lambda bed: json.dumps({"bed": bed, "hr": 70.0}))
+        socket = SlowSocket()
+        client = hub.add(socket)
+        socket.let_through(1000)
+        hub.subscribe_vitals(client, frozenset({2, 4, 99}), known=range(1, 11))
+        await wait_until(lambda: vitals(socket), what="the subscribed beds")
+        assert vitals(socket) == [{2: 70.0, 4: 70.0}]  # bed 99 has not been heard yet
+        hub.push_vitals([1, 2, 3])
+        await wait_until(lambda: len(vitals(socket)) == 2, what="the next delta")
+        assert vitals(socket)[1] == {2: 70.0}, "only the subscribed bed that changed"
+        await hub.close()
+    run(main())

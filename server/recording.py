@@ -16,10 +16,7 @@ talks to the whole system, which ``vitalsim`` never does.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,6 +27,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from vitalsim.devices import DeviceLink
 from vitalsim.labkit.replay import BedReplay, replay_bed, with_onsets
+from vitalsim.labkit.websocket import RawWebSocket
 
 from .system import System
 
@@ -128,54 +126,22 @@ class StalledDashboard:
     """A dashboard that does the WebSocket handshake, says what it wants, and never reads
     again, with a tiny receive buffer: what a frozen browser tab looks like to the station.
     Its kernel buffers fill within seconds, after which the hub replaces (drops) its vitals and
-    keeps queueing its alarms."""
+    keeps queueing its alarms. (Lab 03's plain-socket client, which simply stops reading.)"""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
-        self.sock: socket.socket | None = None
+        self.ws: RawWebSocket | None = None
 
     async def start(self, subscribe: dict | None = None, timeout: float = 5.0) -> StalledDashboard:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.setblocking(False)
-        self.sock = sock
-        loop = asyncio.get_running_loop()
-        try:
-            await asyncio.wait_for(self._handshake(loop, sock, subscribe), timeout)
-        except BaseException:
-            self.close()
-            raise
+        self.ws = await RawWebSocket.connect(self.host, self.port, rcvbuf=4096, timeout=timeout)
+        if subscribe is not None:
+            await self.ws.send_text(json.dumps(subscribe))
         return self
 
-    async def _handshake(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
-                         subscribe: dict | None) -> None:
-        await loop.sock_connect(sock, (self.host, self.port))
-        key = base64.b64encode(os.urandom(16)).decode()
-        await loop.sock_sendall(sock, (
-            f"GET /ws HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-        reply = b""
-        while b"\r\n\r\n" not in reply:  # read the HTTP answer, and not one byte more
-            chunk = await loop.sock_recv(sock, 1)
-            if not chunk:
-                raise ConnectionError("the station closed the connection during the handshake")
-            reply += chunk
-        if b" 101 " not in reply.split(b"\r\n")[0]:
-            raise ConnectionError(f"no WebSocket upgrade: {reply.splitlines()[0]!r}")
-        if subscribe is not None:
-            payload = json.dumps(subscribe).encode()
-            if len(payload) > 125:
-                raise ValueError("keep the subscribe command under 126 bytes")
-            mask = os.urandom(4)  # a client masks every frame (RFC 6455, 5.3)
-            frame = bytes([0x81, 0x80 | len(payload)]) + mask + bytes(
-                b ^ mask[i % 4] for i, b in enumerate(payload))
-            await loop.sock_sendall(sock, frame)
-
     def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
+        if self.ws is not None:
+            self.ws.close()
+            self.ws = None
 
 
 async def history_frame(system: System, bed: int, *, channels: str | None = None) -> pd.DataFrame:

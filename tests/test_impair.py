@@ -115,15 +115,20 @@ def test_udp_proxy_what_the_receiver_measures_is_what_the_proxy_did():
     run(main())
 
 
+async def echo_server() -> asyncio.Server:
+    """A TCP server on loopback that sends back whatever it reads."""
+    async def echo(reader, writer):
+        while data := await reader.read(1024):
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(echo, "127.0.0.1", 0)
+
+
 def test_tcp_proxy_adds_latency_each_way():
     async def main():
-        async def echo(reader, writer):
-            while data := await reader.read(1024):
-                writer.write(data)
-                await writer.drain()
-            writer.close()
-
-        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        server = await echo_server()
         proxy = TcpImpairmentProxy(server.sockets[0].getsockname(), TcpSettings(latency=0.1))
         await proxy.start()
         try:
@@ -142,13 +147,7 @@ def test_tcp_proxy_adds_latency_each_way():
 
 def test_a_stopped_tcp_proxy_leaves_no_task_behind_even_with_data_in_flight():
     async def main():
-        async def echo(reader, writer):
-            while data := await reader.read(1024):
-                writer.write(data)
-                await writer.drain()
-            writer.close()
-
-        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        server = await echo_server()
         proxy = TcpImpairmentProxy(server.sockets[0].getsockname(), TcpSettings(latency=0.5))
         await proxy.start()
         before = asyncio.all_tasks()

@@ -351,3 +351,24 @@ def test_a_flood_of_malformed_datagrams_leaves_the_station_serving_in_bounded_me
             await wait_until(lambda: st.beds.beds[1].stats.received > received,
                              what="real telemetry still flowing")
     run(main())
+
+
+def test_numerics_history_gives_back_the_newest_messages_exactly_oldest_first():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from server.beds import NumericsHistory
+    from tests.strategies import numerics
+
+    @settings(max_examples=50, deadline=None)
+    @given(st.lists(numerics, max_size=40), st.integers(1, 12))
+    def check(messages, maxlen):
+        history = NumericsHistory(maxlen)
+        for msg in messages:
+            history.append(msg)
+        kept = messages[-maxlen:]  # what deque(maxlen=maxlen) kept
+        assert list(history) == kept and len(history) == len(kept)
+        if kept:
+            assert history[-1] == kept[-1] and history[0] == kept[0]
+
+    check()

@@ -1,18 +1,23 @@
 # Two commands set everything up: `make demo` and `make test`.
-# Each creates .venv the first time, and again whenever pyproject.toml changes.
+# Both build .venv from requirements.lock (every package at one exact version), the first
+# time and again whenever the lock or pyproject.toml changes. `make lock` rewrites the lock
+# from pyproject.toml's ranges; `make test-latest` tries the newest releases those ranges allow.
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 BEDS   ?= 8
 
-.PHONY: demo test lint unit labs browser lab bench captures clean
+.PHONY: demo test lint unit labs browser lab bench captures clean lock test-latest
 
-$(STAMP): pyproject.toml
+# uv comes from the lock too: pip installs that one pinned version, then uv installs the rest.
+$(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet "$$(grep -E '^uv==' requirements.lock)"
+	$(UV) pip sync --quiet --python $(PY) requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -30,6 +35,18 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m server.bench
+
+# Rewrite the lock (and environment.yml, which follows it) from pyproject.toml's ranges.
+lock: $(STAMP)
+	$(UV) pip compile pyproject.toml --extra course --extra dev --universal \
+	  --fork-strategy fewest --python-version 3.11 --quiet \
+	  --custom-compile-command "make lock" -o requirements.lock
+	$(PY) tools/environment_from_lock.py
+
+# The newest releases pyproject.toml allows, in a throwaway venv: unit tests and labs, then
+# which packages differ from the lock. Not part of `make test`.
+test-latest: $(STAMP)
+	$(PY) tools/test_latest.py
 
 clean:
 	rm -rf $(VENV) test-artifacts .pytest_cache

@@ -80,9 +80,12 @@ def test_checked_in_notebooks_are_built_from_their_sources(capsys):
     assert main(["--check"]) == 0, capsys.readouterr().out
 
 
+PERCENT = "# %%\n1\n"
+
+
 def test_check_mode_reports_a_stale_notebook(tmp_path, capsys):
     (tmp_path / "source").mkdir()
-    (tmp_path / "source" / "x.ipynb").write_text(json.dumps(notebook(code("1"))))
+    (tmp_path / "source" / "x.py").write_text(PERCENT)
     assert main(["--labs", str(tmp_path), "--check"]) == 1
     assert "out of date" in capsys.readouterr().out
     assert main(["--labs", str(tmp_path)]) == 0
@@ -91,15 +94,37 @@ def test_check_mode_reports_a_stale_notebook(tmp_path, capsys):
 
 def test_naming_labs_builds_only_those(tmp_path, capsys):
     (tmp_path / "source").mkdir()
-    for name in ("02_tcp.ipynb", "03_ws.ipynb"):
-        (tmp_path / "source" / name).write_text(json.dumps(notebook(code("1"))))
+    for name in ("02_tcp.py", "03_ws.py"):
+        (tmp_path / "source" / name).write_text(PERCENT)
     assert main(["--labs", str(tmp_path), "02"]) == 0
     assert (tmp_path / "02_tcp.ipynb").exists()
     assert (tmp_path / "instructor" / "02_tcp.ipynb").exists()
     assert not (tmp_path / "03_ws.ipynb").exists()
     with pytest.raises(SystemExit):
         main(["--labs", str(tmp_path), "09"])
-    assert "no source notebook" in capsys.readouterr().err
+    assert "no lab source" in capsys.readouterr().err
+
+
+def test_a_checked_cell_keeps_its_recorded_output_until_its_code_changes(tmp_path, capsys):
+    (tmp_path / "source").mkdir()
+    src = tmp_path / "source" / "07_x.py"
+    src.write_text("# %%\n# NBVAL_CHECK_OUTPUT\nprint(6 * 7)\n")
+    assert main(["--labs", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "07_x.py, cell 0" in err and "no recorded output" in err and "--execute 07" in err
+    assert main(["--labs", str(tmp_path), "--execute"]) == 0
+    built = json.loads((tmp_path / "07_x.ipynb").read_text())
+    assert "".join(built["cells"][0]["outputs"][0]["text"]) == "42\n", "the build ran it"
+    assert built["cells"][0]["execution_count"] == 1, "nbval compares only a cell with a count"
+    assert main(["--labs", str(tmp_path)]) == 0 and main(["--labs", str(tmp_path), "--check"]) == 0
+    src.write_text("# %%\n# NBVAL_CHECK_OUTPUT\nprint(6 * 9)\n")
+    assert main(["--labs", str(tmp_path)]) == 2, "changed code has no recorded output yet"
+
+
+def test_a_checked_cell_may_not_hold_a_solution():
+    src = notebook(code("# NBVAL_CHECK_OUTPUT\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION"))
+    with pytest.raises(BuildError, match="t.ipynb, cell 0"):
+        build(src, name="t.ipynb", recorded={})
 
 
 def test_instructor_check_cells_assert_that_their_checks_pass():

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-import pandas as pd
-
 from vitalsim.clock import Clock, WallClock
 from vitalsim.devices import Ward, WardConfig
 from vitalsim.impair import TcpImpairmentProxy, TcpSettings, UdpImpairmentProxy, UdpSettings
@@ -94,12 +92,6 @@ class System:
                 raise TimeoutError(f"after {timeout}s the station had heard beds {heard} "
                                    f"of {beds}")
             await asyncio.sleep(0.05)
-
-    def beds_frame(self) -> pd.DataFrame:
-        """The latest values of every bed, as a pandas DataFrame indexed by bed."""
-        rows = self.station.bed_summaries()
-        columns = ["bed", "hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "flags"]
-        return pd.DataFrame(rows, columns=columns).set_index("bed")
 
     async def stop(self) -> None:
         if self.ward is not None:

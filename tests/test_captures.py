@@ -69,7 +69,7 @@ def test_websocket_capture_holds_the_upgrade_handshake():
 
 
 def test_websocket_capture_holds_masked_client_frames_and_a_close_from_each_side():
-    from vitalsim.labkit.websocket import http_head, iter_frames, tcp_streams
+    from course.websocket import http_head, iter_frames, tcp_streams
 
     streams = tcp_streams(rdpcap(str(CAPTURES / "websocket.pcap")), 15080)
     sent = {}

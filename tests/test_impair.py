@@ -199,7 +199,7 @@ def test_tcp_resets_make_the_alarm_channel_reconnect_and_lose_nothing():
 
 
 def test_sliders_change_a_running_proxys_settings():
-    from vitalsim.impair.widgets import controls
+    from course.impair_widgets import controls
 
     udp = UdpImpairmentProxy(("127.0.0.1", 9), UdpSettings())
     tcp = TcpImpairmentProxy(("127.0.0.1", 9), TcpSettings())

@@ -8,18 +8,9 @@ from pathlib import Path
 import pytest
 from scapy.all import rdpcap
 
-import server.labs
-from server.labs import (
-    RECORDED_CAPTURE,
-    ResetDrill,
-    alarm_channel_capture,
-    record_alarm_channel,
-)
-from tests.requirements import require_nft, require_root
-from tests.test_system import run
-from vitalsim.impair.analysis import tcp_retransmissions
-from vitalsim.labkit.alarm_drill import DESIGNS, compare_designs, run_drill
-from vitalsim.labkit.framing import (
+import course.reset_drill
+from course.alarm_drill import DESIGNS, compare_designs, run_drill
+from course.framing import (
     MAX_FRAME,
     byte_by_byte,
     cut,
@@ -31,7 +22,16 @@ from vitalsim.labkit.framing import (
     sample_stream,
     verdict,
 )
-from vitalsim.labkit.tcp_evidence import carried, retransmission_table, segment_table
+from course.reset_drill import (
+    RECORDED_CAPTURE,
+    ResetDrill,
+    alarm_channel_capture,
+    record_alarm_channel,
+)
+from course.tcp_evidence import carried, retransmission_table, segment_table
+from tests.requirements import require_nft, require_root
+from tests.test_system import run
+from vitalsim.impair.analysis import tcp_retransmissions
 from vitalsim.protocol import Ack, FrameDecoder
 from vitalsim.protocol.alarm_channel import encode_frame
 
@@ -193,8 +193,8 @@ def test_without_live_capture_the_recorded_one_is_used_with_the_reason(tmp_path,
 
     def broken(folder):
         raise TimeoutError("no line with 'dashboard:' within 20s")
-    monkeypatch.setattr(server.labs, "unavailable_reason", lambda: None)
-    monkeypatch.setattr(server.labs, "record_alarm_channel", broken)
+    monkeypatch.setattr(course.reset_drill, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(course.reset_drill, "record_alarm_channel", broken)
     capture = alarm_channel_capture(tmp_path)
     assert capture.path == RECORDED_CAPTURE and "live recording failed" in capture.note
 

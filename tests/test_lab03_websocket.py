@@ -18,15 +18,8 @@ import tornado.websocket
 from scapy.all import IP, TCP, Raw, rdpcap
 from tornado.websocket import websocket_connect
 
-from server import StationConfig, System
-from server.measure import PUSH, poll_method, push_versus_polling, summarize
-from server.system import SystemConfig
-from tests.requirements import require_capture
-from tests.test_system import run
-from tests.waiting import wait_until
-from vitalsim.alarms import Limit
-from vitalsim.devices import WardConfig
-from vitalsim.labkit.websocket import (
+from course.push_vs_poll import PUSH, poll_method, push_versus_polling, summarize
+from course.websocket import (
     IncompleteFrame,
     LoopbackSniffer,
     RawWebSocket,
@@ -39,6 +32,13 @@ from vitalsim.labkit.websocket import (
     parse_frame,
     tcp_streams,
 )
+from server import StationConfig, System
+from server.system import SystemConfig
+from tests.requirements import require_capture
+from tests.test_system import run
+from tests.waiting import wait_until
+from vitalsim.alarms import Limit
+from vitalsim.devices import WardConfig
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 SIZES = [0, 5, 125, 126, 1000, 65535, 65536, 70000]  # either side of each length encoding

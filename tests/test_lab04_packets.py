@@ -10,10 +10,10 @@ from scapy.fields import ByteField, IntField, LongField, ShortField, XShortField
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.packet import Packet, Raw, bind_layers
 
+from course import packets as lab
 from server import System
 from tests.requirements import require_capture
 from vitalsim.impair.analysis import telemetry_gaps
-from vitalsim.labkit import packets as lab
 from vitalsim.layers import Telemetry, TelemetryNumerics, bind_ports
 from vitalsim.protocol import NumericsMessage, decode, encode
 

@@ -8,8 +8,17 @@ import math
 import pandas as pd
 import pytest
 
-from server import System
-from server.recording import (
+from course.replay import (
+    breach_onset,
+    early_warning,
+    first_time,
+    news2_frame,
+    parameter_of,
+    replay_bed,
+    replay_ward,
+    with_onsets,
+)
+from course.ward_recording import (
     DashboardRecorder,
     StalledDashboard,
     alarm_timeline,
@@ -20,21 +29,12 @@ from server.recording import (
     undelivered_alarms,
     ws_url,
 )
+from server import System
 from tests.test_system import run
 from tests.waiting import wait_until
 from vitalsim.alarms import Limit
 from vitalsim.clock import VirtualClock
 from vitalsim.devices import BedsideMonitor, DeviceLink
-from vitalsim.labkit.replay import (
-    breach_onset,
-    early_warning,
-    first_time,
-    news2_frame,
-    parameter_of,
-    replay_bed,
-    replay_ward,
-    with_onsets,
-)
 from vitalsim.physiology import news2
 
 WARD = ["sepsis", "haemorrhage", "af_rvr"]

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from vitalsim.labkit import Checks, not_done_yet
-from vitalsim.labkit.build import BuildError, build, main, strip_solutions
+from course import Checks, not_done_yet
+from course.build import BuildError, build, main, strip_solutions
 
 
 def test_a_failed_check_says_expected_because_and_got():
@@ -135,7 +135,7 @@ def test_instructor_check_cells_assert_that_their_checks_pass():
 
 
 def test_lossy_telemetry_is_seeded_and_in_arrival_order():
-    from vitalsim.labkit.datasets import lossy_telemetry
+    from course.datasets import lossy_telemetry
 
     a, b = lossy_telemetry(seed=4), lossy_telemetry(seed=4)
     assert a.equals(b) and a["received_at"].is_monotonic_increasing
@@ -145,7 +145,7 @@ def test_lossy_telemetry_is_seeded_and_in_arrival_order():
 def test_every_checked_output_in_the_labs_has_something_to_compare_with():
     from pathlib import Path
 
-    from vitalsim.labkit.build import checks_output
+    from course.build import checks_output
 
     labs = Path(__file__).resolve().parent.parent / "labs"
     notebooks = sorted(labs.glob("*.ipynb")) + sorted((labs / "instructor").glob("*.ipynb"))
@@ -159,7 +159,7 @@ def test_every_checked_output_in_the_labs_has_something_to_compare_with():
 def test_wait_until_returns_the_value_or_names_what_it_waited_for():
     import asyncio
 
-    from vitalsim.labkit import wait_until
+    from course import wait_until
 
     async def main():
         loop = asyncio.get_running_loop()

@@ -4,8 +4,9 @@
 import numpy as np
 import pytest
 
+from course.stretch import simulate
 from vitalsim.flags import Flags
-from vitalsim.physiology import WAVE_RATES, PatientModel, simulate
+from vitalsim.physiology import WAVE_RATES, PatientModel
 
 
 def at(scenario: str, times, seed: int = 11):

@@ -1,6 +1,6 @@
 """Waiting on conditions with a deadline, never sleeping and hoping: the tests wait the way the
-labs do, with :func:`vitalsim.labkit.wait_until` (TimeoutError naming what never happened)."""
+labs do, with :func:`course.wait_until` (TimeoutError naming what never happened)."""
 
-from vitalsim.labkit.waiting import wait_until
+from course.waiting import wait_until
 
 __all__ = ["wait_until"]

@@ -50,11 +50,13 @@ print(len(system.station.beds.beds), "beds reporting")
 # %% [markdown]
 # ## 3. Read live values with pandas
 #
-# `beds_frame()` gives the latest value of every bed as a DataFrame. Run the cell twice, a few seconds
+# `beds_frame(system)` gives the latest value of every bed as a DataFrame. Run the cell twice, a few seconds
 # apart: the values move, because the patients' physiology is being simulated as you watch.
 
 # %%
-frame = system.beds_frame()
+from course.tables import beds_frame
+
+frame = beds_frame(system)
 frame
 
 # %%
@@ -90,7 +92,7 @@ await system.stop()
 system = System.ephemeral(beds=2, scenario="stable_adult", seed=7)
 await system.start()
 await system.wait_ready(timeout=10)
-print("restarted with", len(system.beds_frame()), "beds")
+print("restarted with", len(beds_frame(system)), "beds")
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -29,7 +29,7 @@ import struct
 
 import pandas as pd
 
-from vitalsim.labkit import Checks, not_done_yet
+from course import Checks, not_done_yet
 from vitalsim.protocol import NumericsMessage, WaveMessage, encode
 from vitalsim.protocol.json_codec import encode_json
 
@@ -146,8 +146,8 @@ checks
 # number never arrived.
 
 # %%
+from course.impair_widgets import controls
 from server import System
-from vitalsim.impair.widgets import controls
 
 system = System.ephemeral(beds=2, scenario="stable_adult", waves=False, impaired=True,
                           seed=3, speed=10.0)
@@ -195,7 +195,7 @@ print("the station counted, per bed, from sequence gaps:", measured)
 #   `J += (|D - D_previous| - J) / 16`. Return it in milliseconds.
 
 # %%
-from vitalsim.labkit.datasets import lossy_telemetry
+from course.datasets import lossy_telemetry
 
 log = lossy_telemetry(n=600, loss=0.12, jitter=0.015, duplicate=0.02, seed=7)
 log.head()

@@ -42,7 +42,7 @@ from collections import Counter
 import pandas as pd
 from scapy.all import IP, TCP, rdpcap
 
-from vitalsim.labkit import Checks, not_done_yet
+from course import Checks, not_done_yet
 from vitalsim.protocol import AlarmMessage, Heartbeat, Hello
 from vitalsim.protocol.alarm_channel import encode_frame
 
@@ -144,7 +144,7 @@ class MyFrameDecoder:
 
 
 # %% tags=["check"]
-from vitalsim.labkit.framing import (
+from course.framing import (
     MAX_FRAME,
     byte_by_byte,
     cut,
@@ -204,7 +204,7 @@ checks
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from vitalsim.labkit.alarm_drill import compare_designs, run_drill
+from course.alarm_drill import compare_designs, run_drill
 
 print(compare_designs(seed=2).to_string())
 
@@ -253,7 +253,7 @@ checks
 # wait below has a deadline of a few seconds.
 
 # %%
-from server.labs import ResetDrill
+from course.reset_drill import ResetDrill
 
 drill = await ResetDrill(beds=4, seed=2, speed=30.0, latency=0.2).start()
 await drill.wait_for_alarms(8)
@@ -316,7 +316,7 @@ checks
 # packet is in the capture once, like any other; you know it was lost from what follows.
 
 # %%
-from server.labs import RECORDED_CAPTURE, alarm_channel_capture
+from course.reset_drill import RECORDED_CAPTURE, alarm_channel_capture
 from vitalsim.layers import bind_ports
 
 bind_ports(alarms=15006)            # scapy decodes the alarm channel's frames on this port
@@ -337,7 +337,7 @@ print(len(packets), "packets in your capture,", len(recorded), "in the recorded 
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from vitalsim.labkit.tcp_evidence import retransmission_table, segment_table
+from course.tcp_evidence import retransmission_table, segment_table
 
 print(segment_table(recorded).loc[74:84].to_string())
 

@@ -39,9 +39,9 @@ import pandas as pd
 from scapy.all import rdpcap
 from tornado.websocket import websocket_connect
 
+from course import Checks, not_done_yet
+from course.websocket import http_head, iter_frames, tcp_streams
 from vitalsim.impair.live import RECORDED, capture_unavailable_reason
-from vitalsim.labkit import Checks, not_done_yet
-from vitalsim.labkit.websocket import http_head, iter_frames, tcp_streams
 
 # %% [markdown]
 # ## 1. The upgrade handshake, from a capture
@@ -133,7 +133,7 @@ print("dashboard:", system.url)
 # `live_key` and `live_accept` hold one more handshake to test your function on.
 
 # %%
-from vitalsim.labkit.websocket import LoopbackSniffer, connection_closed
+from course.websocket import LoopbackSniffer, connection_closed
 
 reason = capture_unavailable_reason()
 if reason is None:
@@ -230,11 +230,11 @@ def parse_frame(data: bytes) -> dict:
 
 
 # %% tags=["check"]
-from vitalsim.labkit.websocket import encode_frame
+from course.websocket import encode_frame
 
 
 def reference(frame) -> dict:
-    # the package's parser (vitalsim.labkit.websocket), in this exercise's terms
+    # the package's parser (course.websocket), in this exercise's terms
     return {"fin": frame.fin, "opcode": frame.opcode, "masked": frame.masked,
             "length": frame.length, "header_size": frame.header_size, "payload": frame.payload}
 
@@ -310,10 +310,10 @@ print(pd.DataFrame(rows).sort_values("packet").to_string(index=False))
 # interval. So each polling interval gets four screens, started a quarter-interval apart, as the many
 # screens of a ward would be. Every client logs each *new* value (a bed's `sent_at` it had not seen)
 # with its arrival time, and counts every byte both ways: the WebSocket handshake and frames; each
-# HTTP request and response, headers included. (The clients are in `server/measure.py`.)
+# HTTP request and response, headers included. (The clients are in `course/push_vs_poll.py`.)
 
 # %%
-from server.measure import push_versus_polling
+from course.push_vs_poll import push_versus_polling
 
 arrivals, traffic = await push_versus_polling(host, port, seconds=4.0, intervals=(1.0, 0.1),
                                               screens=4)
@@ -351,7 +351,7 @@ def summarize(arrivals: pd.DataFrame, traffic: pd.DataFrame) -> pd.DataFrame:
 
 
 # %% tags=["check"]
-from server.measure import summarize as reference_summary
+from course.push_vs_poll import summarize as reference_summary
 
 table = reference_summary(arrivals, traffic)
 push, slow, fast = table.index        # push, poll every 1 s, poll every 0.1 s
@@ -360,7 +360,7 @@ checks = Checks("Exercise 3: push against polling")
 for column in table.columns:
     checks.expect(column, lambda c=column: not_done_yet(summarize, arrivals, traffic)[c]
                   .round(6).tolist(), expected=table[column].round(6).tolist(),
-                  because="the same log gives the same table (server.measure.summarize)")
+                  because="the same log gives the same table (course.push_vs_poll.summarize)")
 # what physics promises, whatever the machine (500 ms of slack for a busy one)
 checks.that(f"push: every value within {tick_ms + 500:.0f} ms",
             table.loc[push, "max_latency_ms"] <= tick_ms + 500,
@@ -502,8 +502,8 @@ checks
 # the station's, the same as `GET /api/stats` gives under `"websocket"`.
 
 # %%
-from vitalsim.labkit import wait_until
-from vitalsim.labkit.websocket import RawWebSocket
+from course import wait_until
+from course.websocket import RawWebSocket
 
 
 def counters() -> dict:

@@ -39,8 +39,8 @@ import pandas as pd
 from scapy.all import IP, TCP, UDP, Packet, bind_layers
 from scapy.fields import ByteField, IntField, LongField, ShortField, XShortField
 
-from vitalsim.labkit import Checks, not_done_yet, wait_until
-from vitalsim.labkit.packets import (
+from course import Checks, not_done_yet, wait_until
+from course.packets import (
     alarm_table,
     get_json,
     header_differences,

@@ -37,9 +37,9 @@ import asyncio
 
 import pandas as pd
 
+from course import Checks, not_done_yet
+from course.replay import early_warning, news2_frame, replay_ward, with_onsets
 from vitalsim.alarms import Limit, default_limits
-from vitalsim.labkit import Checks, not_done_yet
-from vitalsim.labkit.replay import early_warning, news2_frame, replay_ward, with_onsets
 from vitalsim.physiology import news2  # noqa: F401  (for Exercise 2)
 
 pd.set_option("display.width", 120)
@@ -242,8 +242,8 @@ BokehModel(plot)
 # a browser tab that has hung.
 
 # %%
-from server import System
-from server.recording import (
+from course.impair_widgets import controls
+from course.ward_recording import (
     DashboardRecorder,
     StalledDashboard,
     alarm_timeline,
@@ -253,7 +253,7 @@ from server.recording import (
     sim_zero,
     ws_url,
 )
-from vitalsim.impair.widgets import controls
+from server import System
 
 SPEED = 300
 system = System.ephemeral(beds=3, scenario=SCENARIOS, seed=1, speed=SPEED, waves=False,

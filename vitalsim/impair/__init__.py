@@ -4,7 +4,6 @@
   jitter, duplication and reordering for datagrams.
 - :mod:`.proxy`: the asyncio proxies that apply them between the ward and the station (UDP), and
   latency, throttling, stalls and resets to TCP connections. No root needed.
-- :mod:`.widgets`: ipywidgets sliders bound to a running proxy's settings.
 """
 
 from .model import GilbertElliott, TcpSettings, UdpImpairer, UdpSettings

@@ -5,7 +5,5 @@ Time is always an argument (simulated seconds since admission); nothing here rea
 
 from .model import WAVE_RATES, Numerics, PatientModel
 from .news2 import News2Result, news2
-from .stretch import SimulatedStretch, simulate
 
-__all__ = ["WAVE_RATES", "News2Result", "Numerics", "PatientModel", "SimulatedStretch",
-           "news2", "simulate"]
+__all__ = ["WAVE_RATES", "News2Result", "Numerics", "PatientModel", "news2"]

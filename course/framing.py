@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from ..protocol.alarm_channel import (
+from vitalsim.protocol.alarm_channel import (
     MAX_FRAME,
     Ack,
     AlarmMessage,

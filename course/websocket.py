@@ -369,7 +369,7 @@ class LoopbackSniffer:
                 self.packets.append(pkt)
 
     def __enter__(self) -> LoopbackSniffer:
-        from ..impair.live import start_sniffer
+        from vitalsim.impair.live import start_sniffer
 
         self._sniffer = start_sniffer(self.bpf, iface=self.iface, store=False, prn=self._keep)
         return self

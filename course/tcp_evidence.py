@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import pandas as pd
 from scapy.all import IP, TCP, Packet
 
-from ..protocol.alarm_channel import FrameType
+from vitalsim.protocol.alarm_channel import FrameType
 
 
 def _flags(tcp: Packet) -> str:

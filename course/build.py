@@ -137,7 +137,7 @@ def build(source: dict, *, name: str,
                 if not outputs:
                     raise BuildError(
                         f"{name}, cell {index}: {CHECK_OUTPUT} cell with no recorded output "
-                        f"(its code is new or changed): run python -m vitalsim.labkit.build "
+                        f"(its code is new or changed): run python -m course.build "
                         f"--execute {name[:2]}")
         instructor["cells"].append(_clean(cell, kept, outputs))
         if INSTRUCTOR_TAG in tags:
@@ -212,7 +212,7 @@ def targets(labs: Path, only: list[str] | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vitalsim.labkit.build", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m course.build", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("only", nargs="*", metavar="LAB",
                    help="build only the labs whose names start with these (e.g. 02); default all")
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
              if not path.exists() or path.read_text() != text]
     if args.check:
         for path in stale:
-            print(f"out of date: {path} (run: python -m vitalsim.labkit.build)")
+            print(f"out of date: {path} (run: python -m course.build)")
         return 1 if stale else 0
     for path in stale:
         path.parent.mkdir(parents=True, exist_ok=True)

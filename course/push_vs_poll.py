@@ -5,7 +5,7 @@ A WebSocket client and HTTP pollers watch the same station over the same seconds
 device's send time and its own arrival time, and counts every byte both ways, the handshake and
 HTTP headers included: what a screen that polls really pays for the freshness it gets.
 
-The clients are plain sockets (:class:`vitalsim.labkit.websocket.RawWebSocket`, and HTTP/1.1 on
+The clients are plain sockets (:class:`course.websocket.RawWebSocket`, and HTTP/1.1 on
 asyncio streams) because a library client would hide the bytes being counted.
 """
 
@@ -17,7 +17,7 @@ import time
 
 import pandas as pd
 
-from vitalsim.labkit.websocket import RawWebSocket
+from course.websocket import RawWebSocket
 
 ARRIVAL_COLUMNS = ["method", "bed", "sent_at", "received_at"]
 PUSH = "push (WebSocket)"

@@ -20,10 +20,10 @@ from scapy.packet import Packet
 from scapy.plist import PacketList
 from scapy.utils import rdpcap
 
-from ..impair.live import RECORDED as CAPTURES
-from ..impair.live import capture_unavailable_reason, start_sniffer
-from ..layers import AlarmFrame, Telemetry, bind_ports
-from ..protocol.telemetry import HEADER, HEADER_FIELDS
+from vitalsim.impair.live import RECORDED as CAPTURES
+from vitalsim.impair.live import capture_unavailable_reason, start_sniffer
+from vitalsim.layers import AlarmFrame, Telemetry, bind_ports
+from vitalsim.protocol.telemetry import HEADER, HEADER_FIELDS
 
 #: the fixed ports the captures were recorded on (see captures/README.md)
 RECORDED_TELEMETRY_PORT, RECORDED_ALARM_PORT = 15005, 15006

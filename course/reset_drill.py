@@ -30,15 +30,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from server.config import StationConfig
+from server.system import System, SystemConfig
 from vitalsim.alarms import Limit
 from vitalsim.devices import Ward, WardConfig
 from vitalsim.devices.link import DeviceLink
 from vitalsim.impair import TcpSettings
 from vitalsim.impair.netns import RECORDED, STATION_ADDR, Namespaces, unavailable_reason
 from vitalsim.protocol import AlarmMessage, AlarmSender
-
-from .config import StationConfig
-from .system import System, SystemConfig
 
 #: an HR limit on the patients' own rate: alarms raise and clear every few seconds
 FLAPPING_HR = (Limit("hr", None, 72, "medium", delay=0.0, hysteresis=0.0),)

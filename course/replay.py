@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..alarms import LABELS, AlarmMonitor, Limit, default_limits
-from ..physiology import news2, simulate
+from vitalsim.alarms import LABELS, AlarmMonitor, Limit, default_limits
+from vitalsim.physiology import news2
+
+from .stretch import simulate
 
 #: the numerics a bedside monitor watches against its limits (as in BedsideMonitor.poll)
 ALARM_PARAMETERS = ("hr", "spo2", "rr", "temp", "nibp_sys")

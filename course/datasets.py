@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..impair import UdpImpairer, UdpSettings
+from vitalsim.impair import UdpImpairer, UdpSettings
 
 
 def lossy_telemetry(*, n: int = 600, period: float = 1.0, loss: float = 0.1,

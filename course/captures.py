@@ -1,4 +1,4 @@
-"""``python -m vitalsim.captures``: record the course's packet captures into ``captures/``.
+"""``python -m course.captures``: record the course's packet captures into ``captures/``.
 
 Learners who cannot sniff (no root) read these instead. Each is recorded live (root needed to
 sniff) from a seeded ward on fixed ports, so that the scapy layers recognise it, and is small:
@@ -30,11 +30,11 @@ from pathlib import Path
 
 from scapy.all import IP, UDP, wrpcap
 
-from .devices.__main__ import ALARM_STORM
-from .devices.ward import Ward, WardConfig
-from .impair import UdpImpairmentProxy, UdpSettings
-from .impair.live import start_sniffer
-from .layers import Telemetry, TelemetryNumerics, bind_ports
+from vitalsim.devices.__main__ import ALARM_STORM
+from vitalsim.devices.ward import Ward, WardConfig
+from vitalsim.impair import UdpImpairmentProxy, UdpSettings
+from vitalsim.impair.live import start_sniffer
+from vitalsim.layers import Telemetry, TelemetryNumerics, bind_ports
 
 TELEMETRY_PORT, PROXY_PORT, ALARM_PORT, HTTP_PORT = 15005, 15105, 15006, 15080
 SEED = 2026
@@ -180,7 +180,7 @@ def websocket(out: Path, tmp: Path) -> None:
 
 
 def alarm_retransmissions(out: Path, tmp: Path) -> None:
-    from .impair.netns import STATION_ADDR, Namespaces
+    from vitalsim.impair.netns import STATION_ADDR, Namespaces
 
     journal = tmp / "netns.sqlite3"
     with Namespaces(loss=0.2) as net:
@@ -218,7 +218,7 @@ def spoofed(out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m vitalsim.captures", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m course.captures", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("captures"))
     p.add_argument("--skip-netns", action="store_true",

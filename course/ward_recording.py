@@ -25,11 +25,10 @@ import pandas as pd
 from tornado.httpclient import AsyncHTTPClient
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
+from course.replay import BedReplay, replay_bed, with_onsets
+from course.websocket import RawWebSocket
+from server.system import System
 from vitalsim.devices import DeviceLink
-from vitalsim.labkit.replay import BedReplay, replay_bed, with_onsets
-from vitalsim.labkit.websocket import RawWebSocket
-
-from .system import System
 
 VITAL_COLUMNS = ["received_at", "bed", "hr", "spo2", "rr", "temp", "nibp_sys", "sent_at",
                  "news2", "news2_band"]

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..clock import VirtualClock
-from ..protocol.alarm_channel import AlarmMessage, AlarmReceiver, AlarmSender, SenderState
+from vitalsim.clock import VirtualClock
+from vitalsim.protocol.alarm_channel import AlarmMessage, AlarmReceiver, AlarmSender, SenderState
 
 DESIGNS = ("tcp only", "ack, no dedup", "ack + journal")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from .proxy import TcpImpairmentProxy, UdpImpairmentProxy
+from vitalsim.impair.proxy import TcpImpairmentProxy, UdpImpairmentProxy
 
 # (field, label, min, max, step, scale shown to the learner)
 UDP_SLIDERS = (

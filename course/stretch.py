@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..scenarios import Scenario
-from .model import WAVE_RATES, PatientModel
+from vitalsim.physiology.model import WAVE_RATES, PatientModel
+from vitalsim.scenarios import Scenario
 
 
 @dataclass

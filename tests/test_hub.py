@@ -5,7 +5,7 @@ import asyncio
 import json
 
 from server.hub import Hub
-from tests.waiting import wait_until
+from tests.helpers import wait_until
 
 
 class SlowSocket:

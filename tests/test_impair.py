@@ -9,8 +9,7 @@ import pytest
 
 from server import StationConfig, System
 from server.system import SystemConfig
-from tests.test_system import run
-from tests.waiting import wait_until
+from tests.helpers import run, wait_until
 from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
 from vitalsim.impair import (

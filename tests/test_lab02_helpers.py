@@ -29,8 +29,8 @@ from course.reset_drill import (
     record_alarm_channel,
 )
 from course.tcp_evidence import carried, retransmission_table, segment_table
+from tests.helpers import run
 from tests.requirements import require_nft, require_root
-from tests.test_system import run
 from vitalsim.impair.analysis import tcp_retransmissions
 from vitalsim.protocol import Ack, FrameDecoder
 from vitalsim.protocol.alarm_channel import encode_frame

@@ -34,9 +34,8 @@ from course.websocket import (
 )
 from server import StationConfig, System
 from server.system import SystemConfig
+from tests.helpers import run, wait_until
 from tests.requirements import require_capture
-from tests.test_system import run
-from tests.waiting import wait_until
 from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
 

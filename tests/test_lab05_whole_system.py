@@ -30,8 +30,7 @@ from course.ward_recording import (
     ws_url,
 )
 from server import System
-from tests.test_system import run
-from tests.waiting import wait_until
+from tests.helpers import run, wait_until
 from vitalsim.alarms import Limit
 from vitalsim.clock import VirtualClock
 from vitalsim.devices import BedsideMonitor, DeviceLink

@@ -14,8 +14,7 @@ from tornado.websocket import websocket_connect
 
 from server import Station, StationConfig, System
 from server.system import SystemConfig
-from tests.test_system import next_message, run
-from tests.waiting import wait_until
+from tests.helpers import next_message, run, wait_until
 from vitalsim.alarms import Limit
 from vitalsim.devices import Ward, WardConfig
 

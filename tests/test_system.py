@@ -12,36 +12,16 @@ from tornado.websocket import websocket_connect
 from server import System
 from server.config import StationConfig
 from server.system import SystemConfig
-from tests.waiting import wait_until
+from tests.helpers import get_json, next_message, run, wait_until
 from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
 from vitalsim.protocol.alarm_channel import Hello, encode_frame
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, timeout=60))
 
 
 def system(beds=3, **ward) -> System:
     ward.setdefault("waves", False)
     return System(SystemConfig(StationConfig(http_port=0, udp_port=0, tcp_port=0),
                                WardConfig(beds=beds, scenario="stable_adult", **ward)))
-
-
-async def get_json(url: str) -> dict:
-    resp = await AsyncHTTPClient().fetch(url)
-    return json.loads(resp.body)
-
-
-async def next_message(ws, kind: str, timeout: float = 10.0) -> dict:
-    async def loop():
-        while True:
-            raw = await ws.read_message()
-            assert raw is not None, "the station closed the WebSocket"
-            msg = json.loads(raw)
-            if msg["type"] == kind:
-                return msg
-    return await asyncio.wait_for(loop(), timeout)
 
 
 def test_every_bed_reaches_the_api_and_the_websocket_with_live_values():

@@ -11,24 +11,22 @@ import io
 import json
 import logging
 import socket
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tornado.web
 import tornado.websocket
-from bokeh.util.paths import bokehjs_path
 
 from vitalsim.physiology import WAVE_RATES
 
 from .beds import shown
 from .hub import encode as encode_ws
+from .static_paths import DASHBOARD_DIR, bokehjs_static
 
 if TYPE_CHECKING:
     from .station import Station
 
 log = logging.getLogger("server.web")
 
-DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"
 CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; "
        "style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; "
        "base-uri 'none'; frame-ancestors 'none'")
@@ -218,6 +216,6 @@ def make_app(station: Station) -> tornado.web.Application:
         (r"/api/stats", StatsHandler, args),
         (r"/ws", DashboardSocket, args),
         # BokehJS from the installed bokeh package: always the version Python has, never a CDN
-        (r"/bokeh/static/(.*)", DashboardFiles, {"path": str(bokehjs_path())}),
+        (r"/bokeh/static/(.*)", DashboardFiles, {"path": str(bokehjs_static())}),
         (r"/(.*)", DashboardFiles, {"path": str(DASHBOARD_DIR), "default_filename": "index.html"}),
     ])

@@ -34,7 +34,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab labs/
 
 bench: $(STAMP)
-	$(PY) -m server.bench
+	$(PY) -m bench
 
 # Rewrite the lock (and environment.yml, which follows it) from pyproject.toml's ranges.
 lock: $(STAMP)

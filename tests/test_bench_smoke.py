@@ -1,4 +1,4 @@
-"""The capacity benchmark (python -m server.bench) at tiny sizes, so that it keeps working.
+"""The capacity benchmark (python -m bench) at tiny sizes, so that it keeps working.
 
 It checks the shape and the sanity of the results, never a speed: speeds are for the full
 benchmark on a quiet machine.
@@ -6,7 +6,7 @@ benchmark on a quiet machine.
 
 import json
 
-from server.bench.run import BenchConfig, format_summary, run_benchmark, write_outputs
+from bench.run import BenchConfig, format_summary, run_benchmark, write_outputs
 
 
 def test_the_capacity_benchmark_runs_every_part_and_reports_sane_figures(tmp_path):

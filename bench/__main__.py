@@ -1,4 +1,4 @@
-"""``python -m server.bench``: the capacity benchmark; prints a table, writes JSON and a PNG."""
+"""``python -m bench``: the capacity benchmark; prints a table, writes JSON and a PNG."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m server.bench", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds")
     p.add_argument("--beds", type=_ints, help="beds to sweep, e.g. 100,250,500,1000,2000")
     p.add_argument("--clients", type=_ints, help="dashboards to sweep, e.g. 1,10")

@@ -16,7 +16,7 @@ class StationConfig:
     history_seconds: int = 600  # numerics kept per bed (1 Hz)
     # coalesced dashboard updates per second. The coalescing window is also the floor of a
     # dashboard's latency (a reading waits up to 1/push_hz for the next tick): 10 Hz keeps the
-    # end-to-end p99 under 250 ms with a thousand beds (python -m server.bench)
+    # end-to-end p99 under 250 ms with a thousand beds (python -m bench)
     push_hz: float = 10.0
     wave_history_seconds: int = 30  # waveform chunks kept per bed and channel
     stale_after: float = 3.0  # seconds without numerics before a bed is shown as stale
@@ -29,7 +29,7 @@ class StationConfig:
     require_tag: bool = False
     # True: vitals and waves are coalesced at push_hz and each message is encoded once for every
     # dashboard that shares a subscription. False: the naive design that the capacity benchmark
-    # (python -m server.bench) measures against: one WebSocket message per datagram per
+    # (python -m bench) measures against: one WebSocket message per datagram per
     # dashboard, each encoded for that dashboard, none replaced by a newer one
     coalesce: bool = True
     # SO_RCVBUF of the telemetry socket in bytes (None: the kernel's default, about 208 KiB on

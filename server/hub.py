@@ -16,7 +16,7 @@ up the others:
   alarms behind is disconnected with a close reason; it resyncs from a snapshot when it reconnects.
 
 ``StationConfig(coalesce=False)`` switches to the naive design instead, kept so that the capacity
-benchmark (``python -m server.bench``) can measure it against this one with the same code: one
+benchmark (``python -m bench``) can measure it against this one with the same code: one
 message per datagram per client, encoded for each client, queued first in, first out.
 """
 

@@ -41,6 +41,11 @@ class Limit:
         return (lo is None or value >= lo) and (hi is None or value <= hi)
 
 
+#: an HR limit on the patients' own rate: alarms raise and clear every few seconds, a steady
+#: stream of alarm traffic for exercising the alarm channel (``--alarm-storm``, the labs, tests)
+FLAPPING_HR = (Limit("hr", None, 72, "medium", delay=0.0, hysteresis=0.0),)
+
+
 def default_limits() -> tuple[Limit, ...]:
     """Adult default limits, of the kind a ward sets on admission."""
     return (

@@ -15,13 +15,9 @@ import asyncio
 import json
 import sys
 
-from ..alarms import Limit
+from ..alarms import FLAPPING_HR
 from ..scenarios import ScenarioError
 from .ward import Ward, WardConfig, assign_scenarios
-
-#: an HR limit on the patient's own rate: alarms raise and clear every few seconds, a steady
-#: stream of alarm traffic for testing the alarm channel's reliability
-ALARM_STORM = (Limit("hr", None, 72, "medium", delay=0.0, hysteresis=0.0),)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,7 +47,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 async def run(args: argparse.Namespace) -> dict:
     ward = Ward(WardConfig(beds=args.beds, scenario=args.scenario, seed=args.seed,
                            speed=args.speed, waves=not args.no_waves,
-                           limits=ALARM_STORM if args.alarm_storm else None),
+                           limits=FLAPPING_HR if args.alarm_storm else None),
                 args.host, args.udp_port, args.tcp_port)
     await ward.start()
     try:

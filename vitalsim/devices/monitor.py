@@ -7,9 +7,8 @@ import math
 from ..alarms import AlarmMonitor, Limit, default_limits
 from ..physiology import WAVE_RATES, Numerics, PatientModel
 from ..protocol.alarm_channel import AlarmMessage
+from ..protocol.stats import SEQ_MOD
 from ..protocol.telemetry import MAX_WAVE_SAMPLES, NumericsMessage, WaveMessage, encode
-
-SEQ_MOD = 2**32
 
 
 class BedsideMonitor:

@@ -18,8 +18,6 @@ from ..flags import Flags
 from ..scenarios import BOUNDS, PARAMETERS, Scenario, load_scenario
 from .trend import Trend
 
-WAVE_RATES = {"ecg": 250, "pleth": 125, "resp": 25}
-
 # (standard deviation, time constant in seconds) of each parameter's own drift
 DRIFT = {"hr": (2.5, 40.0), "spo2": (0.6, 30.0), "rr": (1.0, 60.0), "temp": (0.05, 600.0),
          "sys": (4.0, 120.0), "dia": (3.0, 120.0)}

@@ -30,14 +30,21 @@ from pathlib import Path
 
 from scapy.all import IP, UDP, wrpcap
 
-from vitalsim.devices.__main__ import ALARM_STORM
+from course.constants import (
+    CAPTURE_SEED,
+    FLAPPING_HR,
+    RECORDED_ALARM_PORT,
+    RECORDED_HTTP_PORT,
+    RECORDED_PROXY_PORT,
+    RECORDED_TELEMETRY_PORT,
+)
 from vitalsim.devices.ward import Ward, WardConfig
 from vitalsim.impair import UdpImpairmentProxy, UdpSettings
 from vitalsim.impair.live import start_sniffer
 from vitalsim.layers import Telemetry, TelemetryNumerics, bind_ports
 
-TELEMETRY_PORT, PROXY_PORT, ALARM_PORT, HTTP_PORT = 15005, 15105, 15006, 15080
-SEED = 2026
+TELEMETRY_PORT, PROXY_PORT = RECORDED_TELEMETRY_PORT, RECORDED_PROXY_PORT
+ALARM_PORT, HTTP_PORT, SEED = RECORDED_ALARM_PORT, RECORDED_HTTP_PORT, CAPTURE_SEED
 
 
 class Capture:
@@ -60,7 +67,7 @@ class Capture:
 async def _ward_to(port: int, seconds: float, *, beds: int = 2, waves: bool = False,
                    storm: bool = False, tcp_port: int = ALARM_PORT) -> Ward:
     ward = Ward(WardConfig(beds=beds, scenario="stable_adult", seed=SEED, waves=waves,
-                           speed=5.0, limits=ALARM_STORM if storm else None),
+                           speed=5.0, limits=FLAPPING_HR if storm else None),
                 "127.0.0.1", port, tcp_port)
     await ward.start()
     await asyncio.sleep(seconds)  # how long the recording runs
@@ -128,7 +135,7 @@ def alarm_restart(out: Path, tmp: Path) -> None:
 
     async def main() -> None:
         ward = Ward(WardConfig(beds=1, scenario="stable_adult", seed=SEED, waves=False,
-                               speed=10.0, limits=ALARM_STORM),
+                               speed=10.0, limits=FLAPPING_HR),
                     "127.0.0.1", TELEMETRY_PORT, ALARM_PORT)
         station = _station(journal)
         await ward.start()

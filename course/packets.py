@@ -20,13 +20,13 @@ from scapy.packet import Packet
 from scapy.plist import PacketList
 from scapy.utils import rdpcap
 
+from course.constants import RECORDED_ALARM_PORT, RECORDED_TELEMETRY_PORT
 from vitalsim.impair.live import RECORDED as CAPTURES
 from vitalsim.impair.live import capture_unavailable_reason, start_sniffer
 from vitalsim.layers import AlarmFrame, Telemetry, bind_ports
 from vitalsim.protocol.telemetry import HEADER, HEADER_FIELDS
 
 #: the fixed ports the captures were recorded on (see captures/README.md)
-RECORDED_TELEMETRY_PORT, RECORDED_ALARM_PORT = 15005, 15006
 
 TELEMETRY_COLUMNS = ["packet", "time", "src", "sport", "device_id", "bed", "seq", "type", "flags",
                      "key_id", "sent_at_us", "hr", "spo2", "rr", "temp", "channel", "count"]

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from course.constants import FLAPPING_HR, RECORDED_ALARM_PORT
 from server.config import StationConfig
 from server.system import System, SystemConfig
 from vitalsim.alarms import Limit
@@ -39,12 +40,8 @@ from vitalsim.impair import TcpSettings
 from vitalsim.impair.netns import RECORDED, STATION_ADDR, Namespaces, unavailable_reason
 from vitalsim.protocol import AlarmMessage, AlarmSender
 
-#: an HR limit on the patients' own rate: alarms raise and clear every few seconds
-FLAPPING_HR = (Limit("hr", None, 72, "medium", delay=0.0, hysteresis=0.0),)
-
-#: the alarm channel's port in the captures, recorded and live, so that
-#: ``vitalsim.layers.bind_ports(alarms=ALARM_PORT)`` decodes both
-ALARM_PORT = 15006
+#: the alarm channel's port in the captures, recorded and live
+ALARM_PORT = RECORDED_ALARM_PORT
 RECORDED_CAPTURE = RECORDED / "alarm-retransmissions.pcap"
 
 DEVICE_ALARMS_SQL = ("SELECT alarm_id, bed, condition, state, received_at FROM alarm_events "

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vitalsim.physiology.model import WAVE_RATES, PatientModel
+from vitalsim.physiology import WAVE_RATES, PatientModel
 from vitalsim.scenarios import Scenario
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import pandas as pd
 from scapy.all import IP, TCP, Packet
 
+from course.constants import RECORDED_ALARM_PORT
 from vitalsim.protocol.alarm_channel import FrameType
 
 
@@ -48,7 +49,8 @@ def carried(payload: bytes) -> str:
     return ", ".join(words)
 
 
-def segment_table(packets: Iterable[Packet], *, station_port: int = 15006) -> pd.DataFrame:
+def segment_table(packets: Iterable[Packet], *,
+                  station_port: int = RECORDED_ALARM_PORT) -> pd.DataFrame:
     """One row per TCP packet, indexed by its number in the capture (from 0): seconds since the
     first packet, which side sent it, flags, seq, ack, payload length and what it carried."""
     rows, t0 = [], None
@@ -68,7 +70,7 @@ def segment_table(packets: Iterable[Packet], *, station_port: int = 15006) -> pd
 
 
 def retransmission_table(packets: Iterable[Packet], *,
-                         station_port: int = 15006) -> pd.DataFrame:
+                         station_port: int = RECORDED_ALARM_PORT) -> pd.DataFrame:
     """One row per segment with data sent more than once (same connection, same seq): which side
     sent it, its seq and length, the packet numbers of its sendings, the milliseconds between the
     first and the second, and what it carried."""

@@ -5,12 +5,13 @@ from pathlib import Path
 import pytest
 from scapy.all import IP, TCP, rdpcap
 
+from course.constants import RECORDED_ALARM_PORT, RECORDED_TELEMETRY_PORT
 from vitalsim.impair.analysis import tcp_retransmissions, telemetry_gaps
 from vitalsim.layers import AlarmFrame, Telemetry, bind_ports
 from vitalsim.protocol import decode
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
-bind_ports(telemetry=15005, alarms=15006)
+bind_ports(telemetry=RECORDED_TELEMETRY_PORT, alarms=RECORDED_ALARM_PORT)
 
 
 def frames(path: Path) -> list[tuple[int, str]]:

@@ -10,7 +10,7 @@ import pytest
 from server import StationConfig, System
 from server.system import SystemConfig
 from tests.helpers import run, wait_until
-from vitalsim.alarms import Limit
+from vitalsim.alarms import FLAPPING_HR
 from vitalsim.devices import WardConfig
 from vitalsim.impair import (
     GilbertElliott,
@@ -169,7 +169,7 @@ def test_a_stopped_tcp_proxy_leaves_no_task_behind_even_with_data_in_flight():
 
 
 def test_tcp_resets_make_the_alarm_channel_reconnect_and_lose_nothing():
-    flapping = (Limit("hr", None, 72, "medium", delay=0.0, hysteresis=0.0),)
+    flapping = FLAPPING_HR
 
     async def main():
         cfg = SystemConfig(StationConfig(http_port=0, udp_port=0, tcp_port=0),

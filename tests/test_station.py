@@ -15,7 +15,7 @@ from tornado.websocket import websocket_connect
 from server import Station, StationConfig, System
 from server.system import SystemConfig
 from tests.helpers import next_message, run, wait_until
-from vitalsim.alarms import Limit
+from vitalsim.alarms import FLAPPING_HR, Limit
 from vitalsim.devices import Ward, WardConfig
 
 TIGHT = (Limit("hr", 20, 30, "high", delay=0.0),)  # every adult heart rate breaches it
@@ -117,7 +117,7 @@ def test_a_probe_off_fault_in_the_scenario_becomes_a_technical_alarm_and_clears(
 def test_station_restart_while_devices_keep_sending_journals_every_alarm_exactly_once(
         tmp_path, capsys):
     # HR limit set on the patient's own rate: the alarm raises and clears again and again
-    flapping = (Limit("hr", None, 72, "medium", delay=0.0, hysteresis=0.0),)
+    flapping = FLAPPING_HR
     journal = tmp_path / "alarms.sqlite3"
 
     async def main():

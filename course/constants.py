@@ -1,0 +1,24 @@
+"""The course's teaching constants and the ports its captures were recorded on, in one place.
+
+The recorded captures (``captures/*.pcap``) and the live recordings a lab makes use the same
+fixed ports, so that ``vitalsim.layers.bind_ports(telemetry=RECORDED_TELEMETRY_PORT,
+alarms=RECORDED_ALARM_PORT)`` decodes both; everything else the course starts uses port 0.
+"""
+
+from __future__ import annotations
+
+from vitalsim.alarms import FLAPPING_HR
+
+#: UDP telemetry, as recorded in the captures
+RECORDED_TELEMETRY_PORT = 15005
+#: the TCP alarm channel, as recorded in the captures
+RECORDED_ALARM_PORT = 15006
+#: the lossy UDP proxy between ward and receiver in ``telemetry-loss.pcap``
+RECORDED_PROXY_PORT = 15105
+#: the station's HTTP and WebSocket port in ``websocket.pcap``
+RECORDED_HTTP_PORT = 15080
+#: the seed of every ward and impairment the capture generator starts
+CAPTURE_SEED = 2026
+
+__all__ = ["CAPTURE_SEED", "FLAPPING_HR", "RECORDED_ALARM_PORT", "RECORDED_HTTP_PORT",
+           "RECORDED_PROXY_PORT", "RECORDED_TELEMETRY_PORT"]

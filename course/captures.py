@@ -38,6 +38,7 @@ from course.constants import (
     RECORDED_PROXY_PORT,
     RECORDED_TELEMETRY_PORT,
 )
+from course.waiting import wait_until
 from vitalsim.devices.ward import Ward, WardConfig
 from vitalsim.impair import UdpImpairmentProxy, UdpSettings
 from vitalsim.impair.live import start_sniffer
@@ -144,11 +145,9 @@ def alarm_restart(out: Path, tmp: Path) -> None:
             _stop(station)  # the station goes down; alarms pile up in the outbox
             await asyncio.sleep(2.0)
             station = _station(journal)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 30
-            while (ward.links[0].connections < 2 or ward.links[0].sender.outbox) \
-                    and loop.time() < deadline:
-                await asyncio.sleep(0.1)
+            link = ward.links[0]
+            await wait_until(lambda: link.connections >= 2 and not link.sender.outbox,
+                             timeout=30, interval=0.1, what="the reconnect and the outbox re-sent")
             for link in ward.links:
                 await link.stop_telemetry()
         finally:

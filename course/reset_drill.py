@@ -15,7 +15,6 @@ calls them and reads what they give back.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import selectors
 import signal
@@ -24,13 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from course.constants import FLAPPING_HR, RECORDED_ALARM_PORT
+from course.waiting import wait_until
 from server.config import StationConfig
 from server.system import System, SystemConfig
 from vitalsim.alarms import Limit
@@ -59,17 +58,6 @@ class RecordingSender(AlarmSender):
     def send_alarm(self, alarm: AlarmMessage, now: float) -> bytes:
         self.raised.append(alarm.alarm_id)
         return super().send_alarm(alarm, now)
-
-
-async def wait_for(predicate: Callable[[], object], *, what: str, timeout: float = 10.0,
-                   interval: float = 0.02) -> None:
-    """Poll ``predicate`` until it holds; raise TimeoutError naming ``what`` at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 class ResetDrill:
@@ -108,8 +96,8 @@ class ResetDrill:
             self.senders = [link.sender for link in ward.links]  # type: ignore[misc]
             system.ward = ward  # System.stop stops it
             await ward.start()
-            await wait_for(lambda: system.tcp_proxy.counters["open"] == len(ward.links),
-                           what="every device's alarm connection", timeout=10)
+            await wait_until(lambda: system.tcp_proxy.counters["open"] == len(ward.links),
+                             what="every device's alarm connection", timeout=10)
         except BaseException:
             await self.stop()
             raise
@@ -128,8 +116,8 @@ class ResetDrill:
         return journal.count("device") if journal is not None else 0
 
     async def wait_for_alarms(self, count: int, timeout: float = 10.0) -> None:
-        await wait_for(lambda: self.journaled() >= count, timeout=timeout,
-                       what=f"{count} alarms in the journal")
+        await wait_until(lambda: self.journaled() >= count, timeout=timeout,
+                         what=f"{count} alarms in the journal")
 
     def in_flight(self) -> tuple[int, int]:
         """Unacknowledged alarms: (not yet in the journal, journaled with the ACK on its way)."""
@@ -148,9 +136,9 @@ class ResetDrill:
         returns how many were reset."""
         proxy = self.system.tcp_proxy
         assert proxy is not None
-        await wait_for(lambda: proxy.counters["open"] == len(self.links)
-                       and self.in_flight()[1] >= 1, timeout=timeout,
-                       what="an alarm journaled whose ACK is still on its way")
+        await wait_until(lambda: proxy.counters["open"] == len(self.links)
+                         and self.in_flight()[1] >= 1, timeout=timeout,
+                         what="an alarm journaled whose ACK is still on its way")
         if not self.resets:  # what the first connections carried is not a re-send
             self._resent_before = sum(s.resent for s in self.senders)
         n = proxy.reset_connections()
@@ -160,15 +148,15 @@ class ResetDrill:
     async def wait_reconnected(self, timeout: float = 10.0) -> None:
         """Until every device has a new connection (its HELLO re-sends its outbox)."""
         want = 1 + self.resets // max(len(self.links), 1)
-        await wait_for(lambda: all(link.connections >= want for link in self.links),
-                       timeout=timeout, what="every device reconnected")
+        await wait_until(lambda: all(link.connections >= want for link in self.links),
+                         timeout=timeout, what="every device reconnected")
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Stop sampling (no new alarms), keep the alarm links up until every outbox is empty."""
         for link in self.links:
             await link.stop_telemetry()
-        await wait_for(lambda: self.unacknowledged() == 0, timeout=timeout,
-                       what="every outbox emptied by the station's ACKs")
+        await wait_until(lambda: self.unacknowledged() == 0, timeout=timeout,
+                         what="every outbox emptied by the station's ACKs")
 
     def raised(self) -> pd.DataFrame:
         """Every alarm id the devices raised, in order per device: ``alarm_id``, ``bed``."""

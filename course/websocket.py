@@ -17,10 +17,11 @@ import os
 import socket
 import struct
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from .waiting import wait_until
 
 #: RFC 6455, section 1.3: appended to the client's key before hashing
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -381,11 +382,11 @@ class LoopbackSniffer:
     async def wait_until(self, predicate: Callable[[list[Any]], object], *,
                          timeout: float = 3.0) -> bool:
         """True once ``predicate(packets so far)`` holds; False at the deadline."""
-        deadline = time.monotonic() + timeout
-        while not predicate(self.snapshot()):
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.02)
+        try:
+            await wait_until(lambda: predicate(self.snapshot()), timeout=timeout,
+                             what="the packets")
+        except TimeoutError:
+            return False
         return True
 
     def _stop(self) -> None:

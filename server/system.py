@@ -7,12 +7,12 @@ notebook can start and stop it many times in one kernel.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 from vitalsim.clock import Clock, WallClock
 from vitalsim.devices import Ward, WardConfig
 from vitalsim.impair import TcpImpairmentProxy, TcpSettings, UdpImpairmentProxy, UdpSettings
+from vitalsim.waiting import wait_until
 
 from .config import StationConfig
 from .station import Station
@@ -83,15 +83,14 @@ class System:
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
         """Wait until every bed of the ward has been heard by the station (or time out)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
         beds = self.config.ward.beds
-        while beds and sum(1 for b in self.station.beds.beds.values() if b.latest) < beds:
-            if loop.time() > deadline:
-                heard = sorted(b for b, s in self.station.beds.beds.items() if s.latest)
-                raise TimeoutError(f"after {timeout}s the station had heard beds {heard} "
-                                   f"of {beds}")
-            await asyncio.sleep(0.05)
+        try:
+            await wait_until(lambda: sum(1 for b in self.station.beds.beds.values() if b.latest)
+                             >= beds, timeout=timeout, interval=0.05, what=f"{beds} beds")
+        except TimeoutError:
+            heard = sorted(b for b, s in self.station.beds.beds.items() if s.latest)
+            raise TimeoutError(f"after {timeout}s the station had heard beds {heard} "
+                               f"of {beds}") from None
 
     async def stop(self) -> None:
         if self.ward is not None:

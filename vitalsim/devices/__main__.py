@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 
 from ..alarms import FLAPPING_HR
 from ..scenarios import ScenarioError
+from ..waiting import wait_until
 from .ward import Ward, WardConfig, assign_scenarios
 
 
@@ -54,10 +56,9 @@ async def run(args: argparse.Namespace) -> dict:
         await asyncio.sleep(args.seconds)  # the ward's running time, not a wait for a result
         for link in ward.links:
             await link.stop_telemetry()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + args.drain
-        while any(link.sender.outbox for link in ward.links) and loop.time() < deadline:
-            await asyncio.sleep(0.1)
+        with contextlib.suppress(TimeoutError):  # what is left unacknowledged is reported
+            await wait_until(lambda: not any(link.sender.outbox for link in ward.links),
+                             timeout=args.drain, interval=0.1, what="every outbox to drain")
     finally:
         await ward.stop()
     return {

@@ -2,9 +2,7 @@
 loopback sockets: restarts, silences, lost telemetry, dashboards that subscribe to waveforms."""
 
 import asyncio
-import base64
 import json
-import os
 import random
 import socket
 import sqlite3
@@ -12,6 +10,7 @@ import sqlite3
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.websocket import websocket_connect
 
+from course.ward_recording import StalledDashboard
 from server import Station, StationConfig, System
 from server.system import SystemConfig
 from tests.helpers import next_message, run, wait_until
@@ -235,30 +234,6 @@ def test_a_dashboard_can_watch_some_beds_only():
     run(main())
 
 
-async def stalled_dashboard(port: int, subscribe: dict) -> socket.socket:
-    """A WebSocket client that does the handshake, subscribes, and then never reads again.
-    Its receive buffer is tiny, so the station's writes to it back up within seconds."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
-    loop = asyncio.get_running_loop()
-    await loop.sock_connect(sock, ("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    await loop.sock_sendall(sock, (
-        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-    reply = b""
-    while b"\r\n\r\n" not in reply:
-        reply += await loop.sock_recv(sock, 1)
-    assert b" 101 " in reply.split(b"\r\n")[0]
-    payload = json.dumps(subscribe).encode()
-    mask = os.urandom(4)
-    frame = bytes([0x81, 0x80 | len(payload)]) + mask + bytes(
-        b ^ mask[i % 4] for i, b in enumerate(payload))
-    await loop.sock_sendall(sock, frame)
-    return sock
-
-
 def test_a_dashboard_that_stops_reading_does_not_slow_the_others():
     async def main():
         # 8 beds at speed 4 change 4 times a second, so at push_hz=4 every tick carries vitals
@@ -269,8 +244,8 @@ def test_a_dashboard_that_stops_reading_does_not_slow_the_others():
             st = sys_.station
             await sys_.wait_ready()
             await wait_until(lambda: len(st.board.entries("active")) == 8, what="8 alarms")
-            stalled = await stalled_dashboard(st.http_port, {
-                "type": "subscribe", "waves": list(range(1, 9))})
+            stalled = await StalledDashboard("127.0.0.1", st.http_port).start(
+                {"type": "subscribe", "waves": list(range(1, 9))})
             try:
                 healthy = await websocket_connect(f"ws://127.0.0.1:{st.http_port}/ws")
                 await next_message(healthy, "snapshot")

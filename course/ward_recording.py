@@ -28,7 +28,6 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 from course.replay import BedReplay, replay_bed, with_onsets
 from course.websocket import RawWebSocket
 from server.system import System
-from vitalsim.devices import DeviceLink
 
 VITAL_COLUMNS = ["received_at", "bed", "hr", "spo2", "rr", "temp", "nibp_sys", "sent_at",
                  "news2", "news2_band"]
@@ -157,12 +156,6 @@ async def history_frame(system: System, bed: int, *, channels: str | None = None
     return pd.DataFrame(data).set_index("t")
 
 
-def sim_zero(link: DeviceLink) -> float:
-    """The wall time at which a device's simulated time was 0, so that a simulated time ``s``
-    was due at ``sim_zero(link) + s / link.speed``."""
-    return link.started_at
-
-
 async def drain(system: System, recorder: DashboardRecorder | None = None, *,
                 timeout: float = 10.0, telemetry_grace: float = 2.0) -> None:
     """Stop every device sampling (no new datagrams or alarms), then wait until what is still
@@ -275,7 +268,7 @@ def alarm_timeline(system: System, recorder: DashboardRecorder) -> pd.DataFrame:
     first_seen = pushed.groupby("alarm_id")["received_at"].min()
     rows = []
     for link in system.ward.links:
-        zero, speed = sim_zero(link), link.speed
+        zero, speed = link.started_at, link.speed
         for a in with_onsets(replays(system)[link.monitor.bed]).itertuples():
             if a.alarm_id not in first_seen.index or a.alarm_id not in journal:
                 continue  # raised before the recorder connected: no receive time to compare

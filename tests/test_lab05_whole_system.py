@@ -25,7 +25,6 @@ from course.ward_recording import (
     drain,
     history_frame,
     protocol_counters,
-    sim_zero,
     undelivered_alarms,
     ws_url,
 )
@@ -159,7 +158,7 @@ def test_the_recorder_sends_commands_and_a_stopped_recorder_cannot():
     run(main())
 
 
-def test_sim_zero_is_the_wall_time_a_devices_simulated_time_began():
+def test_started_at_is_the_wall_time_a_devices_simulated_time_began():
     async def main():
         clock = VirtualClock(1_000.0)
         link = DeviceLink(BedsideMonitor(1001, 1, "stable_adult", seed=1, waves=False),
@@ -168,8 +167,8 @@ def test_sim_zero_is_the_wall_time_a_devices_simulated_time_began():
         try:
             clock.advance(2.5)  # 750 simulated seconds later
             assert link.sim_time() == 750.0
-            assert sim_zero(link) == 1_000.0
-            assert sim_zero(link) + 750.0 / link.speed == clock.now()
+            assert link.started_at == 1_000.0
+            assert link.started_at + 750.0 / link.speed == clock.now()
         finally:
             await link.stop()
     run(main())

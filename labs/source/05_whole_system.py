@@ -250,7 +250,6 @@ from course.ward_recording import (
     drain,
     history_frame,
     protocol_counters,
-    sim_zero,
     ws_url,
 )
 from server import System
@@ -278,7 +277,7 @@ controls(system.udp_proxy, system.tcp_proxy)
 # counters below can be compared exactly.
 
 # %%
-zeros = {link.monitor.bed: sim_zero(link) for link in system.ward.links}  # wall time of sim t=0
+zeros = {link.monitor.bed: link.started_at for link in system.ward.links}  # wall time of sim t=0
 
 
 def minute(bed: int, wall: float) -> float:

@@ -67,6 +67,96 @@ class DrillResult:
         return pd.DataFrame({"alarm_id": list(self.stored)})
 
 
+class _Drill:
+    """One drill's state: a device and a station on virtual time, joined by a wire with a one-way
+    ``delay``, driven by a queue of timed events. Each event kind has its own method:
+
+    - ``connect``: the device (re)connects and re-sends its outbox (or, "tcp only", forgets it);
+    - ``raise``: the device raises an alarm and sends it;
+    - ``up`` / ``down``: bytes arrive at the station / the device, unless their connection was
+      reset while they were on the wire;
+    - ``reset``: the connection is cut; the device reconnects after its back-off plus one round
+      trip for the handshake.
+    """
+
+    device_id, bed = 1001, 1
+
+    def __init__(self, design: str, delay: float) -> None:
+        self.design, self.delay = design, delay
+        self.clock = VirtualClock()
+        self.sender = AlarmSender(self.device_id, self.bed)
+        self.receiver = AlarmReceiver()
+        self.journal: set[str] = set()
+        self.raised: list[str] = []
+        self.stored: list[str] = []
+        self.sends = self.ignored = 0
+        self.connection = 0  # bytes are tagged with the connection they travel on
+        self._order = itertools.count()
+        self._queue: list[tuple[float, int, str, object]] = []
+
+    def at(self, t: float, kind: str, payload: object = None) -> None:
+        heapq.heappush(self._queue, (t, next(self._order), kind, payload))
+
+    def run(self) -> None:
+        while self._queue:
+            now, _, kind, payload = heapq.heappop(self._queue)
+            self.clock.set(now)
+            getattr(self, f"on_{kind}")(now, payload)
+
+    def on_connect(self, now: float, _: object) -> None:
+        self.connection += 1
+        self.receiver = AlarmReceiver()
+        waiting = len(self.sender.outbox)
+        data = self.sender.connection_made(now)
+        self.sends += waiting
+        if self.design == "tcp only":
+            self.sender.outbox.clear()  # written to the socket: "TCP will deliver it"
+        self.at(now + self.delay, "up", (self.connection, data))
+
+    def on_raise(self, now: float, n: object) -> None:
+        alarm = AlarmMessage(f"{self.device_id}-{n}", self.device_id, self.bed, "HR HIGH",
+                             "medium", "raised", 131.0, 130.0, now)
+        self.raised.append(alarm.alarm_id)
+        data = self.sender.send_alarm(alarm, now)
+        if data:
+            self.sends += 1
+            if self.design == "tcp only":
+                del self.sender.outbox[alarm.alarm_id]
+            self.at(now + self.delay, "up", (self.connection, data))
+
+    def on_up(self, now: float, payload: object) -> None:
+        conn, data = payload  # type: ignore[misc]
+        if conn != self.connection:
+            return  # it was on the wire when the connection was reset
+        for event in self.receiver.receive_data(data, now):
+            if isinstance(event, AlarmMessage):
+                self.store(event.alarm_id)
+                self.receiver.confirm(event.alarm_id, now)
+        out = self.receiver.data_to_send(now)
+        if out:
+            self.at(now + self.delay, "down", (self.connection, out))
+
+    def store(self, alarm_id: str) -> None:
+        """The station's side: only "ack + journal" checks its journal for a re-sent alarm."""
+        if self.design == "ack + journal" and alarm_id in self.journal:
+            self.ignored += 1
+        else:
+            self.journal.add(alarm_id)
+            self.stored.append(alarm_id)
+
+    def on_down(self, now: float, payload: object) -> None:
+        conn, data = payload  # type: ignore[misc]
+        if conn == self.connection:
+            self.sender.receive_data(data, now)
+
+    def on_reset(self, now: float, _: object) -> None:
+        if self.sender.state is not SenderState.CONNECTED:
+            return  # still reconnecting: there is no connection to reset
+        self.connection += 1  # nothing sent on the old connection arrives any more
+        self.sender.connection_lost(now)
+        self.at(now + self.sender.reconnect_delay() + 2 * self.delay, "connect")
+
+
 def run_drill(design: str, *, alarms: int = 40, interval: float = 0.1, delay: float = 0.08,
               resets: tuple[float, ...] = (1.0, 2.5, 3.2), seed: int = 2) -> DrillResult:
     """Raise ``alarms`` alarms, about ``interval`` s apart (seeded), over a wire with a one-way
@@ -75,78 +165,17 @@ def run_drill(design: str, *, alarms: int = 40, interval: float = 0.1, delay: fl
     if design not in DESIGNS:
         raise ValueError(f"design={design!r}; expected one of {DESIGNS}")
     rng = random.Random(seed)
-    clock = VirtualClock()
-    device_id, bed = 1001, 1
-    sender = AlarmSender(device_id, bed)
-    receiver = AlarmReceiver()
-    journal: set[str] = set()
-    raised: list[str] = []
-    stored: list[str] = []
-    sends = ignored = 0
-    connection = 0  # bytes are tagged with the connection they travel on; a reset kills them
-    order = itertools.count()
-    queue: list[tuple[float, int, str, object]] = []
-
-    def at(t: float, kind: str, payload: object = None) -> None:
-        heapq.heappush(queue, (t, next(order), kind, payload))
-
+    drill = _Drill(design, delay)
     t = 0.0
     for n in range(1, alarms + 1):
         t += rng.uniform(0.2, 1.8) * interval
-        at(t, "raise", n)
+        drill.at(t, "raise", n)
     for r in resets:
-        at(r, "reset")
-    at(0.0, "connect")
-
-    while queue:
-        now, _, kind, payload = heapq.heappop(queue)
-        clock.set(now)
-        if kind == "connect":
-            connection += 1
-            receiver = AlarmReceiver()
-            waiting = len(sender.outbox)
-            data = sender.connection_made(clock.now())
-            sends += waiting
-            if design == "tcp only":
-                sender.outbox.clear()  # written to the socket: "TCP will deliver it"
-            at(now + delay, "up", (connection, data))
-        elif kind == "raise":
-            alarm = AlarmMessage(f"{device_id}-{payload}", device_id, bed, "HR HIGH", "medium",
-                                 "raised", 131.0, 130.0, now)
-            raised.append(alarm.alarm_id)
-            data = sender.send_alarm(alarm, clock.now())
-            if data:
-                sends += 1
-                if design == "tcp only":
-                    del sender.outbox[alarm.alarm_id]
-                at(now + delay, "up", (connection, data))
-        elif kind == "up":
-            conn, data = payload  # type: ignore[misc]
-            if conn != connection:
-                continue  # it was on the wire when the connection was reset
-            for event in receiver.receive_data(data, clock.now()):
-                if not isinstance(event, AlarmMessage):
-                    continue
-                if design == "ack + journal" and event.alarm_id in journal:
-                    ignored += 1
-                else:
-                    journal.add(event.alarm_id)
-                    stored.append(event.alarm_id)
-                receiver.confirm(event.alarm_id, clock.now())
-            out = receiver.data_to_send(clock.now())
-            if out:
-                at(now + delay, "down", (connection, out))
-        elif kind == "down":
-            conn, data = payload  # type: ignore[misc]
-            if conn == connection:
-                sender.receive_data(data, clock.now())
-        elif kind == "reset":
-            if sender.state is not SenderState.CONNECTED:
-                continue  # still reconnecting: there is no connection to reset
-            connection += 1  # nothing sent on the old connection arrives any more
-            sender.connection_lost(clock.now())
-            at(now + sender.reconnect_delay() + 2 * delay, "connect")
-    return DrillResult(design, tuple(raised), tuple(stored), sends, ignored, len(resets))
+        drill.at(r, "reset")
+    drill.at(0.0, "connect")
+    drill.run()
+    return DrillResult(design, tuple(drill.raised), tuple(drill.stored), drill.sends,
+                       drill.ignored, len(resets))
 
 
 def compare_designs(**drill: object) -> pd.DataFrame:

@@ -167,7 +167,8 @@ def measure_memory(beds: int) -> dict:
 
 
 def run_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict:
-    """The whole benchmark: memory, ceiling, station maximum and 80 %, then the sweep."""
+    """The whole benchmark: memory, ceiling, station maximum and 80 %, then the sweep; then
+    :func:`summarize` reads the figures off the rows."""
     started = time.monotonic()
     result: dict = {"config": {k: str(v) if isinstance(v, Path) else v
                                for k, v in asdict(cfg).items()},
@@ -186,9 +187,10 @@ def run_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict:
     result["memory"] = measure_memory(cfg.memory_beds)
     log(f"memory: {result['memory']['bytes_per_bed'] / 1024:.0f} KiB per bed")
     log(HEADER_LINE)
-    ceiling = point(design="bare", beds=cfg.flood_beds, clients=0, flood=True)
-    ours = point(design="coalesced", beds=cfg.flood_beds, clients=cfg.flood_clients, flood=True)
-    naive = point(design="naive", beds=cfg.flood_beds, clients=cfg.flood_clients, flood=True) \
+    flood = {"beds": cfg.flood_beds, "flood": True}
+    ceiling = point(design="bare", clients=0, **flood)
+    ours = point(design="coalesced", clients=cfg.flood_clients, **flood)
+    naive = point(design="naive", clients=cfg.flood_clients, **flood) \
         if "naive" in cfg.designs else None
     per_bed = ours["generator"]["per_bed_second"]
     beds80 = min(cfg.max_beds, max(1, round(0.8 * ours["received_per_s"] / per_bed)))
@@ -197,18 +199,32 @@ def run_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict:
         for design in cfg.designs:
             for beds in cfg.beds:
                 point(design=design, beds=beds, clients=clients)
+    result["summary"] = summarize(cfg, rows, ceiling=ceiling, ours=ours, naive=naive,
+                                  at80=at80, bytes_per_bed=result["memory"]["bytes_per_bed"])
+    result["machine"]["load_after"] = _loadavg()
+    result["seconds"] = time.monotonic() - started
+    return result
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def summarize(cfg: BenchConfig, rows: list[dict], *, ceiling: dict, ours: dict,
+              naive: dict | None, at80: dict, bytes_per_bed: float) -> dict:
+    """The headline figures from the measured rows: the ceiling, the station's maximum and its
+    share of the ceiling, the 80 % point, the 1,000-bed target, and each design's saturation."""
     summary: dict = {
         "ceiling_per_s": ceiling["received_per_s"],
         "ceiling_offered_per_s": ceiling["offered_per_s"],
         "ceiling_generator_bound": ceiling["loss_percent"] < 1.0,
         "station_max_per_s": ours["received_per_s"],
-        "station_to_ceiling": ours["received_per_s"] / ceiling["received_per_s"]
-        if ceiling["received_per_s"] else None,
-        "at_80_percent": {"beds": beds80, "offered_per_s": at80["offered_per_s"],
-                          "fraction_of_max": at80["offered_per_s"] / ours["received_per_s"]
-                          if ours["received_per_s"] else None,
+        "station_to_ceiling": _ratio(ours["received_per_s"], ceiling["received_per_s"]),
+        "at_80_percent": {"beds": at80["beds"], "offered_per_s": at80["offered_per_s"],
+                          "fraction_of_max": _ratio(at80["offered_per_s"],
+                                                    ours["received_per_s"]),
                           "loss_percent": at80["loss_percent"], "p99_ms": at80["p99_ms"]},
-        "bytes_per_bed": result["memory"]["bytes_per_bed"],
+        "bytes_per_bed": bytes_per_bed,
     }
     if naive is not None:
         summary["naive_max_per_s"] = naive["received_per_s"]
@@ -220,24 +236,26 @@ def run_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict:
             "loss_percent": t["loss_percent"], "alarms_lost": t["alarms_lost"],
             "p99_ms": t["p99_ms"], "holds": holds(t)}
     for clients in cfg.clients:
-        sat = {d: saturation(rows, d, clients) for d in cfg.designs}
-        entry: dict = {**sat}
-        if "naive" in sat and "coalesced" in sat and sat["naive"]["held"]:
-            entry["ratio"] = sat["coalesced"]["held"] / sat["naive"]["held"]
-            entry["ratio_is_lower_bound"] = sat["coalesced"]["first_missed"] is None
-            # below saturation, the station CPU each design spends on the same load
-            both = [b for b in cfg.beds
-                    if all(sat[d]["held"] >= b for d in ("coalesced", "naive"))]
-            if both:
-                cpu = {d: next(r["cpu_percent"] for r in rows if r["design"] == d
-                               and r["beds"] == both[-1] and r["clients"] == clients
-                               and not r["flood"]) for d in ("coalesced", "naive")}
-                entry["cpu_at_beds"] = {"beds": both[-1], **cpu}
-        summary[f"saturation_{clients}_clients"] = entry
-    result["summary"] = summary
-    result["machine"]["load_after"] = _loadavg()
-    result["seconds"] = time.monotonic() - started
-    return result
+        summary[f"saturation_{clients}_clients"] = saturation_entry(cfg, rows, clients)
+    return summary
+
+
+def saturation_entry(cfg: BenchConfig, rows: list[dict], clients: int) -> dict:
+    """Where each design saturates with ``clients`` dashboards, the coalesced-to-naive ratio, and
+    below saturation the station CPU each design spends on the same load."""
+    sat = {d: saturation(rows, d, clients) for d in cfg.designs}
+    entry: dict = {**sat}
+    if "naive" in sat and "coalesced" in sat and sat["naive"]["held"]:
+        entry["ratio"] = sat["coalesced"]["held"] / sat["naive"]["held"]
+        entry["ratio_is_lower_bound"] = sat["coalesced"]["first_missed"] is None
+        both = [b for b in cfg.beds
+                if all(sat[d]["held"] >= b for d in ("coalesced", "naive"))]
+        if both:
+            cpu = {d: next(r["cpu_percent"] for r in rows if r["design"] == d
+                           and r["beds"] == both[-1] and r["clients"] == clients
+                           and not r["flood"]) for d in ("coalesced", "naive")}
+            entry["cpu_at_beds"] = {"beds": both[-1], **cpu}
+    return entry
 
 
 HEADER_LINE = (f"{'design':10} {'beds':>5} {'dash':>4} {'offered/s':>10} {'received/s':>10} "

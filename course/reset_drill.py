@@ -30,6 +30,7 @@ import pandas as pd
 
 from course.constants import FLAPPING_HR, RECORDED_ALARM_PORT
 from course.waiting import wait_until
+from server.alarm_source import DEVICE_ONLY_SQL
 from server.config import StationConfig
 from server.system import System, SystemConfig
 from vitalsim.alarms import Limit
@@ -44,7 +45,7 @@ ALARM_PORT = RECORDED_ALARM_PORT
 RECORDED_CAPTURE = RECORDED / "alarm-retransmissions.pcap"
 
 DEVICE_ALARMS_SQL = ("SELECT alarm_id, bed, condition, state, received_at FROM alarm_events "
-                     "WHERE alarm_id NOT LIKE 'station-%' ORDER BY received_at")
+                     f"WHERE {DEVICE_ONLY_SQL} ORDER BY received_at")
 
 
 class RecordingSender(AlarmSender):
@@ -248,7 +249,7 @@ def record_alarm_channel(folder: str | Path, *, loss: float = 0.2, seconds: floa
     summary = json.loads(out.strip().splitlines()[-1])
     with sqlite3.connect(journal) as db:
         journaled = db.execute("SELECT COUNT(*) FROM alarm_events "
-                               "WHERE alarm_id NOT LIKE 'station-%'").fetchone()[0]
+                               f"WHERE {DEVICE_ONLY_SQL}").fetchone()[0]
     return AlarmCapture(pcap, True, f"recorded live just now: {beds} beds for {seconds:g} s, "
                         f"nftables dropping {loss:.0%} of packets towards the station",
                         summary, journaled)

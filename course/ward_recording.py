@@ -27,6 +27,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from course.replay import BedReplay, replay_bed, with_onsets
 from course.websocket import RawWebSocket
+from server.alarm_source import alarm_source
 from server.system import System
 
 VITAL_COLUMNS = ["received_at", "bed", "hr", "spo2", "rr", "temp", "nibp_sys", "sent_at",
@@ -218,7 +219,7 @@ def undelivered_alarms(system: System, recorder: DashboardRecorder) -> list[str]
     missing = []
     for e in system.station.journal.events():
         event_id = e["alarm_id"]
-        if event_id.startswith("station-"):
+        if alarm_source(event_id) == "station":
             continue
         if e["state"] == "cleared":
             raise_id = event_id[:-1] if event_id.endswith("c") else event_id

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from vitalsim.protocol import AlarmMessage
 
+from .alarm_source import DEVICE_ONLY_SQL, STATION_ONLY_SQL
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarm_events (
     alarm_id    TEXT PRIMARY KEY,
@@ -70,8 +72,8 @@ class AlarmJournal:
     def count(self, source: str | None = None) -> int:
         """Alarm events journaled: all, or only the devices' (``source="device"``) or the
         station's own technical alarms (``source="station"``)."""
-        where = {None: "", "device": " WHERE alarm_id NOT LIKE 'station-%'",
-                 "station": " WHERE alarm_id LIKE 'station-%'"}
+        where = {None: "", "device": f" WHERE {DEVICE_ONLY_SQL}",
+                 "station": f" WHERE {STATION_ONLY_SQL}"}
         if source not in where:
             raise ValueError(f"source={source!r}; expected 'device', 'station' or None")
         return self.db.execute("SELECT COUNT(*) FROM alarm_events" + where[source]).fetchone()[0]

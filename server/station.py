@@ -22,6 +22,7 @@ from vitalsim.protocol import AlarmMessage, WaveMessage
 
 from .alarm_board import AlarmBoard, AlarmEntry
 from .alarm_listener import AlarmListener
+from .alarm_source import alarm_source
 from .beds import BedRegistry, wave_json
 from .config import StationConfig
 from .hub import DashboardClient, Hub, encode_part
@@ -203,8 +204,7 @@ class Station:
         """Rebuild the alarm board from the journal: what a restarted station shows."""
         assert self.journal is not None
         for row in self.journal.events():
-            source = "station" if row["alarm_id"].startswith("station-") else "device"
-            self.board.apply_event(_alarm_from_row(row), source=source)
+            self.board.apply_event(_alarm_from_row(row), source=alarm_source(row["alarm_id"]))
         for action in self.journal.actions():
             if self.board.get(action["alarm_id"]) is None:
                 continue

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from vitalsim.flags import Flags
 from vitalsim.protocol import AlarmMessage
 
+from .alarm_source import station_alarm_id
 from .beds import BedState
 
 # condition -> priority
@@ -51,7 +52,7 @@ class TechnicalAlarms:
                 active = key in self._active
                 if condition in present and not active:
                     self._counter += 1
-                    alarm_id = f"station-{bed.bed}-{now:.3f}-{self._counter}"
+                    alarm_id = station_alarm_id(bed.bed, now, self._counter)
                     self._active[key] = alarm_id
                     events.append(self._event(alarm_id, bed, condition, "raised", now))
                 elif condition not in present and active:

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from server.alarm_source import DEVICE_ONLY_SQL
 from tests.requirements import require_capture, require_nft, require_root
 from vitalsim.impair.analysis import tcp_retransmissions
 from vitalsim.impair.netns import STATION_ADDR, Namespaces, NetnsUnavailable
@@ -72,7 +73,7 @@ def test_under_20_percent_kernel_loss_every_alarm_arrives_once_and_tcp_retransmi
         sniffer.wait(timeout=60)
     db = sqlite3.connect(journal)
     journaled = db.execute(
-        "SELECT COUNT(*) FROM alarm_events WHERE alarm_id NOT LIKE 'station-%'").fetchone()[0]
+        f"SELECT COUNT(*) FROM alarm_events WHERE {DEVICE_ONLY_SQL}").fetchone()[0]
     retransmissions = tcp_retransmissions(pcap)
     losses = [bed["loss_ratio"] for bed in stats["beds"].values()]
     lost = sum(bed["lost"] for bed in stats["beds"].values())

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import pandas as pd
 from scapy.all import IP, TCP, Packet
 
+from course.capture_analysis import tcp_retransmissions
 from course.constants import RECORDED_ALARM_PORT
 from vitalsim.protocol.alarm_channel import FrameType
 
@@ -74,14 +75,14 @@ def retransmission_table(packets: Iterable[Packet], *,
     """One row per segment with data sent more than once (same connection, same seq): which side
     sent it, its seq and length, the packet numbers of its sendings, the milliseconds between the
     first and the second, and what it carried."""
+    packets = list(packets)
     seg = segment_table(packets, station_port=station_port)
-    data = seg[seg["len"] > 0]
     rows = []
-    for (side, port, seq), group in data.groupby(["from", "port", "seq"], sort=False):
-        if len(group) < 2:
-            continue
+    for found in tcp_retransmissions(packets):
+        group = seg.loc[list(found.packets)]
         times = group["t"].tolist()
-        rows.append({"from": side, "port": port, "seq": seq, "len": int(group["len"].iloc[0]),
+        rows.append({"from": group["from"].iloc[0], "port": group["port"].iloc[0],
+                     "seq": found.seq, "len": found.length,
                      "sent at packets": ", ".join(str(n) for n in group.index),
                      "ms until resent": round((times[1] - times[0]) * 1000),
                      "carries": group["carries"].iloc[0]})

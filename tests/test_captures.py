@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from scapy.all import IP, TCP, rdpcap
 
+from course.capture_analysis import tcp_retransmissions, telemetry_gaps
 from course.constants import RECORDED_ALARM_PORT, RECORDED_TELEMETRY_PORT
-from vitalsim.impair.analysis import tcp_retransmissions, telemetry_gaps
 from vitalsim.layers import AlarmFrame, Telemetry, bind_ports
 from vitalsim.protocol import decode
 

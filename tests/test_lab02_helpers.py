@@ -10,6 +10,7 @@ from scapy.all import rdpcap
 
 import course.reset_drill
 from course.alarm_drill import DESIGNS, compare_designs, run_drill
+from course.capture_analysis import tcp_retransmissions
 from course.framing import (
     MAX_FRAME,
     byte_by_byte,
@@ -31,7 +32,6 @@ from course.reset_drill import (
 from course.tcp_evidence import carried, retransmission_table, segment_table
 from tests.helpers import run
 from tests.requirements import require_nft, require_root
-from vitalsim.impair.analysis import tcp_retransmissions
 from vitalsim.protocol import Ack, FrameDecoder
 from vitalsim.protocol.alarm_channel import encode_frame
 

@@ -11,9 +11,9 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.packet import Packet, Raw, bind_layers
 
 from course import packets as lab
+from course.capture_analysis import telemetry_gaps
 from server import System
 from tests.requirements import require_capture
-from vitalsim.impair.analysis import telemetry_gaps
 from vitalsim.layers import Telemetry, TelemetryNumerics, bind_ports
 from vitalsim.protocol import NumericsMessage, decode, encode
 

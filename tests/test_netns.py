@@ -12,9 +12,9 @@ import time
 
 import pytest
 
+from course.capture_analysis import tcp_retransmissions
 from server.alarm_source import DEVICE_ONLY_SQL
 from tests.requirements import require_capture, require_nft, require_root
-from vitalsim.impair.analysis import tcp_retransmissions
 from vitalsim.impair.netns import STATION_ADDR, Namespaces, NetnsUnavailable
 
 pytestmark = pytest.mark.root

@@ -385,7 +385,7 @@ print(retransmission_table(packets).to_string())
 # `len(pkt[TCP].payload)` for its data are all you need. Careful: a pure ACK carries no data, and
 # several pure ACKs in a row share the same seq. They are not retransmissions.
 #
-# The check compares your answer with `vitalsim.impair.analysis.tcp_retransmissions()` on the
+# The check compares your answer with `course.capture_analysis.tcp_retransmissions()` on the
 # recorded capture and on yours.
 
 # %%
@@ -400,7 +400,7 @@ def find_retransmissions(packets) -> dict[tuple[str, int, str, int, int], int]:
 
 
 # %% tags=["check"]
-from vitalsim.impair.analysis import tcp_retransmissions
+from course.capture_analysis import tcp_retransmissions
 
 
 def reference(pkts):

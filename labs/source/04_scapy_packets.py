@@ -147,7 +147,7 @@ def first_after(packets, device_id: int, seq: int) -> int:
 
 
 # %% tags=["check"]
-from vitalsim.impair.analysis import telemetry_gaps
+from course.capture_analysis import telemetry_gaps
 
 gaps = telemetry_gaps(lossy)
 evidence = telemetry_table(lossy)

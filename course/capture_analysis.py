@@ -1,15 +1,17 @@
-"""Reading captures: the evidence of TCP's retransmissions and of UDP's gaps."""
+"""Reading captures: the evidence of TCP's retransmissions and of UDP's gaps.
+
+:func:`tcp_retransmissions` is the course's one retransmission finder: lab 02's checks compare a
+learner's answer with it, and :func:`course.tcp_evidence.retransmission_table` is built on it."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from scapy.all import IP, TCP, UDP, Packet, rdpcap
 
-from ..layers import Telemetry
+from vitalsim.layers import Telemetry
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class Retransmission:
     length: int  # payload bytes
     times_sent: int
     first_packet: int  # index in the capture of its first sending
+    packets: tuple[int, ...] = ()  # index in the capture of every sending, in order
 
 
 def _packets(capture: str | Path | Iterable[Packet]) -> list[Packet]:
@@ -28,15 +31,15 @@ def _packets(capture: str | Path | Iterable[Packet]) -> list[Packet]:
 def tcp_retransmissions(capture: str | Path | Iterable[Packet]) -> list[Retransmission]:
     """Segments with data sent more than once: the same flow and sequence number."""
     packets = _packets(capture)
-    seen: Counter[tuple] = Counter()
-    first: dict[tuple, tuple[int, int]] = {}
+    sendings: dict[tuple, list[int]] = {}
+    length: dict[tuple, int] = {}
     for i, pkt in enumerate(packets):
         if IP in pkt and TCP in pkt and len(pkt[TCP].payload) > 0:
             key = (pkt[IP].src, pkt[TCP].sport, pkt[IP].dst, pkt[TCP].dport, pkt[TCP].seq)
-            seen[key] += 1
-            first.setdefault(key, (i, len(pkt[TCP].payload)))
-    return [Retransmission(k[:4], k[4], first[k][1], n, first[k][0])
-            for k, n in seen.items() if n > 1]
+            sendings.setdefault(key, []).append(i)
+            length.setdefault(key, len(pkt[TCP].payload))
+    return [Retransmission(k[:4], k[4], length[k], len(at), at[0], tuple(at))
+            for k, at in sendings.items() if len(at) > 1]
 
 
 def telemetry_gaps(capture: str | Path | Iterable[Packet]) -> dict[int, list[int]]:

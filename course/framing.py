@@ -15,6 +15,7 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 from vitalsim.protocol.alarm_channel import (
+    FRAME_HEAD,
     MAX_FRAME,
     Ack,
     AlarmMessage,
@@ -27,8 +28,11 @@ from vitalsim.protocol.alarm_channel import (
 
 Frame = tuple[int, dict]
 
-_TYPE = {Hello: FrameType.HELLO, AlarmMessage: FrameType.ALARM, Ack: FrameType.ACK,
-         Heartbeat: FrameType.HEARTBEAT}
+
+def frame_type(event: Hello | AlarmMessage | Ack | Heartbeat) -> int:
+    """The type byte the codec writes for ``event``: read from its own encoding, so that the
+    codec's table (:mod:`vitalsim.protocol.alarm_channel`) stays the only one."""
+    return FRAME_HEAD.unpack_from(encode_frame(event))[1]
 
 
 class Decoder(Protocol):
@@ -69,7 +73,7 @@ def byte_by_byte(data: bytes) -> list[bytes]:
 def reference_frames(chunks: Iterable[bytes]) -> list[Frame]:
     """What the course's :class:`FrameDecoder` decodes from these reads: (type, body dict)."""
     decoder = FrameDecoder()
-    return [(int(_TYPE[type(ev)]), asdict(ev)) for chunk in chunks for ev in decoder.feed(chunk)]
+    return [(frame_type(ev), asdict(ev)) for chunk in chunks for ev in decoder.feed(chunk)]
 
 
 def frames_from(make_decoder: Callable[[], Decoder], chunks: Iterable[bytes]) -> list[Frame]:
@@ -112,7 +116,7 @@ class _Reference:
         self._decoder = FrameDecoder()
 
     def feed(self, data: bytes) -> list[Frame]:
-        return [(int(_TYPE[type(ev)]), asdict(ev)) for ev in self._decoder.feed(data)]
+        return [(frame_type(ev), asdict(ev)) for ev in self._decoder.feed(data)]
 
 
 __all__ = ["MAX_FRAME", "byte_by_byte", "cut", "frames_from", "frames_per_read", "header",

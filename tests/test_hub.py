@@ -1,95 +1,144 @@
-"""The hub's outbox rules, without a station or a network: a fake socket whose writes complete
-only when the test says so stands for a dashboard that reads slowly."""
+"""The course on a real JupyterHub: a class of three, spawned at once.
 
-import asyncio
+PyPI's jupyterhub with npm's configurable-http-proxy, the dummy authenticator and the simple
+local process spawner (each student's server in a working directory of their own, ``--allow-root``
+because CI runs as root). Each student runs lab 00 in their own server through the hub, then
+starts a ward there and opens its dashboard through the hub's proxy path in Chromium, logged in
+as themselves: the tiles must update over a WebSocket that goes through the hub's proxy and
+jupyter-server-proxy. All three systems run at once. One student must not reach another's
+dashboard, and nobody logged out reaches any.
+"""
+
+from __future__ import annotations
+
 import json
+import urllib.error
+import urllib.request
+from urllib.parse import urlparse
 
-from server.hub import Hub
-from tests.waiting import wait_until
+import pytest
 
+from tests.hub import PASSWORD, ROOT, Hub, StudentLab
+from tests.requirements import require_chromium, require_hub_proxy
+from tests.test_browser import CHROMIUM_ARGS
 
-class SlowSocket:
-    """A dashboard's socket: each write waits until the test lets one through."""
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
-    def __init__(self) -> None:
-        self.written: list[dict] = []
-        self.allowed = 0
-        self._more = asyncio.Event()
+LAB00 = ROOT / "labs" / "00_tour.ipynb"
+BEDS = {"ada": 2, "grace": 3, "alan": 4}  # a different ward each, to tell the dashboards apart
 
-    def let_through(self, writes: int) -> None:
-        self.allowed += writes
-        self._more.set()
-
-    async def _write(self, message: str) -> None:
-        while self.allowed == 0:
-            self._more.clear()
-            await self._more.wait()
-        self.allowed -= 1
-        self.written.append(json.loads(message))
-
-    def write_message(self, message: str) -> asyncio.Future:
-        return asyncio.ensure_future(self._write(message))
-
-    def close(self, code: int | None = None, reason: str | None = None) -> None:
-        pass
+THEN = """\
+import json, os
+from server import System
+from course.links import dashboard_link
+system = System.ephemeral(beds={beds}, scenario="mix", seed=3)
+await system.start()
+await system.wait_ready(timeout=60)
+station = system.station
+print(json.dumps({{"link": str(dashboard_link(system.url)), "cwd": os.getcwd(),
+                  "ports": [station.http_port, station.udp_port, station.tcp_port]}}))
+"""
+FINALLY = "await system.stop()\nprint('stopped:', not system.station.running)"
 
 
-def vitals(socket: SlowSocket) -> list[dict[int, float]]:
-    """Each vitals message the dashboard got, as {bed: reading}."""
-    return [{b["bed"]: b["hr"] for b in m["beds"]} for m in socket.written
-            if m["type"] == "vitals"]
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
 
 
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, timeout=20))
+def status_without_redirects(url: str) -> tuple[int, str]:
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(url, timeout=30) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Location", "")
 
 
-def test_a_slow_dashboard_is_owed_each_changed_bed_once_with_its_newest_value():
-    async def main():
-        readings = {bed: 60.0 for bed in range(1, 101)}  # a ward of 100 beds
-        encodings = []
-
-        def bed_encoded(bed: int) -> str:
-            encodings.append(bed)
-            return json.dumps({"bed": bed, "hr": readings[bed]})
-
-        hub = Hub(lambda: {"beds": []}, bed_encoded=bed_encoded)
-        slow, quick = SlowSocket(), SlowSocket()
-        slow_client, quick_client = hub.add(slow), hub.add(quick)
-        quick.let_through(1000)
-        slow.let_through(1)  # the snapshot; then the slow dashboard is stuck
-        await wait_until(lambda: len(slow.written) == 1, what="the snapshot")
-        for tick, beds in enumerate(([3, 7], [7, 9], [11])):  # three ticks while it is stuck
-            for bed in beds:
-                readings[bed] = 100.0 + tick
-            hub.push_vitals(beds)
-            await wait_until(lambda t=tick: len(vitals(quick)) == t + 1, what="the quick one")
-        assert vitals(quick) == [{3: 100.0, 7: 100.0}, {7: 101.0, 9: 101.0}, {11: 102.0}]
-        slow.let_through(1000)
-        await wait_until(lambda: vitals(slow), what="the slow dashboard's vitals")
-        # the first tick's message was already being written when it got stuck; the next two
-        # folded into one: every bed that changed since, each with its newest value, and none
-        # of the 96 beds that did not change
-        assert vitals(slow) == [{3: 100.0, 7: 100.0}, {7: 101.0, 9: 101.0, 11: 102.0}]
-        assert slow_client.dropped_vitals == 1
-        assert set(encodings) == {3, 7, 9, 11}, "only changed beds, never the whole ward"
-        assert quick_client.dropped_vitals == 0
-        await hub.close()
-    run(main())
+def log_in(browser, hub: Hub, name: str):
+    """A browser context holding the student's hub login."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{hub.url}/hub/login?next=/hub/home")  # not JupyterLab: nothing to look at
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("[type=submit]")
+    page.wait_for_url("**/hub/home", timeout=120_000)
+    page.close()
+    return context
 
 
-def test_a_new_subscription_is_owed_all_of_its_beds_and_only_them():
-    async def main():
-        hub = Hub(lambda: {"beds": []},
-                  bed_encoded=lambda bed: json.dumps({"bed": bed, "hr": 70.0}))
-        socket = SlowSocket()
-        client = hub.add(socket)
-        socket.let_through(1000)
-        hub.subscribe_vitals(client, frozenset({2, 4, 99}), known=range(1, 11))
-        await wait_until(lambda: vitals(socket), what="the subscribed beds")
-        assert vitals(socket) == [{2: 70.0, 4: 70.0}]  # bed 99 has not been heard yet
-        hub.push_vitals([1, 2, 3])
-        await wait_until(lambda: len(vitals(socket)) == 2, what="the next delta")
-        assert vitals(socket)[1] == {2: 70.0}, "only the subscribed bed that changed"
-        await hub.close()
-    run(main())
+def watch_tiles_update(page, beds: int) -> None:
+    page.wait_for_selector("#conn.conn-connected", timeout=60_000)
+    page.wait_for_function(f"document.querySelectorAll('.tile').length === {beds}",
+                           timeout=60_000)
+    sel = '.tile[data-bed="1"] [data-field="hr"]'
+    first = page.locator(sel).text_content()
+    page.wait_for_function(
+        """([sel, before]) => { const el = document.querySelector(sel);
+             return el && el.textContent !== before && el.textContent !== '---'; }""",
+        arg=[sel, first], timeout=60_000)
+
+
+def test_a_class_of_three_on_a_real_jupyterhub(tmp_path):
+    executable = require_chromium()
+    require_hub_proxy()
+    from playwright.sync_api import sync_playwright
+
+    with Hub(tmp_path) as hub:
+        for name in BEDS:  # all three asked for at once; the hub starts them side by side
+            hub.spawn(name)
+        hub.wait_ready(list(BEDS))
+        labs = {name: StudentLab(hub, name, LAB00, then=THEN.format(beds=beds),
+                                 finally_=FINALLY) for name, beds in BEDS.items()}
+        try:
+            reports = {name: lab.report() for name, lab in labs.items()}
+            systems = {name: json.loads(r["outputs"][-1]) for name, r in reports.items()}
+            for name, report in reports.items():
+                text = "\n".join(report["outputs"])
+                assert f"hub prefix: /user/{name}/" in text  # the doctor, in lab 00
+                assert f"/user/{name}/proxy/" in text  # lab 00's dashboard link
+                assert "PASS every bed has a heart rate" in text
+                assert "FAIL" not in text
+                assert "stopped: True" in text  # lab 00 stops its own system
+                assert systems[name]["cwd"] == str(hub.homes / name)
+                assert systems[name]["link"].startswith(f"/user/{name}/proxy/")
+            ports = [p for s in systems.values() for p in s["ports"]]
+            assert len(set(ports)) == len(ports), f"a port clash: {systems}"
+
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+                try:
+                    contexts = {}
+                    for name, beds in BEDS.items():  # all three dashboards open at once
+                        contexts[name] = log_in(browser, hub, name)
+                        page = contexts[name].new_page()
+                        sockets = []
+                        page.on("websocket", lambda ws, sockets=sockets: sockets.append(ws.url))
+                        page.goto(hub.url + systems[name]["link"])
+                        watch_tiles_update(page, beds)
+                        host = urlparse(hub.url).netloc
+                        assert sockets == [f"ws://{host}{systems[name]['link']}ws"]
+                    # ada, logged in, asks for grace's dashboard: the hub refuses her
+                    page = contexts["ada"].new_page()
+                    response = page.goto(hub.url + systems["grace"]["link"])
+                    assert response.status == 403 or "/hub/login" in page.url, \
+                        (response.status, page.url)
+                    assert page.locator(".tile").count() == 0
+                    # nobody logged in: a redirect towards the login page, never the dashboard
+                    for name in BEDS:
+                        status, location = status_without_redirects(
+                            hub.url + systems[name]["link"])
+                        assert status == 302 and location, (status, location)
+                    anonymous = browser.new_context().new_page()
+                    anonymous.goto(hub.url + systems["alan"]["link"])
+                    assert "/hub/login" in anonymous.url
+                    assert anonymous.locator(".tile").count() == 0
+                finally:
+                    browser.close()
+            for name, lab in labs.items():
+                assert lab.finish()["finally"].strip() == "stopped: True", name
+        finally:
+            for lab in labs.values():
+                lab.kill()
+    assert not hub.processes()

@@ -9,7 +9,8 @@ directory and a zip of the same files:
   model answers left out, by the notebook builder);
 - the recorded captures (``captures/``), for environments that cannot sniff;
 - what installs and runs the course: the packages the labs import, the dashboard, the lock,
-  ``pyproject.toml``, ``environment.yml`` (what Binder uses) and the ``Makefile``.
+  ``pyproject.toml``, ``environment.yml`` and ``postBuild`` (what Binder and repo2docker use)
+  and the ``Makefile``.
 
 It holds neither ``labs/instructor/`` nor ``labs/source/``, nor the tests (some of which check
 the helpers against worked answers). :func:`solution_fragments` lists what must not appear in
@@ -27,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: what a learner needs to install and run the labs, relative to the repository's root
 INCLUDE_DIRS = ("vitalsim", "server", "course", "dashboard", "captures")
-INCLUDE_FILES = ("pyproject.toml", "requirements.lock", "environment.yml", "Makefile",
-                 "README.md")
+INCLUDE_FILES = ("pyproject.toml", "requirements.lock", "environment.yml", "postBuild",
+                 "Makefile", "README.md")
 #: never copied, wherever they sit
 EXCLUDE_PARTS = {"__pycache__", ".ipynb_checkpoints", "instructor", "source"}
 EXCLUDE_SUFFIXES = {".pyc", ".sqlite3"}

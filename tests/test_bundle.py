@@ -89,7 +89,8 @@ def test_the_bundle_holds_the_learner_labs_captures_and_install_files(bundle):
     learner = {f"labs/{p.name}" for p in (ROOT / "labs").glob("*.ipynb")}
     assert len(learner) == 6 and learner <= names
     assert {f"captures/{p.name}" for p in (ROOT / "captures").glob("*.pcap")} <= names
-    assert {"pyproject.toml", "requirements.lock", "environment.yml", "Makefile"} <= names
+    assert {"pyproject.toml", "requirements.lock", "environment.yml", "postBuild",
+            "Makefile"} <= names
     assert not [n for n in names if n.startswith(("labs/instructor/", "labs/source/", "tests/"))]
     with zipfile.ZipFile(archive) as zf:
         zipped = {n.split("/", 1)[1] for n in zf.namelist()}

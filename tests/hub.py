@@ -218,6 +218,10 @@ class Hub:
         self.proc = None
 
 
+class LabFailed(RuntimeError):
+    """A cell of the notebook raised (a check failed, say), in the student's kernel."""
+
+
 class StudentLab:
     """A notebook run in a student's own server through the hub, in a child process (see
     ``tests/hub_lab.py``): it runs every cell, then ``then`` (extra code, such as starting a
@@ -243,7 +247,10 @@ class StudentLab:
         if not line:
             self.proc.wait(30)
             raise RuntimeError(f"{self.name}'s lab failed:\n{self.proc.stderr.read()[:6000]}")
-        return json.loads(line)
+        report = json.loads(line)
+        if "error" in report:
+            raise LabFailed(f"{self.name}'s lab failed: {report['error']}")
+        return report
 
     def finish(self) -> dict:
         """Run ``finally_``, shut the kernel down, and return the last report."""

@@ -5,13 +5,15 @@ driving a kernel that jupyter_server's gateway kernel manager starts with the se
 
 ``python -m tests.hub_lab NOTEBOOK THEN FINALLY``: runs every cell, then the code THEN, and
 prints one JSON line (each cell's text output, and the seconds taken); waits for a line on stdin;
-runs FINALLY, shuts the kernel down and prints a last JSON line. Used by tests/hub.py.
+runs FINALLY, shuts the kernel down and prints a last JSON line. A failure (a cell that raises,
+a kernel that dies) prints ``{"error": ...}`` instead, at once. Used by tests/hub.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from threading import Thread
@@ -66,12 +68,15 @@ def text_of(cell) -> str:
     return "".join(parts)
 
 
-async def main(path: str, then: str, finally_: str) -> None:
+async def main(path: str, then: str, finally_: str) -> int:
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, km=HubKernelManager(), kernel_name="python3", timeout=180,
-                            startup_timeout=180)
+    km = HubKernelManager()
+    client = NotebookClient(nb, km=km, kernel_name="python3", timeout=180, startup_timeout=180)
     started = time.monotonic()
-    async with client.async_setup_kernel():
+    code = 0
+    try:
+        await client.async_start_new_kernel()
+        await client.async_start_new_kernel_client()
         for index, cell in enumerate(nb.cells):
             await client.async_execute_cell(cell, index)
         lab_seconds = time.monotonic() - started
@@ -86,8 +91,21 @@ async def main(path: str, then: str, finally_: str) -> None:
         if finally_:
             nb.cells.append(last)
             await client.async_execute_cell(last, len(nb.cells) - 1)
-    print(json.dumps({"finally": text_of(last)}), flush=True)
+        print(json.dumps({"finally": text_of(last)}), flush=True)
+    except Exception as exc:  # the parent reads this line rather than waiting for a report
+        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"[:4000]}), flush=True)
+        code = 1
+    finally:
+        # the kernel is the student's server's, not ours: nbclient leaves a kernel manager it
+        # was given alone, so shut the kernel down here, within a deadline
+        if km.has_kernel:
+            try:
+                await asyncio.wait_for(km.shutdown_kernel(now=True), 60)
+            except Exception as exc:
+                print(f"kernel shutdown: {exc!r}", file=sys.stderr, flush=True)
+    return code
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:4]))
+    # os._exit: the gateway client's channel threads can outlive a failed run and hold the exit
+    os._exit(asyncio.run(main(*sys.argv[1:4])))

@@ -90,7 +90,7 @@ def test_the_bundle_holds_the_learner_labs_captures_and_install_files(bundle):
     assert len(learner) == 6 and learner <= names
     assert {f"captures/{p.name}" for p in (ROOT / "captures").glob("*.pcap")} <= names
     assert {"pyproject.toml", "requirements.lock", "environment.yml", "postBuild",
-            "Makefile"} <= names
+            "Makefile", "docs/PROTOCOL.md"} <= names
     assert not [n for n in names if n.startswith(("labs/instructor/", "labs/source/", "tests/"))]
     with zipfile.ZipFile(archive) as zf:
         zipped = {n.split("/", 1)[1] for n in zf.namelist()}

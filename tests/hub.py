@@ -228,14 +228,15 @@ class StudentLab:
     system to look at), reports, and waits to be told to run ``finally_`` and stop."""
 
     def __init__(self, hub: Hub, name: str, notebook: Path, *, then: str = "",
-                 finally_: str = "", timeout: float = 300) -> None:
+                 finally_: str = "", timeout: float = 300, allow_errors: bool = False) -> None:
         self.name = name
         self.timeout = timeout
         token = hub.user_token(name)
         env = {**os.environ, "JUPYTER_GATEWAY_URL": f"{hub.url}/user/{name}",
                "JUPYTER_GATEWAY_AUTH_TOKEN": token,
                "JUPYTER_GATEWAY_REQUEST_TIMEOUT": "120",
-               "JUPYTER_GATEWAY_CONNECT_TIMEOUT": "120"}
+               "JUPYTER_GATEWAY_CONNECT_TIMEOUT": "120",
+               "HUB_LAB_ALLOW_ERRORS": "1" if allow_errors else "0"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.hub_lab", str(notebook), then, finally_],
             cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -71,7 +71,10 @@ def text_of(cell) -> str:
 async def main(path: str, then: str, finally_: str) -> int:
     nb = nbformat.read(path, as_version=4)
     km = HubKernelManager()
-    client = NotebookClient(nb, km=km, kernel_name="python3", timeout=180, startup_timeout=180)
+    # the benchmark runs on past a failing check, to measure the whole lab; tests stop at one
+    allow_errors = os.environ.get("HUB_LAB_ALLOW_ERRORS") == "1"
+    client = NotebookClient(nb, km=km, kernel_name="python3", timeout=180, startup_timeout=180,
+                            allow_errors=allow_errors)
     started = time.monotonic()
     code = 0
     try:
@@ -84,7 +87,9 @@ async def main(path: str, then: str, finally_: str) -> int:
         if then:
             nb.cells.append(extra)
             await client.async_execute_cell(extra, len(nb.cells) - 1)
-        print(json.dumps({"outputs": [text_of(c) for c in nb.cells],
+        errors = [f"{o.get('ename')}: {o.get('evalue')}"[:300] for c in nb.cells
+                  for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        print(json.dumps({"outputs": [text_of(c) for c in nb.cells], "errors": errors,
                           "lab_seconds": round(lab_seconds, 2)}), flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         last = nbformat.v4.new_code_cell(finally_)

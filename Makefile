@@ -10,7 +10,7 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 BEDS   ?= 8
 
-.PHONY: demo test lint unit labs browser lab bench captures clean lock test-latest
+.PHONY: demo test lint unit labs browser lab bench captures clean lock test-latest learner-bundle doctor
 
 # uv comes from the lock too: pip installs that one pinned version, then uv installs the rest.
 $(STAMP): requirements.lock pyproject.toml
@@ -32,6 +32,14 @@ lint: $(STAMP)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab labs/
+
+# What a student gets: learner notebooks, captures and install files, no solutions (course.bundle).
+learner-bundle: $(STAMP)
+	$(PY) -m course bundle dist/learner-bundle
+
+# What this environment allows (root, capabilities, libpcap, nftables, a hub), lab by lab.
+doctor: $(STAMP)
+	$(PY) -m course doctor
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -29,7 +29,9 @@ log = logging.getLogger("server.web")
 
 CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; "
        "style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; "
-       "base-uri 'none'; frame-ancestors 'none'")
+       "base-uri 'none'; "
+       # the course's embedded view: same origin under a hub, a loopback JupyterLab otherwise
+       "frame-ancestors 'self' http://127.0.0.1:* http://localhost:*")
 
 
 class ApiError(tornado.web.HTTPError):

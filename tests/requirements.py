@@ -52,3 +52,14 @@ def require_capture() -> None:
     reason = capture_unavailable_reason()
     if reason is not None:
         missing(f"this test captures packets, and {reason}")
+
+
+def require_hub_proxy() -> str:
+    """npm's configurable-http-proxy, which JupyterHub runs (Debian's does not start)."""
+    from tests.hub import proxy_command
+
+    path = proxy_command()
+    if path is None:
+        missing("this test needs configurable-http-proxy from npm: npm install --prefix "
+                ".ci/node configurable-http-proxy@5.3.0 (.ci/run does it)")
+    return path  # type: ignore[return-value]

@@ -21,6 +21,19 @@
 # the bedside monitors keep sending while you read.
 
 # %% [markdown]
+# ## 0. What this environment allows
+#
+# Some later labs capture packets live or drop them in the kernel, which needs root, libpcap and
+# nftables; without them they read the recordings in `captures/` and say so. The course's doctor
+# tells you now what each lab will do here (an instructor can run it from a shell too:
+# `python -m course doctor`).
+
+# %%
+from course.doctor import check
+
+check()
+
+# %% [markdown]
 # ## 1. Start the system
 #
 # `System.ephemeral()` asks the operating system for free ports (port 0), so two students on one machine
@@ -31,9 +44,20 @@ from server import System
 
 system = System.ephemeral(beds=4, scenario="mix", seed=7)
 await system.start()
-print("dashboard:", system.url)
 print("telemetry arrives on UDP port", system.station.udp_port,
       "and alarms on TCP port", system.station.tcp_port)
+
+# %% [markdown]
+# The station listens on this machine's loopback address, `127.0.0.1`: telemetry and alarms never
+# leave the server this notebook runs on. Its dashboard is a web page, and `dashboard_link` gives the
+# address that opens it from *your* browser: the station's own URL when JupyterLab runs on your
+# computer, or a path through the hub's proxy (`/user/NAME/proxy/PORT/`) when it runs on a
+# JupyterHub or Binder. `embed=True` also shows the dashboard inside the notebook.
+
+# %%
+from course.links import dashboard_link
+
+dashboard_link(system.url)
 
 # %% [markdown]
 # Open the dashboard link in a new browser tab: a tile per bed, whose numbers change every second.

@@ -152,7 +152,11 @@ from server import System
 system = System.ephemeral(beds=2, scenario="stable_adult", waves=False, impaired=True,
                           seed=3, speed=10.0)
 await system.start()
-print("dashboard:", system.url)
+from IPython.display import display
+
+from course.links import dashboard_link
+
+display(dashboard_link(system.url))  # opens where this notebook runs, on a hub too
 controls(system.udp_proxy)
 
 # %%

@@ -124,7 +124,11 @@ await system.start()
 await system.wait_ready()
 host, port = "127.0.0.1", system.station.http_port
 ws_url = f"ws://{host}:{port}/ws"
-print("dashboard:", system.url)
+from IPython.display import display
+
+from course.links import dashboard_link
+
+display(dashboard_link(system.url))  # opens where this notebook runs, on a hub too
 
 # %% [markdown]
 # With root (as in CI, or with `sudo`), the next cell sniffs the loopback interface while it

@@ -373,7 +373,11 @@ system = System.ephemeral(beds=2, scenario="stable_adult", waves=False, seed=4, 
 await system.start()
 await system.wait_ready(timeout=10)
 bind_ports(telemetry=system.station.udp_port)
-print("dashboard:", system.url)
+from IPython.display import display
+
+from course.links import dashboard_link
+
+display(dashboard_link(system.url))  # opens where this notebook runs, on a hub too
 print("telemetry arrives on UDP port", system.station.udp_port)
 
 # %% [markdown]
@@ -522,7 +526,11 @@ system = System(SystemConfig(
     WardConfig(beds=2, scenario="stable_adult", waves=False, seed=4, speed=2.0, key=KEY)))
 await system.start()
 await system.wait_ready(timeout=10)
-print("dashboard:", system.url)
+from IPython.display import display
+
+from course.links import dashboard_link
+
+display(dashboard_link(system.url))  # opens where this notebook runs, on a hub too
 
 before = system.station.stats()["udp"]
 forged = send_forgery(system.station.udp_port)

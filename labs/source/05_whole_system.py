@@ -265,7 +265,9 @@ system.udp_proxy.settings.jitter = 0.01
 system.tcp_proxy.settings.latency = 0.05   # every byte of the alarm channel waits 50 ms each way
 recorder = await DashboardRecorder(ws_url(system)).start()
 frozen = await StalledDashboard("127.0.0.1", system.station.http_port).start()
-print("dashboard:", system.url)
+from course.links import dashboard_link
+
+display(dashboard_link(system.url))  # opens where this notebook runs, on a hub too
 controls(system.udp_proxy, system.tcp_proxy)
 
 # %% [markdown]

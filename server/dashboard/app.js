@@ -40,7 +40,10 @@
   }
 
   function connect() {
-    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+    // relative to the page, so that it works behind a path prefix (a hub's /user/NAME/proxy/PORT/)
+    const url = new URL("ws", document.baseURI);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(url.href);
     state.socket = ws;
     setConn("connecting", "connecting…");
     ws.onopen = () => {
@@ -292,7 +295,7 @@
 
   async function refreshTrend() {
     if (!trend || state.trendBed == null) return;
-    const resp = await fetch("/api/beds/" + state.trendBed + "/history");
+    const resp = await fetch("api/beds/" + state.trendBed + "/history");
     if (!resp.ok) return;
     const h = await resp.json();
     trend.source.data = { t: h.t.map((x) => x * 1000), hr: h.hr, spo2: h.spo2, rr: h.rr };

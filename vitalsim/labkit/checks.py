@@ -193,11 +193,18 @@ class CheckResult:
         return f"{mark} {self.name}: {self.message}"
 
 
+def _kind(exc: BaseException) -> str:
+    """An exception's class as a learner would look it up: ``KeyError``, ``struct.error``."""
+    module = type(exc).__module__
+    name = type(exc).__qualname__
+    return name if module in ("builtins", "__main__") else f"{module.lstrip('_')}.{name}"
+
+
 def _raised(name: str, exc: Exception) -> CheckResult:
     place = where(exc)
-    text = f"{type(exc).__name__}: {_cut(str(exc), 2 * ITEM)}"
+    text = f"{_kind(exc)}: {_cut(str(exc), 2 * ITEM)}"
     message = f"raised {text}" + (f" ({place})" if place else "")
-    return CheckResult(name, "fail", message, (type(exc).__name__, str(exc), place))
+    return CheckResult(name, "fail", message, (_kind(exc), str(exc), place))
 
 
 @dataclass

@@ -299,3 +299,17 @@ def test_a_packet_is_shown_field_by_field_in_the_courses_layout():
         "TelemetryNumerics", "  hr    61.00", "  temp  36.80"]   # a float32 36.79999923706055
     assert "tag" not in text, "an unsigned datagram carries no tag, so none is shown"
     assert [tcp_flags(f) for f in (0x02, 0x12, 0x11, 0x14, 0x18)] == ["S", "SA", "FA", "RA", "PA"]
+
+
+def test_lab00_shows_reception_counters_as_integers():
+    from types import SimpleNamespace
+
+    from tests.labcells import run_cell
+
+    beds = {"1": {"received": 1, "lost": 0, "duplicates": 0, "latency_p50_ms": 0.4},
+            "2": {"received": 3, "lost": 1, "duplicates": 0, "latency_p50_ms": None}}
+    system = SimpleNamespace(station=SimpleNamespace(stats=lambda: {"beds": beds}))
+    stats = run_cell("00", "latency_p50_ms", {"system": system})["stats"]
+    assert stats.loc["2", "received"] == 3
+    assert [str(t) for t in stats.dtypes[["received", "lost", "duplicates"]]] == ["int64"] * 3, \
+        "a counter shown as 1.0 reads as a measurement, not a count"

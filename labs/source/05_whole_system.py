@@ -511,28 +511,28 @@ def loss_per_protocol(counters: dict) -> pd.DataFrame:
 
 
 # %% tags=["check"]
-def table() -> pd.DataFrame:
+def losses() -> pd.DataFrame:
     return not_done_yet(loss_per_protocol, counters)
 
 
 checks = Checks("Exercise 4: loss per protocol")
-checks.expect("rows", lambda: list(table().index),
+checks.expect("rows", lambda: list(losses().index),
               expected=["UDP telemetry", "TCP alarms", "WebSocket alarms", "WebSocket vitals"],
               because="one row per link, in the order of the table above")
-checks.expect("UDP telemetry lost %", lambda: float(table().loc["UDP telemetry", "lost_pct"]),
+checks.expect("UDP telemetry lost %", lambda: float(losses().loc["UDP telemetry", "lost_pct"]),
               expected=10.0, tolerance=4.0,
               because="the proxy drops 10% in bursts; over some 5,000 datagrams the spread is "
               "about 1%, and the margin allows for a slow machine sending fewer")
-checks.expect("TCP alarms lost", lambda: int(table().loc["TCP alarms", "lost"]), expected=0,
+checks.expect("TCP alarms lost", lambda: int(losses().loc["TCP alarms", "lost"]), expected=0,
               because="an alarm stays in the device's outbox until the station ACKs it, and the "
               "station ACKs only what its journal holds")
-checks.expect("WebSocket alarms lost", lambda: int(table().loc["WebSocket alarms", "lost"]),
+checks.expect("WebSocket alarms lost", lambda: int(losses().loc["WebSocket alarms", "lost"]),
               expected=0,
               because="the hub queues alarms for each dashboard and never replaces them")
 checks.that("WebSocket vitals were dropped for the frozen dashboard",
-            lambda: table().loc["WebSocket vitals", "lost"] > 0,
+            lambda: losses().loc["WebSocket vitals", "lost"] > 0,
             because="its buffers filled, and the hub replaced its waiting vitals: latest wins",
-            got=lambda: table().loc["WebSocket vitals", "lost"])
+            got=lambda: losses().loc["WebSocket vitals", "lost"])
 checks
 
 # %% [markdown]

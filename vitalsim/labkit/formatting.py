@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from scapy.fields import ConditionalField
-from scapy.packet import Packet
+
+if TYPE_CHECKING:
+    from scapy.packet import Packet
+
+# scapy is imported only where a packet is printed, so that a lab that prints only tables (lab
+# 05) does not load it.
 
 #: how a missing value is shown, everywhere
 MISSING = "-"
@@ -113,6 +117,8 @@ def table(frame: pd.DataFrame, columns: Sequence[str] | None = None, *,
 def _layers(pkt: Packet) -> list[Packet]:
     """The packet's layers in order, a body carried in a field (the course's ``numerics``)
     right after the layer that holds it."""
+    from scapy.packet import Packet
+
     out: list[Packet] = []
     layer: Any = pkt
     while isinstance(layer, Packet) and layer.fields_desc is not None and len(layer.fields_desc):
@@ -138,6 +144,9 @@ def packet_fields(pkt: Packet, *, layers: Sequence[str] | None = None,
     digits nobody sent); bit patterns (:data:`HEX_FIELDS`) are in hex; a body carried in a
     field is shown as a layer of its own; a conditional field the packet does not carry is
     left out."""
+    from scapy.fields import ConditionalField
+    from scapy.packet import Packet
+
     fields = dict(fields or {})
     lines: list[str] = []
     for layer in _layers(pkt):

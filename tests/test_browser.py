@@ -163,11 +163,20 @@ def test_the_page_shows_a_station_restart_and_recovers_by_itself(chromium):
         station = system.system.station
         ports = dict(http_port=station.http_port, udp_port=station.udp_port,
                      tcp_port=station.tcp_port)
+        # locators, not wait_for_function: the page's CSP forbids the eval a polled string needs
+        page.locator(".tile").nth(1).wait_for(timeout=10_000)
         system.call(station.stop())
         page.wait_for_selector("#conn.conn-disconnected", timeout=10_000)
+        # the last values stay readable, but every tile says they are not current
+        page.locator('.tile[data-offline="true"]').nth(1).wait_for(timeout=5_000)
+        labels = page.locator(".tile .stale-label").all_text_contents()
+        assert all(text.startswith("NO CONNECTION: last values") for text in labels), labels
+        assert "not current (no connection)" in page.locator("#summary").text_content()
         replacement = Station(StationConfig(**ports))
         system.system.station = replacement
         system.call(replacement.start())
         page.wait_for_selector("#conn.conn-connected", timeout=15_000)
         page.wait_for_function("document.querySelectorAll('.tile').length === 2",
                                timeout=10_000)
+        page.locator('.tile[data-offline="false"]').nth(1).wait_for(timeout=10_000)
+        assert page.locator(".tile .stale-label").all_text_contents() == ["", ""]

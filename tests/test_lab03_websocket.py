@@ -301,3 +301,52 @@ def test_every_frame_in_a_random_stream_is_found_at_its_offset():
         stream += encode_frame(bytes(size), opcode=rng.choice([1, 2, 9, 10]), mask=mask)
     assert [o for o, _ in iter_frames(stream)] == offsets
     assert [o for o, _ in iter_frames(stream[:-1])] == offsets[:-1]
+
+
+class _OutboxKeepingItsPlace:
+    """Exercise 4 answered but for one rule: a replaced kind keeps its old place in the line."""
+
+    def __init__(self, max_alarms: int) -> None:
+        self.max_alarms, self.latest, self.alarms, self.dropped = max_alarms, {}, [], 0
+
+    def offer_latest(self, kind: str, message: str) -> None:
+        if kind in self.latest:
+            self.dropped += 1
+        self.latest[kind] = message              # a dict keeps the key where it was
+
+    def offer_alarm(self, message: str) -> bool:
+        if len(self.alarms) >= self.max_alarms:
+            return False
+        self.alarms.append(message)
+        return True
+
+    def take(self) -> str | None:
+        if self.alarms:
+            return self.alarms.pop(0)
+        return self.latest.pop(next(iter(self.latest))) if self.latest else None
+
+
+class _OutboxStub:
+    def __init__(self, max_alarms: int) -> None:
+        pass
+
+    def offer_latest(self, kind, message):
+        raise NotImplementedError("your code here")
+
+    offer_alarm = take = offer_latest
+
+
+def test_lab03_exercise4_fails_an_outbox_whose_replaced_kind_keeps_its_place():
+    from course import Checks, not_done_yet
+    from tests.labcells import run_cell
+
+    def checks_for(outbox):
+        ns = run_cell("03", 'Checks("Exercise 4', {"Checks": Checks, "not_done_yet": not_done_yet,
+                                                   "Outbox": outbox})
+        return ns["checks"]
+
+    wrong = checks_for(_OutboxKeepingItsPlace)
+    assert [r.name for r in wrong.results if r.status == "fail"] == \
+        ["vitals v1, stats s1, vitals v2: the order they are sent"], wrong.report()
+    assert "at position 0 expected 's1', got 'v2'" in wrong.report()
+    assert checks_for(_OutboxStub).status == "not done yet"

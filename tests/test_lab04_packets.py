@@ -172,3 +172,38 @@ def test_the_packet_numbers_lab04_cites_are_in_the_recordings():
     assert telemetry_gaps(lab.recorded("telemetry-loss"))[1003][:2] == [24, 25], "lab 04, Ex. 1"
     first = lab.recorded("telemetry-clean")[0][Telemetry]
     assert (first.device_id, first.numerics.hr) == (1001, 72.0), "lab 04, Exercise 3"
+
+
+def _check_4b(forge):
+    """Lab 04's check cell for 4b, after a run in which the authenticated station refused one
+    forgery as bad_tag and kept taking the real monitors' datagrams."""
+    from course import Checks, not_done_yet
+    from tests.labcells import run_cell
+
+    def done():
+        return not_done_yet(forge, 2, 1002, 1, 250.0, 0) is not None
+
+    ns = run_cell("04", 'Checks("Exercise 4b', {
+        "Checks": Checks, "not_done_yet": not_done_yet, "decode": decode, "forge": forge,
+        "FORGED_HR": 250.0, "done": done, "before": {"received": 8},
+        "after": {"received": 12, "rejected": {"bad_tag": 1}}, "history": {"hr": [72.0, 73.0]}})
+    return ns["checks"]
+
+
+def test_lab04_4b_fails_a_forgery_that_sends_no_body():
+    def forge(bed, device_id, seq, hr, sent_at_us):  # the header only: no numerics
+        return Telemetry(bed=bed, device_id=device_id, seq=seq, sent_at_us=sent_at_us)
+
+    def right(bed, device_id, seq, hr, sent_at_us):
+        return Telemetry(bed=bed, device_id=device_id, seq=seq, sent_at_us=sent_at_us,
+                         numerics=TelemetryNumerics(hr=hr, spo2=97, rr=14, temp=36.8))
+
+    def stub(*args):
+        raise NotImplementedError("your code here")
+
+    wrong = _check_4b(forge)
+    assert [r.name for r in wrong.results if r.status == "fail"] == \
+        ["your forgery's heart rate, decoded with no tag required"], wrong.report()
+    assert "numerics body is 0 bytes" in wrong.report()
+    assert _check_4b(right).passed, _check_4b(right).report()
+    assert _check_4b(stub).status == "not done yet"

@@ -172,3 +172,23 @@ def test_started_at_is_the_wall_time_a_devices_simulated_time_began():
         finally:
             await link.stop()
     run(main())
+
+
+def test_lab05_exercise2_fails_an_answer_that_passes_nan_to_news2():
+    from course import Checks, not_done_yet
+    from course.replay import news2_frame, replay_ward
+    from tests.labcells import run_cell
+
+    def passes_nan(numerics):
+        return pd.Series([news2(rr=r.rr, spo2=r.spo2, temp=r.temp, systolic=r.nibp_sys,
+                                hr=r.hr).total for r in numerics.itertuples()],
+                         index=numerics.index)
+
+    ward = replay_ward(["sepsis", "haemorrhage", "af_rvr"], seed=1, duration=1800)
+    ns = run_cell("05", 'Checks("Exercise 2', {
+        "Checks": Checks, "not_done_yet": not_done_yet, "pd": pd, "ward": ward,
+        "news2_frame": news2_frame, "news2_totals": passes_nan})
+    failed = {r.name: r.message for r in ns["checks"].results if r.status == "fail"}
+    name = "a second with SpO2 and temperature missing (NaN in the frame)"
+    assert name in failed, ns["checks"].report()
+    assert "spo2 is NaN; pass None" in failed[name]

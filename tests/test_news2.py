@@ -70,3 +70,10 @@ def test_bad_arguments_name_what_was_wrong():
         news2(**NORMAL, consciousness="X")
     with pytest.raises(ValueError, match="spo2_scale"):
         news2(**NORMAL, spo2_scale=3)
+
+
+@pytest.mark.parametrize("param", ["rr", "spo2", "temp", "systolic", "hr"])
+def test_nan_is_refused_and_the_message_says_to_pass_none(param):
+    # a NaN temperature would otherwise fail every band's comparison and score 2
+    with pytest.raises(ValueError, match=f"{param} is NaN; pass None"):
+        news2(**{**NORMAL, param: float("nan")})

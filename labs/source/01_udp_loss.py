@@ -76,8 +76,8 @@ def parse_header(data: bytes) -> dict:
 # %% tags=["check"]
 checks = Checks("Exercise 1: read the header")
 header = lambda: not_done_yet(parse_header, data)
-checks.expect("magic", lambda: header()["magic"], expected=0x5653,
-              because="every telemetry datagram starts with the bytes 'VS'")
+checks.expect("magic", lambda: header()["magic"], expected=0x5653, fmt="#06x",
+              because="every telemetry datagram starts with the bytes 'VS' (0x56 0x53)")
 checks.expect("bed", lambda: header()["bed"], expected=3, because="the message was for bed 3")
 checks.expect("seq", lambda: header()["seq"], expected=41, because="we sent sequence number 41")
 checks.expect("sent_at_us", lambda: header()["sent_at_us"], expected=1_764_000_000_500_000,
@@ -244,7 +244,6 @@ checks
 # over TCP, with the application's own acknowledgement (Lab 02).
 
 # %%
-# NBVAL_CHECK_OUTPUT
 await system.stop()
 print("stopped:", not system.station.running)
 
@@ -257,5 +256,8 @@ print("stopped:", not system.station.running)
 #    How many datagrams would you need for the measured loss to be within ±2% most of the time?
 # 3. JSON was about three times bigger. On a ward of 1,000 beds, what does that cost per second,
 #    and when would you still choose JSON?
-# 4. Turn the `burst` slider up with the same loss. What changes on the dashboard's waveforms, and
-#    why is a burst of losses worse for a clinician than the same number spread out?
+# 4. Turn the `burst` slider up with the same loss, and run the plot's cell again. What changes in
+#    the steps of the plot, and for how long does bed 1's tile on the dashboard then go without a
+#    new value? Why is a burst of losses worse for a clinician than the same number spread out?
+#    (This lab runs the ward without waveforms, `waves=False`; with them, a burst would also cut a
+#    visible gap into the ECG.)

@@ -43,6 +43,7 @@ import pandas as pd
 from scapy.all import IP, TCP, rdpcap
 
 from course import Checks, not_done_yet
+from course.formatting import table
 from vitalsim.protocol import AlarmMessage, Heartbeat, Hello
 from vitalsim.protocol.alarm_channel import encode_frame
 
@@ -80,8 +81,11 @@ print("the stream:", len(stream), "bytes")
 
 # %% [markdown]
 # Now send those four frames over a real TCP connection on this machine, one `sendall()` per frame,
-# and read on the other side with `recv(50)`. Compare what was written with what each read returned
-# (your numbers may differ from run to run: that is the point).
+# and read on the other side with `recv(50)`. Compare what was written with what each read returned.
+# Here the reader starts only once every byte is waiting in its kernel, so each read takes a full 50
+# bytes, the same on every run: the reads are cut by the reader's buffer size, not by the writer's
+# frames. Across a real network the cuts also fall wherever segments happen to arrive, and change
+# from run to run.
 
 # %%
 listener = socket.create_server(("127.0.0.1", 0))
@@ -206,7 +210,7 @@ checks
 # NBVAL_CHECK_OUTPUT
 from course.alarm_drill import compare_designs, run_drill
 
-print(compare_designs(seed=2).to_string())
+print(table(compare_designs(seed=2), index="design"))
 
 
 # %% [markdown]
@@ -331,15 +335,16 @@ print(len(packets), "packets in your capture,", len(recorded), "in the recorded 
 
 # %% [markdown]
 # Start with the recorded capture, the same on every machine. Packets 74 to 84 of one device's
-# connection (port 57290), each row one TCP segment as seen on the station's side: `seq` numbers the
-# first byte the segment carries, `ack` is the next byte its sender expects, `len` the bytes of data,
-# and `carries` the alarm-channel frames inside.
+# connection (port 57290), each row one TCP segment as seen on the station's side: `t` is seconds
+# since the first packet, `seq` numbers the first byte the segment carries, `ack` is the next byte
+# its sender expects, `len` the bytes of data, and `carries` the alarm-channel frames inside.
 
 # %%
 # NBVAL_CHECK_OUTPUT
 from course.tcp_evidence import retransmission_table, segment_table
 
-print(segment_table(recorded).loc[74:84].to_string())
+segments = segment_table(recorded)
+print(table(segments.loc[74:84], index="no", decimals={"t": 3}))
 
 # %% [markdown]
 # Read it with the sequence numbers:
@@ -363,7 +368,7 @@ print(segment_table(recorded).loc[74:84].to_string())
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(retransmission_table(recorded).to_string())
+print(table(retransmission_table(recorded)))
 
 # %% [markdown]
 # And in your capture (live when this machine could, else the same recorded one). A live capture
@@ -373,7 +378,7 @@ print(retransmission_table(recorded).to_string())
 # retransmission timer) and sooner ones (a duplicate ACK or a probe showed the loss first).
 
 # %%
-print(retransmission_table(packets).to_string())
+print(table(retransmission_table(packets)))
 
 
 # %% [markdown]
@@ -419,7 +424,19 @@ checks
 # %% [markdown]
 # ### Questions, answered from the capture
 #
-# Answer each with packet numbers, sequence numbers or counts from the tables above.
+# Answer each with packet numbers, sequence numbers or counts from the tables above, and these two
+# stretches of the recorded capture, which the first two questions are about (port 57290 is device
+# 1001's connection, 57302 device 1002's):
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("packets 14 to 21:")
+print(table(segments.loc[14:21], index="no", decimals={"t": 3}))
+print()
+print("packets 52 to 63:")
+print(table(segments.loc[52:63], index="no", decimals={"t": 3}))
+
+# %% [markdown]
 #
 # 1. Packet 20 is the station re-sending `ACK 1001-1` (seq 1405378414), first sent at packet 15. The
 #    drops are only towards the station: why did the *station* retransmit?
@@ -468,7 +485,6 @@ checks
 # travel by UDP instead (lab 01): a heart rate held up behind a lost one is already stale.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 await drill.stop()
 workdir.cleanup()
 print("stopped:", not drill.system.station.running)

@@ -40,6 +40,7 @@ from scapy.all import rdpcap
 from tornado.websocket import websocket_connect
 
 from course import Checks, not_done_yet
+from course.formatting import table
 from course.websocket import http_head, iter_frames, tcp_streams
 from vitalsim.impair.live import RECORDED, capture_unavailable_reason
 
@@ -266,7 +267,8 @@ checks.that("its payload, unmasked", lambda: not_done_yet(parse_frame, big)["pay
 checks
 
 # %% [markdown]
-# The whole conversation, frame by frame, as the package's parser reads it:
+# The whole conversation, frame by frame, as the package's parser reads it (`key` is the masking
+# key, `-` for a frame sent without one):
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -279,8 +281,9 @@ for side, stream, start in (("client", client, request_end), ("station", server,
             shown = frame.payload[:44].decode(errors="replace")
         rows.append({"packet": stream.packet_at(offset), "from": side, "FIN": int(frame.fin),
                      "opcode": f"{frame.opcode:#x} {frame.kind}", "MASK": int(frame.masked),
-                     "header": frame.header_size, "length": frame.length, "payload": shown})
-print(pd.DataFrame(rows).sort_values("packet").to_string(index=False))
+                     "key": frame.mask, "header": frame.header_size, "length": frame.length,
+                     "payload": shown})
+print(table(pd.DataFrame(rows).sort_values("packet")))
 
 # %% [markdown]
 # **Questions** (answer with packet numbers and field values from the table and the bytes above).
@@ -495,6 +498,19 @@ checks.expect("dropped", lambda: replay()[2], expected=3,
               because="v1 and v2 were replaced by newer vitals, s1 by s2")
 checks.expect("alarms accepted", lambda: replay()[0], expected=[True, True, True, False],
               because="only 3 may wait: at the 4th the hub would close the connection (4000)")
+
+
+def reordered() -> list[str]:
+    box = Outbox(max_alarms=3)
+    for kind, message in [("vitals", "v1"), ("stats", "s1"), ("vitals", "v2")]:
+        not_done_yet(box.offer_latest, kind, message)
+    return [not_done_yet(box.take), not_done_yet(box.take)]
+
+
+checks.expect("vitals v1, stats s1, vitals v2: the order they are sent", reordered,
+              expected=["s1", "v2"],
+              because="v2 replaces v1 and goes to the back of the line, behind s1, which has "
+                      "waited longer")
 checks
 
 # %% [markdown]
@@ -640,7 +656,6 @@ dashboard.close()
 print(len(ecg.data["t"]), "ECG samples on the plot")
 
 # %%
-# NBVAL_CHECK_OUTPUT
 for ws in (healthy, dashboard):
     ws.close()
 stalled.close()

@@ -40,6 +40,7 @@ from scapy.all import IP, TCP, UDP, Packet, bind_layers
 from scapy.fields import ByteField, IntField, LongField, ShortField, XShortField
 
 from course import Checks, not_done_yet, wait_until
+from course.formatting import packet_fields, table, tcp_flags
 from course.packets import (
     alarm_table,
     get_json,
@@ -57,13 +58,23 @@ from vitalsim.protocol import NumericsMessage, TelemetryError, decode, encode
 # `captures/telemetry-clean.pcap` holds what two bedside monitors sent a receiver on UDP port 15005
 # for four seconds (the ward ran at five times real speed). `recorded()` reads it and tells scapy
 # that this port carries telemetry (`bind_ports`), so every datagram to it dissects into the
-# course's `Telemetry` layer. `show()` prints every layer, field by field: Ethernet (all zeros on
-# the loopback interface), IP, UDP, then ours, with the numerics body inside it.
+# course's `Telemetry` layer. `packet_fields` prints a packet layer by layer, field by field, in the
+# course's layout: here IP, UDP (a few of their fields), then ours, with the numerics body that
+# travels inside it. (Its values are 32-bit floats, shown to two decimals: 36.8 is stored as
+# 36.79999923706055.)
 
 # %%
 # NBVAL_CHECK_OUTPUT
 clean = recorded("telemetry-clean")
-print(clean)
+print(len(clean), "packets, the first:")
+print(packet_fields(clean[0], layers=["IP", "UDP", "Telemetry", "TelemetryNumerics"],
+                    fields={"IP": ["src", "dst", "proto", "len"], "UDP": ["sport", "dport", "len"]}))
+
+# %% [markdown]
+# scapy's own `show()` prints the same packet with every field of every layer, Ethernet (all zeros
+# on the loopback interface) included, in scapy's layout:
+
+# %%
 clean[0].show()
 
 # %% [markdown]
@@ -77,7 +88,6 @@ t = clean[0][Telemetry]
 print("device", t.device_id, "bed", t.bed, "seq", t.seq, "type", t.type, t.sprintf("(%type%)"))
 print("heart rate", t.numerics.hr, "from", clean[0][IP].src, "port", clean[0][UDP].sport)
 print("header", len(bytes(t)) - t.body_len, "bytes, body", t.body_len, "bytes")
-print(clean[0].summary())
 
 # %% [markdown]
 # A capture is a list of packets, so picking out one device's traffic is a list comprehension over
@@ -100,11 +110,11 @@ print("send times apart, in ms:", sorted({round(s / 1000) for s in steps}))
 
 # %%
 # NBVAL_CHECK_OUTPUT
-table = telemetry_table(clean)
-print(table[["packet", "time", "device_id", "bed", "seq", "sent_at_us", "hr", "spo2"]]
-      .head(6).to_string(index=False))
+datagrams = telemetry_table(clean)
+print(table(datagrams.head(6), ["packet", "time", "device_id", "bed", "seq", "sent_at_us", "hr",
+                                "spo2"], decimals={"time": 6, "hr": 1, "spo2": 1}))
 print()
-print(table.groupby("device_id").seq.agg(["count", "min", "max"]))
+print(table(datagrams.groupby("device_id").seq.agg(["count", "min", "max"]), index="device_id"))
 
 # %% [markdown]
 # ### Exercise 1: what UDP lost, with evidence
@@ -124,7 +134,8 @@ print(table.groupby("device_id").seq.agg(["count", "min", "max"]))
 # %%
 # NBVAL_CHECK_OUTPUT
 lossy = recorded("telemetry-loss")
-print(lossy)
+print(len(lossy), "datagrams; per device:",
+      {d: sum(p[Telemetry].device_id == d for p in lossy) for d in (1001, 1002, 1003)})
 
 
 # %%
@@ -181,7 +192,7 @@ checks
 # `captures/alarm-restart.pcap` follows one device's TCP alarm channel while the station stops for
 # two seconds and starts again. `pkt[TCP].flags` holds TCP's flags: **S**YN opens a connection,
 # **A**CK acknowledges, **F**IN closes, **R**ST refuses, **P**USH hands data to the application.
-# The connections' openings, closings and refusals:
+# The connections' openings, closings and refusals (`tcp_flags` writes the flags as letters):
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -190,7 +201,7 @@ t0 = restart[0].time
 for number, p in enumerate(restart):
     if p[TCP].flags.S or p[TCP].flags.F or p[TCP].flags.R:
         print(f"{number:3d}  {float(p.time - t0):6.3f} s  {p[TCP].sport:5d} -> {p[TCP].dport:5d}"
-              f"  {p[TCP].flags}")
+              f"  {tcp_flags(p[TCP].flags)}")
 
 # %% [markdown]
 # Packets 25–28: the station goes away and both sides close. Packets 29–34: the device tries to
@@ -260,8 +271,8 @@ checks
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(frames[["packet", "time", "sender", "sport", "frame", "alarm_id", "state"]]
-      .to_string(index=False))
+print(table(frames, ["packet", "time", "sender", "sport", "frame", "alarm_id", "state"],
+            decimals={"time": 6}))
 
 # %% [markdown]
 # Packet 38 carries three frames: the second HELLO, and the two alarm events that waited in the
@@ -291,7 +302,6 @@ print(second.sprintf("%type%"), "frame:", second.message())
 # `vitalsim.layers` builds its `Telemetry` from the codec's layout table. Its header fields:
 
 # %%
-# NBVAL_CHECK_OUTPUT
 for field in Telemetry.fields_desc[:10]:
     print(f"{field.name:11} {type(field).__name__:14} {int(field.sz)} byte(s)")
 
@@ -407,12 +417,28 @@ seen[["packet", "time", "src", "sport", "device_id", "bed", "seq", "key_id", "hr
 # just another field of the datagram. So a forger who dates a datagram ten seconds ahead keeps
 # its value on screen for ten seconds, until the real monitor's clock catches up.
 #
+# A scapy layer also *builds* packets: call it with field values as keyword arguments, and
+# `bytes()` gives the datagram. The body is a packet of its own, a `TelemetryNumerics`, given as
+# the value of the `numerics` field; the layer fills in `type` and `body_len` from it. The codec
+# reads the result as any station would:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+example = Telemetry(bed=7, device_id=1007, seq=5, sent_at_us=1_764_000_000_000_000,
+                    numerics=TelemetryNumerics(hr=61, spo2=99, rr=12, temp=37.0))
+data = bytes(example)
+print(len(data), "bytes; the header says type", Telemetry(data).type, "and body_len",
+      Telemetry(data).body_len)
+decoded = decode(data)
+print("decoded: bed", decoded.bed, "seq", decoded.seq, "hr", decoded.hr, "spo2", decoded.spo2)
+
+# %% [markdown]
 # ### Exercise 4: forge a datagram
 #
 # Write `forge(bed, device_id, seq, hr, sent_at_us)` returning a `Telemetry` packet (the course's
 # layer) of a numerics datagram with those header fields and a body with that heart rate and
-# plausible other values (SpO₂ 97, respiration 14, temperature 36.8). Leave `type` and
-# `body_len` alone: the layer fills them in.
+# plausible other values (SpO₂ 97, respiration 14, temperature 36.8), built as in the cell above.
+# Leave `type` and `body_len` alone: the layer fills them in.
 #
 # The next cell sends `bytes(forge(...))` to the station with a plain UDP socket, as bed 2's
 # device 1002, with its next sequence number (read here from the station's state; Section 4 showed
@@ -454,6 +480,7 @@ if forged is not None:
         print("the station did not take it; rejected:", system.station.stats()["udp"]["rejected"])
 beds = pd.DataFrame((await get_json(system.url + "api/beds"))["beds"]).set_index("bed")
 beds["sent_ahead_s"] = (beds.sent_at - time.time()).round(1)   # send time minus now
+history = await get_json(system.url + "api/beds/2/history?channels=hr")   # for the check below
 beds[["device_id", "hr", "spo2", "rr", "sent_ahead_s"]]
 
 # %% [markdown]
@@ -462,7 +489,6 @@ beds[["device_id", "hr", "spo2", "rr", "sent_ahead_s"]]
 # plot draws keeps it too, long after the real monitor has taken over again.
 
 # %% tags=["check"]
-history = await get_json(system.url + "api/beds/2/history?channels=hr")
 done = lambda: not_done_yet(forge, 2, 1002, 1, FORGED_HR, 0) is not None
 checks = Checks("Exercise 4a: the station believed the forgery")
 checks.expect("heart rate in your datagram, as the codec decodes it",
@@ -540,12 +566,17 @@ if forged is not None:
 await wait_until(lambda: system.station.stats()["udp"]["received"] >= before["received"] + 4,
                  timeout=5, what="four more datagrams from the real monitors")
 after = system.station.stats()["udp"]
+history = await get_json(system.url + "api/beds/2/history?channels=hr")
 print("accepted before", before["received"], "after", after["received"])
 print("rejected:", after["rejected"])
 
 # %% tags=["check"]
-history = await get_json(system.url + "api/beds/2/history?channels=hr")
 checks = Checks("Exercise 4b: the authenticated station refused it")
+checks.expect("your forgery's heart rate, decoded with no tag required",
+              lambda: decode(bytes(not_done_yet(forge, 2, 1002, 1, FORGED_HR, 0))).hr,
+              expected=FORGED_HR,
+              because="it is a well-formed datagram: the missing tag must be the only reason the "
+                      "station refused it")
 checks.expect("datagrams rejected as bad_tag",
               lambda: done() and after["rejected"].get("bad_tag", 0), expected=1,
               because="your forgery carries no tag, and this station requires one")
@@ -587,7 +618,6 @@ else:
 # ## 7. Stop everything
 
 # %%
-# NBVAL_CHECK_OUTPUT
 attacker.close()
 await system.stop()
 print("stopped:", not system.station.running)

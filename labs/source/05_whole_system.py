@@ -38,9 +38,10 @@ import asyncio
 import pandas as pd
 
 from course import Checks, not_done_yet
+from course.formatting import table
 from course.replay import early_warning, news2_frame, replay_ward, with_onsets
 from vitalsim.alarms import Limit, default_limits
-from vitalsim.physiology import news2  # noqa: F401  (for Exercise 2)
+from vitalsim.physiology import news2
 
 pd.set_option("display.width", 120)
 
@@ -65,12 +66,11 @@ for lim in default_limits():
 # `replay_ward` seeds each bed as the live ward does. Three beds, one hour each:
 
 # %%
-# NBVAL_CHECK_OUTPUT
 SCENARIOS = ["sepsis", "haemorrhage", "af_rvr"]
 ward = replay_ward(SCENARIOS, seed=1, duration=3600)   # bed 1, 2, 3: one simulated hour each
 alarms = pd.concat([rp.alarms for rp in ward.values()], ignore_index=True)
-print(alarms[["bed", "t", "alarm_id", "condition", "priority", "state", "value"]]
-      .to_string(index=False))
+print(table(alarms, ["bed", "t", "alarm_id", "condition", "priority", "state", "value"],
+            decimals={"t": 0, "value": 1}))
 
 
 # %% [markdown]
@@ -149,7 +149,15 @@ checks
 #
 # Write `news2_totals(numerics)` returning a Series, indexed like `numerics`, of the NEWS2 total for
 # each row. Call `news2(rr=..., spo2=..., temp=..., systolic=..., hr=...)` (systolic is the
-# `nibp_sys` column); pass `None`, not NaN, for a missing value.
+# `nibp_sys` column); pass `None`, not NaN, for a missing value. `news2()` returns an object,
+# not a number: its `.total` is the aggregate score (it also has `.band`, `.scores` per parameter
+# and `.missing`). For example:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+score = news2(rr=22, spo2=95, temp=None, systolic=120, hr=96)
+print("total", score.total, "| band", score.band, "| missing", score.missing)
+print("scores", score.scores)
 
 # %%
 def news2_totals(numerics: pd.DataFrame) -> pd.Series:
@@ -173,6 +181,12 @@ checks.expect("haemorrhage at 25 min",
               lambda: int(not_done_yet(news2_totals, ward[2].numerics)[1500.0]),
               expected=7, because="systolic 90 scores 3 (the alarm waits for below 90), pulse 112 "
               "scores 2 and RR 23 scores 2")
+probe_off = pd.DataFrame({"rr": [18.0], "spo2": [float("nan")], "temp": [float("nan")],
+                          "nibp_sys": [120.0], "hr": [70.0]}, index=[0.0])
+checks.expect("a second with SpO2 and temperature missing (NaN in the frame)",
+              lambda: int(not_done_yet(news2_totals, probe_off)[0.0]), expected=0,
+              because="a missing value is passed as None, which scores 0 (and is listed in "
+                      ".missing); news2() refuses NaN")
 for bed, rp in ward.items():
     checks.that(f"bed {bed}: every second of the hour",
                 lambda rp=rp: not_done_yet(news2_totals, rp.numerics).tolist()
@@ -185,9 +199,8 @@ checks
 # alarm? In simulated minutes:
 
 # %%
-# NBVAL_CHECK_OUTPUT
 warning = early_warning(ward)
-print(warning.to_string())
+print(table(warning, index="bed", decimals=1))
 
 # %%
 from bokeh.models import ColumnDataSource, Span
@@ -363,10 +376,18 @@ vitals.tail().round(3)
 #
 # The station sends its ACK to the device once the journal has the alarm; the ACK frees the device's
 # outbox but is not on the way to the screen.
+#
+# The five moments are the columns `onset`, `due`, `raised`, `journaled` and `shown`, each in wall
+# seconds since 1970 (`time.time()`); `delay` is the limit's alarm delay in simulated seconds, and
+# `onset_sim` the onset in simulated seconds since admission. Below, the five are shown in
+# milliseconds after each alarm's onset, to be readable; the frame itself holds the wall times.
 
 # %%
 timeline = alarm_timeline(system, recorder)
-timeline[["bed", "alarm_id", "condition", "priority", "delay", "onset_sim"]]
+MOMENTS = ["onset", "due", "raised", "journaled", "shown"]
+after_onset = timeline[MOMENTS].sub(timeline["onset"], axis=0) * 1000    # ms after the onset
+pd.concat([timeline[["bed", "alarm_id", "condition", "delay", "onset_sim"]],
+           after_onset.round(1)], axis=1)
 
 
 # %% [markdown]
@@ -491,28 +512,28 @@ def loss_per_protocol(counters: dict) -> pd.DataFrame:
 
 
 # %% tags=["check"]
-def table() -> pd.DataFrame:
+def losses() -> pd.DataFrame:
     return not_done_yet(loss_per_protocol, counters)
 
 
 checks = Checks("Exercise 4: loss per protocol")
-checks.expect("rows", lambda: list(table().index),
+checks.expect("rows", lambda: list(losses().index),
               expected=["UDP telemetry", "TCP alarms", "WebSocket alarms", "WebSocket vitals"],
               because="one row per link, in the order of the table above")
-checks.expect("UDP telemetry lost %", lambda: float(table().loc["UDP telemetry", "lost_pct"]),
+checks.expect("UDP telemetry lost %", lambda: float(losses().loc["UDP telemetry", "lost_pct"]),
               expected=10.0, tolerance=4.0,
               because="the proxy drops 10% in bursts; over some 5,000 datagrams the spread is "
               "about 1%, and the margin allows for a slow machine sending fewer")
-checks.expect("TCP alarms lost", lambda: int(table().loc["TCP alarms", "lost"]), expected=0,
+checks.expect("TCP alarms lost", lambda: int(losses().loc["TCP alarms", "lost"]), expected=0,
               because="an alarm stays in the device's outbox until the station ACKs it, and the "
               "station ACKs only what its journal holds")
-checks.expect("WebSocket alarms lost", lambda: int(table().loc["WebSocket alarms", "lost"]),
+checks.expect("WebSocket alarms lost", lambda: int(losses().loc["WebSocket alarms", "lost"]),
               expected=0,
               because="the hub queues alarms for each dashboard and never replaces them")
 checks.that("WebSocket vitals were dropped for the frozen dashboard",
-            lambda: table().loc["WebSocket vitals", "lost"] > 0,
+            lambda: losses().loc["WebSocket vitals", "lost"] > 0,
             because="its buffers filled, and the hub replaced its waiting vitals: latest wins",
-            got=lambda: table().loc["WebSocket vitals", "lost"])
+            got=lambda: losses().loc["WebSocket vitals", "lost"])
 checks
 
 # %% [markdown]
@@ -596,7 +617,6 @@ checks
 #    network, the largest latency?
 
 # %%
-# NBVAL_CHECK_OUTPUT
 frozen.close()
 await recorder.stop()
 await system.stop()

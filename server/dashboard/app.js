@@ -12,6 +12,7 @@
     tilesDirty: true, alarmsDirty: true, statsDirty: false,
     stats: null, prevStats: null, rates: {},
     waveBeds: new Set(), waveViews: new Map(), trendBed: null,
+    offlineSince: null,   // when the connection was lost: every value shown is older than this
   };
   const $ = (id) => document.getElementById(id);
   const grid = $("grid"), alarmList = $("alarm-list"), conn = $("conn");
@@ -33,6 +34,16 @@
     conn.textContent = text;
   }
 
+  // Without a connection nothing on the page is current any more. The values stay (a nurse can
+  // still read the last ones), but the page says, on every tile, that they are old and since
+  // when, and greys them out; the next snapshot replaces them.
+  function setOffline(offline) {
+    if (offline && state.offlineSince === null) state.offlineSince = new Date();
+    if (!offline) state.offlineSince = null;
+    document.body.dataset.connection = offline ? "offline" : "online";
+    state.tilesDirty = state.alarmsDirty = state.statsDirty = true;
+  }
+
   function send(command) {
     if (state.socket && state.socket.readyState === WebSocket.OPEN) {
       state.socket.send(JSON.stringify(command));
@@ -45,16 +56,20 @@
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(url.href);
     state.socket = ws;
-    setConn("connecting", "connecting…");
+    setConn("connecting", state.offlineSince === null ? "connecting…"
+      : "reconnecting… values are from before " + state.offlineSince.toLocaleTimeString());
     ws.onopen = () => {
       state.retry = 500;
       setConn("connected", "connected");
+      setOffline(false);
       if (state.waveBeds.size) send({ type: "subscribe", waves: [...state.waveBeds] });
     };
     ws.onmessage = (ev) => handle(JSON.parse(ev.data));
     ws.onclose = (ev) => {
       const why = ev.reason ? " (" + ev.reason + ")" : "";
-      setConn("disconnected", "disconnected" + why + ": reconnecting…");
+      setOffline(true);
+      setConn("disconnected", "disconnected" + why + " since " +
+        state.offlineSince.toLocaleTimeString() + ": values are not current; reconnecting…");
       setTimeout(connect, state.retry);
       state.retry = Math.min(state.retry * 2, 5000);
     };
@@ -133,8 +148,12 @@
       set("nibp-time", b.nibp_time == null ? "" : "cuff " + clock(b.nibp_time));
       tile.querySelector(".patient").textContent = b.patient || "";
       tile.querySelector(".flags").textContent = (b.flags || []).map((f) => f.replace("_", " ").toUpperCase()).join(" · ");
-      tile.dataset.stale = String(Boolean(b.stale));
-      tile.querySelector(".stale-label").textContent = b.stale ? "NO DATA" : "";
+      const offline = state.offlineSince !== null;
+      tile.dataset.stale = String(Boolean(b.stale) || offline);
+      tile.dataset.offline = String(offline);
+      tile.querySelector(".stale-label").textContent = offline
+        ? "NO CONNECTION: last values, from before " + state.offlineSince.toLocaleTimeString()
+        : b.stale ? "NO DATA" : "";
       const news = tile.querySelector(".news2");
       news.dataset.band = b.news2 ? b.news2.band : "none";
       news.textContent = b.news2 ? "NEWS2 " + b.news2.total + (b.news2.complete ? "" : "+") + " " + b.news2.band : "NEWS2 —";
@@ -144,7 +163,8 @@
         top ? SYMBOL[top.priority] + " " + top.priority.toUpperCase() + (top.state === "silenced" ? " (silenced)" : "") + ": " + top.condition : "";
       if (top) alarming += 1;
     }
-    $("summary").textContent = state.beds.size + " beds · " + alarming + " alarming";
+    $("summary").textContent = state.beds.size + " beds · " + alarming + " alarming" +
+      (state.offlineSince !== null ? " · not current (no connection)" : "");
   }
 
   // -- alarms ---------------------------------------------------------------------------------

@@ -62,7 +62,8 @@ def news2(*, rr: float | None, spo2: float | None, on_oxygen: bool = False,
           temp: float | None, systolic: float | None, hr: float | None,
           consciousness: str = "A", spo2_scale: int = 1) -> News2Result:
     """Score one set of observations. A missing (None) value scores 0 and is listed in
-    ``missing``, so a partial score is never mistaken for a complete one."""
+    ``missing``, so a partial score is never mistaken for a complete one. NaN is refused with a
+    ValueError: it is not a measurement, and scoring it would give a number that looks like one."""
     if spo2_scale not in (1, 2):
         raise ValueError(f"spo2_scale must be 1 or 2, got {spo2_scale!r}")
     if consciousness not in ("A", "C", "V", "P", "U"):
@@ -71,6 +72,11 @@ def news2(*, rr: float | None, spo2: float | None, on_oxygen: bool = False,
     missing: list[str] = []
 
     def score(name: str, value: float | None, fn) -> None:
+        if value is not None and value != value:  # NaN is the only value unequal to itself
+            # NaN fails every band's comparison, so it would score as if measured (a NaN
+            # temperature scores 2): refuse it rather than guess what it meant
+            argument = "hr" if name == "pulse" else name
+            raise ValueError(f"{argument} is NaN; pass None for a value that was not measured")
         if value is None:
             missing.append(name)
             scores[name] = 0

@@ -6,59 +6,20 @@ without it the test skips and says why.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from server import Station, System
+from server import Station
 from server.config import StationConfig
 from server.system import SystemConfig
+from tests.browser import ARTIFACTS, CHROMIUM_ARGS, BackgroundSystem
 from tests.requirements import require_chromium
 from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
 
 pytestmark = pytest.mark.browser
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-
-class BackgroundSystem:
-    """The whole system on its own event loop in a thread, so Playwright's sync API can drive
-    the page from the test's thread."""
-
-    def __init__(self, config: SystemConfig) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.system = System(config)
-
-    def __enter__(self) -> BackgroundSystem:
-        self.thread.start()
-        self.call(self.system.start())
-        return self
-
-    def call(self, coro, timeout: float = 30):
-        """Run a coroutine on the system's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    @property
-    def url(self) -> str:
-        return self.system.url
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            asyncio.run_coroutine_threadsafe(self.system.stop(), self.loop).result(30)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-            self.loop.close()
-
 
 @pytest.fixture
 def chromium():

@@ -19,9 +19,9 @@ from urllib.parse import urlparse
 import psutil
 import pytest
 
+from tests.browser import CHROMIUM_ARGS
 from tests.hub import PASSWORD, ROOT, Hub, StudentLab
 from tests.requirements import require_chromium, require_hub_proxy
-from tests.test_browser import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 

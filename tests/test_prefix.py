@@ -21,8 +21,8 @@ import pytest
 from course.links import dashboard_link
 from server.config import StationConfig
 from server.system import SystemConfig
+from tests.browser import CHROMIUM_ARGS, BackgroundSystem
 from tests.requirements import require_chromium
-from tests.test_browser import CHROMIUM_ARGS, BackgroundSystem
 from vitalsim.devices import WardConfig
 
 pytestmark = pytest.mark.browser

@@ -1,0 +1,50 @@
+"""What the browser tests share: Chromium's flags, where screenshots go, and a system on a thread.
+
+Playwright's sync API drives the page from the test's thread, so the system under test runs on
+its own event loop in a background thread (:class:`BackgroundSystem`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from server import System
+from server.system import SystemConfig
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+class BackgroundSystem:
+    """The whole system on its own event loop in a thread, so Playwright's sync API can drive
+    the page from the test's thread."""
+
+    def __init__(self, config: SystemConfig) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.system = System(config)
+
+    def __enter__(self) -> BackgroundSystem:
+        self.thread.start()
+        self.call(self.system.start())
+        return self
+
+    def call(self, coro, timeout: float = 30):
+        """Run a coroutine on the system's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    @property
+    def url(self) -> str:
+        return self.system.url
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self.system.stop(), self.loop).result(30)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()

@@ -50,6 +50,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 LAB_SECONDS = 60  # each notebook, from its first cell to its last
 OPEN_SECONDS = 60  # to load JupyterLab's page and start the notebook's kernel
+SERVER_SECONDS = 90  # for JupyterLab to start listening
 ERROR_TEXTS = ("Failed to create view", "javascript error", "Javascript Error",
                "Error displaying widget", "Failed to load model")
 WIDGET_REPRS = ("VBox(children=", "HBox(children=", "FloatSlider(", "BokehModel(")
@@ -155,7 +156,7 @@ def jupyterlab(tmp_path_factory) -> Iterator[JupyterLab]:
     kernels: set[int] = set()
     try:
         info = base / "runtime" / f"jpserver-{server.pid}.json"
-        end = time.monotonic() + 90
+        end = time.monotonic() + SERVER_SECONDS
         while not info.exists():  # written once the server listens
             if server.poll() is not None or time.monotonic() > end:
                 pytest.fail("JupyterLab did not start:\n"
@@ -403,7 +404,7 @@ def sliders_follow_both_ways(page, controls: int, deadline: Deadline) -> None:
     wait_readout(page, loss, "20.00", deadline)
 
 
-@pytest.mark.timeout(OPEN_SECONDS + LAB_SECONDS + 30)
+@pytest.mark.timeout(SERVER_SECONDS + OPEN_SECONDS + LAB_SECONDS + 30)  # the first starts it
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_lab_runs_in_jupyterlab(jupyterlab, browser_context, notebook):
     lab = notebook.removeprefix("instructor/")[:2]

@@ -7,8 +7,8 @@ as text. Here, for each notebook:
 - no output shows a JavaScript error (an ipywidgets "Failed to create view ... Click to show
   javascript error" box, JupyterLab's "Javascript Error"), and no cell fails except a learner's
   stub (tagged raises-exception) with its NotImplementedError;
-- every bokeh plot draws its canvas, and a plot whose cell streams data changes its pixels while
-  the cell runs;
+- every bokeh plot draws its canvas, and a plot whose cell streams data changes its pixels after
+  its first drawing, from the data its cell streams;
 - every ipywidgets output renders as a widget, never as its text repr;
 - lab 01: a slider moved in the page changes the proxy in the kernel, and a setting changed from
   code moves the slider;
@@ -296,24 +296,25 @@ def run_cell(page, index: int, cell: dict, deadline: Deadline, during=None) -> N
 
 
 def check_bokeh_draws(page, index: int, cell: dict, deadline: Deadline) -> None:
-    """While a plot's cell runs: its canvas draws, and if the cell streams data, changes."""
-    page.wait_for_function("i => window.__lab.drawn(i) || window.__lab.idle()", arg=index,
-                           timeout=deadline.ms())
-    if not page.evaluate("i => window.__lab.drawn(i)", index):
+    """A plot's canvas draws, and if its cell streams data, changes after its first drawing."""
+    try:  # on a busy machine the first drawing may come after the cell has ended
+        page.wait_for_function("i => window.__lab.drawn(i)", arg=index, timeout=deadline.ms())
+    except Exception:
         shown = " / ".join(o["text"] for o in page.evaluate("i => window.__lab.outputs(i)", index))
         raise AssertionError(f"cell {index}: the bokeh plot drew nothing on a canvas; the "
-                             f"output shows {shown[:600]!r}")
+                             f"output shows {shown[:600]!r}") from None
     if ".stream(" not in cell["source"]:
         return
     page.evaluate("i => { window.__lab.base = window.__lab.pixels(i); }", index)
-    changed = page.wait_for_function(
-        """i => { const running = !window.__lab.done;
-                 if (window.__lab.pixels(i) !== window.__lab.base) return {running};
-                 return window.__lab.idle() ? {running: false, unchanged: true} : null; }""",
-        arg=index, timeout=deadline.ms()).json_value()
-    assert not changed.get("unchanged"), \
-        f"cell {index}: the plot's pixels never changed while its cell streamed data"
-    assert changed["running"], f"cell {index}: the plot changed only after its cell had ended"
+    # The kernel sends the streamed data only while the cell runs, so any change after the
+    # first drawing is streamed data drawn. On a busy machine the page may draw the last of it
+    # just after the cell has ended, so the wait is for the change, not for the cell.
+    try:
+        page.wait_for_function("i => window.__lab.pixels(i) !== window.__lab.base", arg=index,
+                               timeout=deadline.ms())
+    except Exception as exc:
+        raise AssertionError(f"cell {index}: the plot's pixels never changed while its cell "
+                             "streamed data") from exc
 
 
 def check_outputs(page, index: int, cell: dict) -> None:

@@ -1,9 +1,16 @@
-"""Sliders for a running impairment proxy, for a notebook: turn the network bad and watch."""
+"""Sliders for a running impairment proxy, for a notebook: turn the network bad and watch.
+
+The sliders and the proxies' settings follow each other: a slider moved in the page changes the
+proxy, and ``system.udp_proxy.settings.loss = 0.2`` in a cell moves the slider.
+"""
 
 from __future__ import annotations
 
+import math
+
 import ipywidgets as widgets
 
+from vitalsim.impair.model import Watched
 from vitalsim.impair.proxy import TcpImpairmentProxy, UdpImpairmentProxy
 
 # (field, label, min, max, step, scale shown to the learner)
@@ -21,23 +28,59 @@ TCP_SLIDERS = (
 )
 
 
-def _slider(settings: object, name: str, label: str, lo: float, hi: float, step: float,
+def _slider(settings: Watched, name: str, label: str, lo: float, hi: float, step: float,
             scale: float) -> widgets.FloatSlider:
-    slider = widgets.FloatSlider(value=getattr(settings, name) * scale, min=lo, max=hi,
-                                 step=step, description=label, continuous_update=False,
+    """A slider bound both ways to one field: moving it changes the setting, and a setting
+    changed by code moves it (the settings announce their changes)."""
+    shown = getattr(settings, name) * scale
+    slider = widgets.FloatSlider(value=shown, min=min(lo, shown), max=max(hi, shown), step=step,
+                                 description=label, continuous_update=False,
                                  style={"description_width": "14em"},
                                  layout=widgets.Layout(width="32em"))
 
-    def changed(change: dict) -> None:
-        setattr(settings, name, change["new"] / scale)
+    def from_page(change: dict) -> None:
+        value = change["new"] / scale
+        # the slider moved because code changed the setting: writing it back would only add
+        # rounding (0.2 * 100 / 100 is not always 0.2)
+        if not math.isclose(getattr(settings, name), value, rel_tol=1e-9, abs_tol=1e-12):
+            setattr(settings, name, value)
 
-    slider.observe(changed, names="value")
+    def from_code(field: str, value: object) -> None:
+        if field != name or not isinstance(value, int | float):
+            return
+        shown = value * scale
+        # a value beyond the slider's range widens it: clamping would write the clamped
+        # value back and undo what the code asked for
+        slider.max = max(slider.max, shown)
+        slider.min = min(slider.min, shown)
+        if not math.isclose(slider.value, shown, rel_tol=1e-9, abs_tol=1e-12):
+            slider.value = shown
+
+    slider.observe(from_page, names="value")
+    settings.watch(from_code)
     return slider
+
+
+def _toggle(settings: Watched, name: str, label: str) -> widgets.ToggleButton:
+    """A toggle bound both ways to one boolean field, as :func:`_slider` is to a number."""
+    toggle = widgets.ToggleButton(value=bool(getattr(settings, name)), description=label)
+    toggle.observe(lambda change: setattr(settings, name, change["new"]), names="value")
+
+    def from_code(field: str, value: object) -> None:
+        if field == name:
+            toggle.value = bool(value)
+
+    settings.watch(from_code)
+    return toggle
 
 
 def controls(udp: UdpImpairmentProxy | None = None,
              tcp: TcpImpairmentProxy | None = None) -> widgets.Widget:
-    """A panel of sliders bound live to the proxies' settings, with the proxies' counters."""
+    """A panel of sliders bound both ways to the proxies' settings, with the proxies' counters.
+
+    The bindings last as long as the proxies' settings (each system makes new ones), so a cell
+    run again adds a panel that follows the same settings as the first.
+    """
     rows: list[widgets.Widget] = []
     counters = widgets.HTML()
 
@@ -55,8 +98,7 @@ def controls(udp: UdpImpairmentProxy | None = None,
     if tcp is not None:
         rows.append(widgets.HTML("<b>TCP alarm channel</b>"))
         rows += [_slider(tcp.settings, *spec) for spec in TCP_SLIDERS]
-        stall = widgets.ToggleButton(value=tcp.settings.stall, description="stall")
-        stall.observe(lambda c: setattr(tcp.settings, "stall", c["new"]), names="value")
+        stall = _toggle(tcp.settings, "stall", "stall")
         reset = widgets.Button(description="reset connections", button_style="warning")
         reset.on_click(lambda _: (tcp.reset_connections(), refresh()))
         rows.append(widgets.HBox([stall, reset]))

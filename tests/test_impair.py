@@ -211,6 +211,68 @@ def test_sliders_change_a_running_proxys_settings():
     assert tcp.settings.latency == 0.25
 
 
+def test_settings_tell_their_watchers_of_each_change_and_only_of_changes():
+    settings = UdpSettings(loss=0.1)
+    heard: list[tuple[str, object]] = []
+    unwatch = settings.watch(lambda name, value: heard.append((name, value)))
+    settings.loss = 0.2
+    settings.loss = 0.2  # no change: nothing to tell
+    settings.burst = 3.0
+    unwatch()
+    settings.jitter = 0.01
+    assert heard == [("loss", 0.2), ("burst", 3.0)]
+    assert settings == UdpSettings(loss=0.2, burst=3.0, jitter=0.01), "watchers are not a field"
+
+
+def _sliders(panel) -> dict:
+    found, todo = {}, [panel]
+    while todo:
+        widget = todo.pop()
+        todo += list(getattr(widget, "children", ()))
+        if getattr(widget, "description", ""):
+            found[widget.description] = widget
+    return found
+
+
+def test_sliders_follow_settings_changed_by_code():
+    from course.impair_widgets import controls
+
+    udp = UdpImpairmentProxy(("127.0.0.1", 9), UdpSettings())
+    tcp = TcpImpairmentProxy(("127.0.0.1", 9), TcpSettings())
+    sliders = _sliders(controls(udp, tcp))
+    written: list[float] = []
+    udp.settings.watch(lambda name, value: written.append(value) if name == "loss" else None)
+    udp.settings.loss = 0.2
+    tcp.settings.latency = 0.25
+    tcp.settings.stall = True
+    assert sliders["loss %"].value == pytest.approx(20.0)
+    assert sliders["latency ms"].value == pytest.approx(250.0)
+    assert sliders["stall"].value is True
+    assert udp.settings.loss == 0.2 and written == [0.2], "the slider wrote nothing back"
+
+
+def test_a_setting_beyond_a_sliders_range_widens_it_instead_of_being_clamped():
+    from course.impair_widgets import controls
+
+    udp = UdpImpairmentProxy(("127.0.0.1", 9), UdpSettings(delay=0.8))
+    sliders = _sliders(controls(udp))
+    assert sliders["delay ms"].value == pytest.approx(800.0)
+    udp.settings.loss = 0.75  # above the slider's 50%
+    assert sliders["loss %"].value == pytest.approx(75.0)
+    assert sliders["loss %"].max >= 75.0
+    assert udp.settings.loss == 0.75, "a clamped slider would have written 0.5 back"
+
+
+def test_two_panels_on_one_proxy_follow_each_other():
+    from course.impair_widgets import controls
+
+    udp = UdpImpairmentProxy(("127.0.0.1", 9), UdpSettings())
+    first, second = _sliders(controls(udp)), _sliders(controls(udp))
+    first["burst (0 = independent)"].value = 4.0
+    assert udp.settings.burst == 4.0
+    assert second["burst (0 = independent)"].value == 4.0
+
+
 def test_the_command_line_proxy_reports_its_port_and_what_it_did():
     import subprocess
     import sys

@@ -167,7 +167,10 @@ from bokeh.plotting import figure
 from IPython.display import display
 from jupyter_bokeh import BokehModel
 
-system.udp_proxy.settings.loss = 0.2       # what a slider would do
+from course.plots import load_bokehjs
+
+load_bokehjs()                              # BokehJS, from the installed bokeh, into this page
+system.udp_proxy.settings.loss = 0.2       # what a slider would do: the loss slider moves to 20
 source = ColumnDataSource({"t": [], "lost": []})
 plot = figure(height=220, width=600, x_axis_label="seconds", y_axis_label="datagrams lost (bed 1)")
 plot.step("t", "lost", source=source)

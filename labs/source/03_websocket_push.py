@@ -622,6 +622,9 @@ from bokeh.plotting import figure
 from IPython.display import display
 from jupyter_bokeh import BokehModel
 
+from course.plots import load_bokehjs
+
+load_bokehjs()                                # BokehJS, from the installed bokeh, into this page
 ecg = ColumnDataSource({"t": [], "uv": []})
 plot = figure(height=220, width=640, x_axis_label="seconds", y_axis_label="ECG, bed 1 (µV)",
               title="bed 1")

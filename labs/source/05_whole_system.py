@@ -208,6 +208,9 @@ from bokeh.plotting import figure
 from IPython.display import display
 from jupyter_bokeh import BokehModel
 
+from course.plots import load_bokehjs
+
+load_bokehjs()                                  # BokehJS, from the installed bokeh, into this page
 COLOURS = {1: "firebrick", 2: "navy", 3: "darkorange"}
 plot = figure(height=260, width=680, x_axis_label="simulated minutes", y_axis_label="NEWS2",
               title="NEWS2 per bed; triangles: alarms raised by the monitor; dashed: 5 and 7")

@@ -7,7 +7,43 @@ with the same seed and the same traffic drops, delays, duplicates and reorders t
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+#: called as ``watcher(field_name, new_value)`` after a settings field changes
+Watcher = Callable[[str, object], None]
+
+
+class Watched:
+    """Settings that announce each change of a field to their watchers.
+
+    A proxy's settings are changed from two places while it runs: by code
+    (``settings.loss = 0.2``) and by whatever shows them (a notebook's sliders). Whatever shows
+    them watches them, so that it follows a change made by code as well as making its own; the
+    settings stay plain attributes, with nothing to call to change them. A watcher is called
+    after the new value is stored, only when the value differs, and in the thread that set it.
+    Watchers live as long as the settings (a proxy's lifetime) unless unwatched.
+    """
+
+    def watch(self, watcher: Watcher) -> Callable[[], None]:
+        """Call ``watcher(name, value)`` after each change; returns a function that stops it."""
+        watchers: list[Watcher] = self.__dict__.setdefault("_watchers", [])
+        watchers.append(watcher)
+
+        def unwatch() -> None:
+            if watcher in watchers:
+                watchers.remove(watcher)
+
+        return unwatch
+
+    def __setattr__(self, name: str, value: object) -> None:
+        missing = object()
+        old = self.__dict__.get(name, missing)
+        object.__setattr__(self, name, value)
+        if name.startswith("_") or old is missing or old == value:
+            return  # private, first assignment (in __init__), or no change
+        for watcher in list(self.__dict__.get("_watchers", ())):
+            watcher(name, value)
 
 
 class GilbertElliott:
@@ -69,8 +105,8 @@ class GilbertElliott:
 
 
 @dataclass
-class UdpSettings:
-    """What the UDP proxy does; change any field while it runs."""
+class UdpSettings(Watched):
+    """What the UDP proxy does; change any field while it runs (watchers hear of it)."""
 
     loss: float = 0.0  # average fraction of datagrams dropped
     burst: float = 0.0  # mean burst length in datagrams (Gilbert-Elliott); 0 = independent
@@ -154,8 +190,9 @@ class UdpImpairer:
 
 
 @dataclass
-class TcpSettings:
-    """What the TCP proxy does to each connection; change any field while it runs."""
+class TcpSettings(Watched):
+    """What the TCP proxy does to each connection; change any field while it runs (watchers
+    hear of it)."""
 
     latency: float = 0.0  # seconds added to every piece of data, each way
     bandwidth: float = 0.0  # bytes per second each way; 0 = unlimited

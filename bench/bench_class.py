@@ -32,7 +32,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.hub import ROOT, Hub, LabFailed, StudentLab  # noqa: E402
+from course.hub_harness import ROOT, Hub, LabFailed, StudentLab  # noqa: E402
 
 LABS = {"01": "01_udp_loss.ipynb", "03": "03_websocket_push.ipynb",
         "05": "05_whole_system.ipynb"}

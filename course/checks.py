@@ -51,8 +51,8 @@ def _library_folders() -> tuple[str, ...]:
     the course's packages. Anything else (a notebook cell) is the learner's."""
     paths = sysconfig.get_paths()
     folders = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
-    folders.add(str(Path(__file__).resolve().parents[1]))          # this package, vitalsim
-    for name in ("server", "course"):
+    folders.add(str(Path(__file__).resolve().parent))             # this package, course
+    for name in ("vitalsim", "server", "course"):
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):

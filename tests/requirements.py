@@ -56,7 +56,7 @@ def require_capture() -> None:
 
 def require_hub_proxy() -> str:
     """npm's configurable-http-proxy, which JupyterHub runs (Debian's does not start)."""
-    from tests.hub import proxy_command
+    from course.hub_harness import proxy_command
 
     path = proxy_command()
     if path is None:

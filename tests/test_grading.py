@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from course.grading import grade
-from tests.hub import ROOT
+from course.hub_harness import ROOT
 
 LEARNER = ROOT / "labs" / "01_udp_loss.ipynb"
 INSTRUCTOR = ROOT / "labs" / "instructor" / "01_udp_loss.ipynb"

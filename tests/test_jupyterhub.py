@@ -19,8 +19,8 @@ from urllib.parse import urlparse
 import psutil
 import pytest
 
+from course.hub_harness import PASSWORD, ROOT, Hub, StudentLab
 from tests.browser import CHROMIUM_ARGS
-from tests.hub import PASSWORD, ROOT, Hub, StudentLab
 from tests.requirements import require_chromium, require_hub_proxy
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]

@@ -224,7 +224,7 @@ class LabFailed(RuntimeError):
 
 class StudentLab:
     """A notebook run in a student's own server through the hub, in a child process (see
-    ``tests/hub_lab.py``): it runs every cell, then ``then`` (extra code, such as starting a
+    ``course/hub_lab_runner.py``): it runs every cell, then ``then`` (extra code, such as starting a
     system to look at), reports, and waits to be told to run ``finally_`` and stop."""
 
     def __init__(self, hub: Hub, name: str, notebook: Path, *, then: str = "",
@@ -238,7 +238,7 @@ class StudentLab:
                "JUPYTER_GATEWAY_CONNECT_TIMEOUT": "120",
                "HUB_LAB_ALLOW_ERRORS": "1" if allow_errors else "0"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.hub_lab", str(notebook), then, finally_],
+            [sys.executable, "-m", "course.hub_lab_runner", str(notebook), then, finally_],
             cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, start_new_session=True)
 

@@ -3,10 +3,10 @@ driving a kernel that jupyter_server's gateway kernel manager starts with the se
 (``JUPYTER_GATEWAY_URL`` = ``HUB/user/NAME``, the student's token in
 ``JUPYTER_GATEWAY_AUTH_TOKEN``) and talks to over its WebSocket, all through the hub's proxy.
 
-``python -m tests.hub_lab NOTEBOOK THEN FINALLY``: runs every cell, then the code THEN, and
+``python -m course.hub_lab_runner NOTEBOOK THEN FINALLY``: runs every cell, then the code THEN, and
 prints one JSON line (each cell's text output, and the seconds taken); waits for a line on stdin;
 runs FINALLY, shuts the kernel down and prints a last JSON line. A failure (a cell that raises,
-a kernel that dies) prints ``{"error": ...}`` instead, at once. Used by tests/hub.py.
+a kernel that dies) prints ``{"error": ...}`` instead, at once. Used by course/hub_harness.py.
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ class HubKernelClient(GatewayKernelClient):
 
 
 class HubKernelManager(GatewayKernelManager):
-    client_class = DottedObjectName("tests.hub_lab.HubKernelClient")
-    client_factory = Type(klass="tests.hub_lab.HubKernelClient")
+    client_class = DottedObjectName("course.hub_lab_runner.HubKernelClient")
+    client_factory = Type(klass="course.hub_lab_runner.HubKernelClient")
 
 
 def text_of(cell) -> str:

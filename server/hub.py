@@ -34,6 +34,7 @@ log = logging.getLogger("server.hub")
 
 SCHEMA_VERSION = 1
 CLOSE_TOO_SLOW = 4000
+CLOSE_INTERNAL = 1011  # RFC 6455: the server met a condition that kept it from serving
 
 
 class Socket(Protocol):
@@ -46,8 +47,10 @@ class DashboardClient:
     (latest wins), its alarms (FIFO) and counters."""
 
     def __init__(self, socket: Socket, *, max_alarm_queue: int,
-                 vitals_message: Callable[[Iterable[int]], str]) -> None:
+                 vitals_message: Callable[[Iterable[int]], str],
+                 on_gone: Callable[[Socket], None] | None = None) -> None:
         self.socket = socket
+        self.on_gone = on_gone  # the hub forgets a client the station closed
         self.max_alarm_queue = max_alarm_queue
         self.vitals_message = vitals_message  # the newest vitals of these beds, encoded
         self.beds: frozenset[int] | None = None  # the beds whose vitals it wants (None: all)
@@ -64,6 +67,7 @@ class DashboardClient:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.closed = False
+        self.failed: str | None = None  # why the station closed it, if it did
 
     def start(self, first: str) -> None:
         self.alarms.append(first)  # the snapshot goes first and is never dropped
@@ -121,8 +125,27 @@ class DashboardClient:
                     await self.socket.write_message(message)
                     self.sent += 1
                     self.bytes += len(message)
-        except Exception as exc:  # a closed socket ends this client's task, nothing else
-            log.debug("dashboard sender ended: %r", exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self.closed or _socket_gone(exc):  # the dashboard left: nothing to tell it
+                log.debug("dashboard sender ended: %r", exc)
+                return
+            # anything else (a message that cannot be encoded, a failed write): never leave
+            # the dashboard open and silent. Close it with a code and a reason, so that it
+            # reconnects and resyncs from a snapshot; the other dashboards carry on
+            self.fail(f"station could not send to this dashboard ({type(exc).__name__}); "
+                      "reconnect to resync", exc)
+
+    def fail(self, reason: str, exc: BaseException | None = None) -> None:
+        """Close this dashboard with 1011 and ``reason``, logged at ERROR."""
+        log.error("closing a dashboard: %s", reason, exc_info=exc)
+        self.closed = True
+        self.failed = reason
+        with contextlib.suppress(Exception):
+            self.socket.close(CLOSE_INTERNAL, reason[:120])
+        if self.on_gone is not None:
+            self.on_gone(self.socket)
 
     async def stop(self) -> None:
         self.closed = True
@@ -133,7 +156,16 @@ class DashboardClient:
                 await self._task
 
 
+def _socket_gone(exc: BaseException) -> bool:
+    """Is this the error of writing to a dashboard that has gone away?"""
+    from tornado.iostream import StreamClosedError
+    from tornado.websocket import WebSocketClosedError
+    return isinstance(exc, WebSocketClosedError | StreamClosedError | ConnectionError)
+
+
 def encode(message: dict) -> str:
+    """Strict JSON: a NaN or an infinity raises ValueError rather than become a text that a
+    browser's JSON.parse refuses (and a dashboard that silently stops)."""
     return json.dumps({"v": SCHEMA_VERSION, **message}, separators=(",", ":"), allow_nan=False,
                       default=str)
 
@@ -168,9 +200,14 @@ class Hub:
 
     def add(self, socket: Socket) -> DashboardClient:
         client = DashboardClient(socket, max_alarm_queue=self.max_alarm_queue,
-                                 vitals_message=self.vitals_of)
+                                 vitals_message=self.vitals_of, on_gone=self.discard)
         self.clients[socket] = client
-        client.start(encode({"type": "snapshot", **self.snapshot()}))
+        try:
+            first = encode({"type": "snapshot", **self.snapshot()})
+        except Exception as exc:  # never a dashboard left open without its snapshot
+            client.fail("station could not build the snapshot; try again", exc)
+            return client
+        client.start(first)
         return client
 
     async def remove(self, socket: Socket) -> None:
@@ -237,7 +274,15 @@ class Hub:
         return any(bed in c.wave_beds for c in self.clients.values())
 
     def push_alarm(self, message: dict) -> None:
-        text = encode(message)
+        try:
+            text = encode(message)
+        except ValueError as exc:
+            # an alarm no dashboard can be sent: each must resync from a snapshot rather
+            # than miss it without knowing
+            log.error("an alarm message cannot be encoded: %s", exc)
+            for client in list(self.clients.values()):
+                client.fail("station could not encode an alarm; reconnect to resync")
+            return
         for socket, client in list(self.clients.items()):
             if not client.offer_alarm(text):
                 self.disconnected_slow += 1

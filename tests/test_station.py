@@ -13,6 +13,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.websocket import websocket_connect
 
 from server import Station, StationConfig, System
+from server.config import ward_devices
 from server.system import SystemConfig
 from tests.test_system import next_message, run
 from tests.waiting import wait_until
@@ -122,10 +123,10 @@ def test_station_restart_while_devices_keep_sending_journals_every_alarm_exactly
     journal = tmp_path / "alarms.sqlite3"
 
     async def main():
-        first = Station(ephemeral(journal_path=journal))
+        first = Station(ephemeral(journal_path=journal, devices=ward_devices(4)))
         await first.start()
         ports = dict(http_port=first.http_port, udp_port=first.udp_port,
-                     tcp_port=first.tcp_port)
+                     tcp_port=first.tcp_port, devices=ward_devices(4))
         ward = Ward(WardConfig(beds=4, scenario="stable_adult", waves=False, speed=20.0,
                                limits=flapping), "127.0.0.1", first.udp_port, first.tcp_port)
         await ward.start()
@@ -148,6 +149,8 @@ def test_station_restart_while_devices_keep_sending_journals_every_alarm_exactly
                 journaled = second.journal.count("device")
                 resent = sum(link.sender.resent for link in ward.links)
                 duplicates = second.alarm_listener.duplicates + first.alarm_listener.duplicates
+                # the journal's own count of the re-sent ids it stored no second time
+                assert duplicates == first.journal.duplicates + second.journal.duplicates
             finally:
                 await second.stop()
         finally:

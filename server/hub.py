@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -48,8 +49,10 @@ class DashboardClient:
 
     def __init__(self, socket: Socket, *, max_alarm_queue: int,
                  vitals_message: Callable[[Iterable[int]], str],
-                 on_gone: Callable[[Socket], None] | None = None) -> None:
+                 on_gone: Callable[[Socket], None] | None = None,
+                 stall_after: float = 1.0) -> None:
         self.socket = socket
+        self.stall_after = stall_after
         self.on_gone = on_gone  # the hub forgets a client the station closed
         self.max_alarm_queue = max_alarm_queue
         self.vitals_message = vitals_message  # the newest vitals of these beds, encoded
@@ -58,7 +61,12 @@ class DashboardClient:
         # kind ("vitals", "stats", "wave:3") -> message, oldest kind first; the vitals message
         # is built when it is sent (None here), from the beds owed by then
         self.latest: dict[str, str | None] = {}
-        self.alarms: deque[str] = deque()
+        # alarm messages (and command replies), in order, each under a key: a newer message
+        # about the same alarm id replaces the queued one in its place (it carries the
+        # entry's whole state, so nothing is lost), which groups a burst of updates to a few
+        # alarms into one message each
+        self.alarms: OrderedDict[object, str] = OrderedDict()
+        self._replies = itertools.count()
         self.stream: deque[str] = deque()  # the naive design's messages, one per datagram
         self.wave_beds: frozenset[int] = frozenset()
         self.sent = 0
@@ -68,9 +76,10 @@ class DashboardClient:
         self._task: asyncio.Task[None] | None = None
         self.closed = False
         self.failed: str | None = None  # why the station closed it, if it did
+        self.progress_at = asyncio.get_running_loop().time()  # when a write last finished
 
     def start(self, first: str) -> None:
-        self.alarms.append(first)  # the snapshot goes first and is never dropped
+        self.alarms[("snapshot",)] = first  # the snapshot goes first and is never dropped
         self._wake.set()
         self._task = asyncio.create_task(self._run())
 
@@ -98,11 +107,24 @@ class DashboardClient:
         self.stream.append(message)
         self._wake.set()
 
-    def offer_alarm(self, message: str) -> bool:
-        """Queue an alarm message; False if this client is too far behind (it must go)."""
-        if len(self.alarms) >= self.max_alarm_queue:
+    def stalled(self) -> bool:
+        """Too far behind: no write finished for ``stall_after`` seconds, or four full queues
+        waiting. A dashboard that keeps reading is never dropped for one burst of alarms
+        (a ward losing its network at once): it is *behind* only if it also stopped."""
+        if len(self.alarms) >= 4 * self.max_alarm_queue:
+            return True
+        return asyncio.get_running_loop().time() - self.progress_at > self.stall_after
+
+    def offer_alarm(self, message: str, alarm_id: str | None = None) -> bool:
+        """Queue an alarm message (or a reply, with no ``alarm_id``); False if this client is
+        too far behind (it must go). A message about an alarm already queued replaces it."""
+        key = ("reply", next(self._replies)) if alarm_id is None else ("alarm", alarm_id)
+        if key in self.alarms:
+            self.alarms[key] = message
+            return True
+        if len(self.alarms) >= self.max_alarm_queue and self.stalled():
             return False
-        self.alarms.append(message)
+        self.alarms[key] = message
         self._wake.set()
         return True
 
@@ -113,7 +135,7 @@ class DashboardClient:
                 self._wake.clear()
                 while self.alarms or self.stream or self.latest:
                     if self.alarms:
-                        message = self.alarms.popleft()
+                        message = self.alarms.popitem(last=False)[1]
                     elif self.stream:
                         message = self.stream.popleft()
                     else:
@@ -123,6 +145,7 @@ class DashboardClient:
                             pending = self.vitals_message(sorted(owed))
                         message = pending
                     await self.socket.write_message(message)
+                    self.progress_at = asyncio.get_running_loop().time()
                     self.sent += 1
                     self.bytes += len(message)
         except asyncio.CancelledError:
@@ -188,7 +211,8 @@ class Hub:
     """All dashboards of one station."""
 
     def __init__(self, snapshot: Callable[[], dict], *, bed_encoded: Callable[[int], str],
-                 max_alarm_queue: int = 256) -> None:
+                 max_alarm_queue: int = 256, stall_after: float = 1.0) -> None:
+        self.stall_after = stall_after
         self.snapshot = snapshot
         # one bed's newest summary, already encoded (the station encodes it once per change):
         # a vitals message, for any client and any set of beds, is then a join
@@ -200,7 +224,8 @@ class Hub:
 
     def add(self, socket: Socket) -> DashboardClient:
         client = DashboardClient(socket, max_alarm_queue=self.max_alarm_queue,
-                                 vitals_message=self.vitals_of, on_gone=self.discard)
+                                 vitals_message=self.vitals_of, on_gone=self.discard,
+                                 stall_after=self.stall_after)
         self.clients[socket] = client
         try:
             first = encode({"type": "snapshot", **self.snapshot()})
@@ -274,6 +299,8 @@ class Hub:
         return any(bed in c.wave_beds for c in self.clients.values())
 
     def push_alarm(self, message: dict) -> None:
+        alarm = message.get("alarm")
+        alarm_id = alarm.get("alarm_id") if isinstance(alarm, dict) else None
         try:
             text = encode(message)
         except ValueError as exc:
@@ -284,13 +311,23 @@ class Hub:
                 client.fail("station could not encode an alarm; reconnect to resync")
             return
         for socket, client in list(self.clients.items()):
-            if not client.offer_alarm(text):
-                self.disconnected_slow += 1
-                log.warning("dashboard too far behind on alarms; disconnecting it")
-                socket.close(CLOSE_TOO_SLOW, "too far behind on alarms; reconnect to resync")
-                self.clients.pop(socket, None)
-                self._retire(client)
-                client.closed = True
+            if not client.offer_alarm(text, alarm_id):
+                self._too_slow(socket, client)
+
+    def drop_stalled(self) -> None:
+        """Close the dashboards whose alarm queue is full and that stopped reading (the
+        station calls this every second: a burst offers nothing more to judge them by)."""
+        for socket, client in list(self.clients.items()):
+            if len(client.alarms) >= client.max_alarm_queue and client.stalled():
+                self._too_slow(socket, client)
+
+    def _too_slow(self, socket: Socket, client: DashboardClient) -> None:
+        self.disconnected_slow += 1
+        log.warning("dashboard too far behind on alarms; disconnecting it")
+        socket.close(CLOSE_TOO_SLOW, "too far behind on alarms; reconnect to resync")
+        self.clients.pop(socket, None)
+        self._retire(client)
+        client.closed = True
 
     async def close(self) -> None:
         for socket in list(self.clients):

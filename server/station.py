@@ -203,6 +203,7 @@ class Station:
             self._publish(self.board.apply_event(event, source="station"))
         for entry in self.board.expire_silences(now):
             self._publish(entry)
+        self.hub.drop_stalled()
         if self.hub.clients:
             self.hub.push_latest("stats", {"type": "stats", **self.stats()})
 

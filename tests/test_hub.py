@@ -127,7 +127,9 @@ def alarm_ids(socket: SlowSocket) -> list[str]:
 
 def test_a_slow_dashboard_gets_every_alarm_in_order_and_one_too_far_behind_is_closed():
     async def main():
-        hub = Hub(lambda: {"beds": []}, bed_encoded=lambda bed: "{}", max_alarm_queue=10)
+        # stall_after=0: a full queue with no write finished "just now" is too far behind
+        hub = Hub(lambda: {"beds": []}, bed_encoded=lambda bed: "{}", max_alarm_queue=10,
+                  stall_after=0.0)
         slow, lagging = ClosableSlowSocket(), ClosableSlowSocket()
         hub.add(slow)
         hub.add(lagging)

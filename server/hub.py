@@ -76,7 +76,8 @@ class DashboardClient:
         self._task: asyncio.Task[None] | None = None
         self.closed = False
         self.failed: str | None = None  # why the station closed it, if it did
-        self.progress_at = asyncio.get_running_loop().time()  # when a write last finished
+        self.writing_since: float | None = None  # when the write under way began
+        self.replaced = 0  # alarm messages replaced in the queue since the last write
 
     def start(self, first: str) -> None:
         self.alarms[("snapshot",)] = first  # the snapshot goes first and is never dropped
@@ -108,22 +109,29 @@ class DashboardClient:
         self._wake.set()
 
     def stalled(self) -> bool:
-        """Too far behind: no write finished for ``stall_after`` seconds, or four full queues
-        waiting. A dashboard that keeps reading is never dropped for one burst of alarms
+        """Stopped reading: a write has been under way for ``stall_after`` seconds, or four
+        full queues wait. A dashboard that keeps reading is never dropped for one burst of alarms
         (a ward losing its network at once): it is *behind* only if it also stopped."""
         if len(self.alarms) >= 4 * self.max_alarm_queue:
             return True
-        return asyncio.get_running_loop().time() - self.progress_at > self.stall_after
+        since = self.writing_since
+        return since is not None and asyncio.get_running_loop().time() - since > self.stall_after
+
+    @property
+    def behind(self) -> int:
+        """Alarm messages offered since the last write finished, a replaced one included."""
+        return len(self.alarms) + self.replaced
 
     def offer_alarm(self, message: str, alarm_id: str | None = None) -> bool:
         """Queue an alarm message (or a reply, with no ``alarm_id``); False if this client is
         too far behind (it must go). A message about an alarm already queued replaces it."""
         key = ("reply", next(self._replies)) if alarm_id is None else ("alarm", alarm_id)
+        if self.behind >= self.max_alarm_queue and self.stalled():
+            return False
         if key in self.alarms:
             self.alarms[key] = message
+            self.replaced += 1
             return True
-        if len(self.alarms) >= self.max_alarm_queue and self.stalled():
-            return False
         self.alarms[key] = message
         self._wake.set()
         return True
@@ -144,8 +152,10 @@ class DashboardClient:
                             owed, self.owed = self.owed, set()
                             pending = self.vitals_message(sorted(owed))
                         message = pending
+                    self.writing_since = asyncio.get_running_loop().time()
                     await self.socket.write_message(message)
-                    self.progress_at = asyncio.get_running_loop().time()
+                    self.writing_since = None
+                    self.replaced = 0
                     self.sent += 1
                     self.bytes += len(message)
         except asyncio.CancelledError:
@@ -318,7 +328,7 @@ class Hub:
         """Close the dashboards whose alarm queue is full and that stopped reading (the
         station calls this every second: a burst offers nothing more to judge them by)."""
         for socket, client in list(self.clients.items()):
-            if len(client.alarms) >= client.max_alarm_queue and client.stalled():
+            if client.behind >= client.max_alarm_queue and client.stalled():
                 self._too_slow(socket, client)
 
     def _too_slow(self, socket: Socket, client: DashboardClient) -> None:

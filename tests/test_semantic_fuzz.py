@@ -85,6 +85,7 @@ def alarm_frames(draw) -> bytes:
 
 def test_the_station_survives_input_that_decodes_but_makes_no_sense():
     loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # Tornado's clients look for the current loop
     st_ = station()
     loop.run_until_complete(st_.start())
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -170,3 +171,4 @@ def test_the_station_survives_input_that_decodes_but_makes_no_sense():
         reader.cancel()
         loop.run_until_complete(st_.stop())
         loop.close()
+        asyncio.set_event_loop(None)

@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -61,12 +60,8 @@ class DashboardClient:
         # kind ("vitals", "stats", "wave:3") -> message, oldest kind first; the vitals message
         # is built when it is sent (None here), from the beds owed by then
         self.latest: dict[str, str | None] = {}
-        # alarm messages (and command replies), in order, each under a key: a newer message
-        # about the same alarm id replaces the queued one in its place (it carries the
-        # entry's whole state, so nothing is lost), which groups a burst of updates to a few
-        # alarms into one message each
-        self.alarms: OrderedDict[object, str] = OrderedDict()
-        self._replies = itertools.count()
+        # alarm messages (and command replies), first in, first out, none ever dropped
+        self.alarms: deque[str] = deque()
         self.stream: deque[str] = deque()  # the naive design's messages, one per datagram
         self.wave_beds: frozenset[int] = frozenset()
         self.sent = 0
@@ -77,10 +72,9 @@ class DashboardClient:
         self.closed = False
         self.failed: str | None = None  # why the station closed it, if it did
         self.writing_since: float | None = None  # when the write under way began
-        self.replaced = 0  # alarm messages replaced in the queue since the last write
 
     def start(self, first: str) -> None:
-        self.alarms[("snapshot",)] = first  # the snapshot goes first and is never dropped
+        self.alarms.append(first)  # the snapshot goes first and is never dropped
         self._wake.set()
         self._task = asyncio.create_task(self._run())
 
@@ -117,22 +111,13 @@ class DashboardClient:
         since = self.writing_since
         return since is not None and asyncio.get_running_loop().time() - since > self.stall_after
 
-    @property
-    def behind(self) -> int:
-        """Alarm messages offered since the last write finished, a replaced one included."""
-        return len(self.alarms) + self.replaced
 
-    def offer_alarm(self, message: str, alarm_id: str | None = None) -> bool:
-        """Queue an alarm message (or a reply, with no ``alarm_id``); False if this client is
-        too far behind (it must go). A message about an alarm already queued replaces it."""
-        key = ("reply", next(self._replies)) if alarm_id is None else ("alarm", alarm_id)
-        if self.behind >= self.max_alarm_queue and self.stalled():
+    def offer_alarm(self, message: str) -> bool:
+        """Queue an alarm message (or a command's reply); False if this client is too far
+        behind (it must go): its queue is full *and* it stopped reading."""
+        if len(self.alarms) >= self.max_alarm_queue and self.stalled():
             return False
-        if key in self.alarms:
-            self.alarms[key] = message
-            self.replaced += 1
-            return True
-        self.alarms[key] = message
+        self.alarms.append(message)
         self._wake.set()
         return True
 
@@ -143,7 +128,7 @@ class DashboardClient:
                 self._wake.clear()
                 while self.alarms or self.stream or self.latest:
                     if self.alarms:
-                        message = self.alarms.popitem(last=False)[1]
+                        message = self.alarms.popleft()
                     elif self.stream:
                         message = self.stream.popleft()
                     else:
@@ -155,7 +140,6 @@ class DashboardClient:
                     self.writing_since = asyncio.get_running_loop().time()
                     await self.socket.write_message(message)
                     self.writing_since = None
-                    self.replaced = 0
                     self.sent += 1
                     self.bytes += len(message)
         except asyncio.CancelledError:
@@ -309,8 +293,6 @@ class Hub:
         return any(bed in c.wave_beds for c in self.clients.values())
 
     def push_alarm(self, message: dict) -> None:
-        alarm = message.get("alarm")
-        alarm_id = alarm.get("alarm_id") if isinstance(alarm, dict) else None
         try:
             text = encode(message)
         except ValueError as exc:
@@ -321,14 +303,14 @@ class Hub:
                 client.fail("station could not encode an alarm; reconnect to resync")
             return
         for socket, client in list(self.clients.items()):
-            if not client.offer_alarm(text, alarm_id):
+            if not client.offer_alarm(text):
                 self._too_slow(socket, client)
 
     def drop_stalled(self) -> None:
         """Close the dashboards whose alarm queue is full and that stopped reading (the
         station calls this every second: a burst offers nothing more to judge them by)."""
         for socket, client in list(self.clients.items()):
-            if client.behind >= client.max_alarm_queue and client.stalled():
+            if len(client.alarms) >= client.max_alarm_queue and client.stalled():
                 self._too_slow(socket, client)
 
     def _too_slow(self, socket: Socket, client: DashboardClient) -> None:

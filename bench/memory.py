@@ -25,7 +25,10 @@ def measure(beds: int = 50) -> dict:
 
     config = StationConfig()
     pool = build_pool()
-    registry = BedRegistry(config.history_seconds, wave_chunks=config.wave_history_seconds * 4)
+    registry = BedRegistry(config.history_seconds, wave_chunks=config.wave_history_seconds * 4,
+                           max_beds=beds)
+    for bed in range(1, beds + 1):
+        registry.provision(1000 + bed, bed)
     ingest = TelemetryIngest(registry, WallClock())
     addr = ("127.0.0.1", 0)
     # fill the latency window (2048 datagrams) and the history (history_seconds numerics)

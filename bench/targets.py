@@ -97,13 +97,16 @@ def station_main(conn: Connection, options: dict) -> None:
 
 
 async def _station(conn: Connection, options: dict, loop_name: str) -> None:
-    from server.config import StationConfig
+    from server.config import StationConfig, ward_devices
     from server.station import Station
 
     with tempfile.TemporaryDirectory(prefix="vitalsim-bench-") as tmp:
         journal = Path(tmp) / "alarms.sqlite3" if options.get("journal") == "file" \
             else ":memory:"
+        # the load generator's beds are 1..N with devices 1000 + bed, as a ward's
+        most = options.get("max_beds", 8192)
         config = StationConfig(http_port=0, udp_port=0, tcp_port=0, journal_path=journal,
+                               devices=ward_devices(most), max_beds=most,
                                coalesce=options.get("coalesce", True),
                                udp_receive_buffer=options.get("udp_receive_buffer"),
                                **options.get("station", {}))

@@ -112,7 +112,9 @@ def telemetry_loss(out: Path) -> None:
 
 def _station(journal: Path, beds: int = 0) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--beds", str(beds), "--http-port", str(HTTP_PORT),
+        # --devices: the recordings' wards (up to 3 beds) send from outside the station
+        [sys.executable, "-m", "server", "--beds", str(beds), "--devices", str(max(beds, 3)),
+         "--http-port", str(HTTP_PORT),
          "--udp-port", str(TELEMETRY_PORT), "--tcp-port", str(ALARM_PORT), "--journal",
          str(journal), "--seed", str(SEED)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None

@@ -69,14 +69,15 @@ ALARM_COLUMNS = ["t", "alarm_id", "bed", "condition", "parameter", "priority", "
 
 def replay_bed(scenario: str, *, seed: int, duration: float, bed: int = 1,
                device_id: int | None = None,
-               limits: Iterable[Limit] | None = None) -> BedReplay:
+               limits: Iterable[Limit] | None = None,
+               boot_id: int | None = None) -> BedReplay:
     """Run one bed's patient for ``duration`` simulated seconds and feed its numerics, one a
     second, to the same alarm logic the bedside monitor runs. ``device_id`` defaults to the
     ward's numbering (1000 + bed), so alarm ids match those of a live ward."""
     device_id = 1000 + bed if device_id is None else device_id
     limits = tuple(default_limits() if limits is None else limits)
     numerics = simulate(scenario, seed=seed, duration=duration, waves=False).to_dataframe()
-    monitor = AlarmMonitor(device_id, bed, limits)
+    monitor = AlarmMonitor(device_id, bed, limits, boot_id=boot_id)  # a live device's boot id
     delays = {lim.parameter: lim.delay for lim in limits}
     rows = []
     columns = [numerics[p].to_numpy() for p in ALARM_PARAMETERS]

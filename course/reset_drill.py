@@ -93,6 +93,7 @@ class ResetDrill:
                         system.tcp_proxy.port)
             for link in ward.links:  # before start: every alarm goes through a recording sender
                 link.sender = RecordingSender(link.monitor.device_id, link.monitor.bed)
+                system.station.provision(link.monitor.device_id, link.monitor.bed)
                 system.station.patients[link.monitor.bed] = link.monitor.model.scenario.title
             self.senders = [link.sender for link in ward.links]  # type: ignore[misc]
             system.ward = ward  # System.stop stops it
@@ -227,7 +228,8 @@ def record_alarm_channel(folder: str | Path, *, loss: float = 0.2, seconds: floa
     py = sys.executable
     with Namespaces(loss=loss) as net:
         station = net.run("station", [
-            py, "-m", "server", "--beds", "0", "--host", STATION_ADDR, "--http-port", "8080",
+            py, "-m", "server", "--beds", "0", "--devices", str(beds), "--host", STATION_ADDR,
+            "--http-port", "8080",
             "--udp-port", "5005", "--tcp-port", str(ALARM_PORT), "--journal", str(journal)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         sniffer = net.run("station", [

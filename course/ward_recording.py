@@ -240,7 +240,8 @@ def replays(system: System) -> dict[int, BedReplay]:
         m = link.monitor
         last = m.latest.t if m.latest is not None else 0.0
         out[m.bed] = replay_bed(m.scenario_name, seed=m.model.seed, duration=last + 1,
-                                bed=m.bed, device_id=m.device_id, limits=m.alarms.limits)
+                                bed=m.bed, device_id=m.device_id, limits=m.alarms.limits,
+                                boot_id=m.boot_id)
     return out
 
 

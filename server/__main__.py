@@ -15,7 +15,7 @@ from vitalsim.devices import WardConfig
 from vitalsim.devices.ward import assign_scenarios
 from vitalsim.scenarios import ScenarioError
 
-from .config import StationConfig
+from .config import StationConfig, ward_devices
 from .system import System, SystemConfig
 
 
@@ -42,10 +42,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tcp-port", type=port, default=5006)
     p.add_argument("--journal", default="alarms.sqlite3",
                    help="SQLite alarm journal (default alarms.sqlite3; ':memory:' for none)")
+    p.add_argument("--devices", type=int, default=None, metavar="N",
+                   help="provision devices 1001..1000+N for beds 1..N (default: --beds); with "
+                        "--beds 0 this is how devices elsewhere are let in. Telemetry or alarms "
+                        "from any other device are refused as unknown_device")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if args.beds < 0:
         p.error(f"--beds must be 0 or more, got {args.beds}")
+    if args.devices is not None and not 0 <= args.devices <= StationConfig.max_beds:
+        p.error(f"--devices must be 0..{StationConfig.max_beds}, got {args.devices}")
     try:
         assign_scenarios(args.scenario, max(args.beds, 1))
     except (ScenarioError, ValueError) as exc:
@@ -56,7 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def run(args: argparse.Namespace) -> None:
     config = SystemConfig(
         StationConfig(host=args.host, http_port=args.http_port, udp_port=args.udp_port,
-                      tcp_port=args.tcp_port, journal_path=args.journal),
+                      tcp_port=args.tcp_port, journal_path=args.journal,
+                      devices=ward_devices(args.devices or 0)),
         WardConfig(beds=args.beds, scenario=args.scenario, seed=args.seed, speed=args.speed),
     )
     system = System(config)

@@ -87,10 +87,14 @@ class BedState:
         self.waves = {}
         self.pending_waves = []
 
-    def update(self, msg: NumericsMessage, received_at: float) -> None:
-        if self.latest is None or msg.sent_at >= self.latest.sent_at:
+    def update(self, msg: NumericsMessage, received_at: float, *, newest: bool = True) -> None:
+        """Keep one admitted numerics datagram. ``newest``: its sequence number is the highest
+        yet (the receiver statistics say so), so it is what the bed shows; a late one only
+        joins the history. The send time never decides: it is just another field a sender
+        chooses. Any admitted datagram proves the device is sending."""
+        if self.latest is None or newest:
             self.latest = msg
-            self.received_at = received_at
+        self.received_at = received_at
         self.history.append(msg)
 
     def add_wave(self, msg: WaveMessage) -> None:
@@ -136,18 +140,60 @@ def wave_json(msg: WaveMessage) -> dict:
 
 
 class BedRegistry:
-    """Beds by number, created on first telemetry."""
+    """Beds by number, for provisioned devices only, created on their first telemetry.
 
-    def __init__(self, history_len: int, wave_chunks: int = 120) -> None:
+    A device is provisioned for one bed (:meth:`provision`): the ward the station starts with,
+    or an explicit registry. Anything else that decodes is refused as ``unknown_device``, so
+    a forger or a fuzzer cannot create beds, and the number of beds (and so the memory they
+    take, about 80 KB each) is bounded by ``max_beds``."""
+
+    def __init__(self, history_len: int, wave_chunks: int = 120, *,
+                 max_beds: int = 1024) -> None:
         self.history_len = history_len
         self.wave_chunks = wave_chunks
+        self.max_beds = max_beds
         self.beds: dict[int, BedState] = {}
+        self.devices: dict[int, int] = {}  # provisioned device id -> its bed
+        self._device_of: dict[int, int] = {}  # bed -> its provisioned device id
 
-    def get(self, bed: int, device_id: int) -> BedState:
+    def provision(self, device_id: int, bed: int) -> None:
+        """Let ``device_id`` speak for ``bed`` (one device per bed; a bed's device may be
+        replaced). Raises ValueError past ``max_beds`` or outside the wire's ranges."""
+        if not 0 <= device_id < 2**32 or not 0 <= bed < 2**16:
+            raise ValueError(f"device {device_id} / bed {bed} outside u32 / u16")
+        if bed not in self._device_of and len(self._device_of) >= self.max_beds:
+            raise ValueError(f"a station serves at most {self.max_beds} beds; "
+                             f"bed {bed} would be one more")
+        old_device = self._device_of.get(bed)
+        if old_device is not None:
+            del self.devices[old_device]
+        old_bed = self.devices.get(device_id)
+        if old_bed is not None:
+            del self._device_of[old_bed]
+        self.devices[device_id] = bed
+        self._device_of[bed] = device_id
+
+    def device_of(self, bed: int) -> int | None:
+        """The device provisioned for ``bed``, if any."""
+        return self._device_of.get(bed)
+
+    def owns(self, device_id: int, bed: int) -> bool:
+        return self.devices.get(device_id) == bed
+
+    def get(self, bed: int, device_id: int) -> BedState | None:
+        """The bed's state, created on first use; None unless ``device_id`` is provisioned
+        for ``bed``."""
         state = self.beds.get(bed)
         if state is None:
+            if self.devices.get(device_id) != bed:
+                return None
             state = self.beds[bed] = BedState(bed, device_id, self.history_len,
                                               self.wave_chunks)
+        elif state.device_id != device_id:
+            if self.devices.get(device_id) != bed:
+                return None
+            # the bed's monitor was replaced: a new device, a new sequence space
+            state.device_id, state.stats = device_id, ReceiverStats()
         return state
 
     def summaries(self) -> list[dict]:

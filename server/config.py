@@ -35,3 +35,29 @@ class StationConfig:
     # SO_RCVBUF of the telemetry socket in bytes (None: the kernel's default, about 208 KiB on
     # Linux; the kernel caps it at net.core.rmem_max). A burst larger than it is dropped
     udp_receive_buffer: int | None = None
+    # the boundary (issue 15). devices: device id -> bed, provisioned at start (a System adds
+    # its ward's; Station.provision adds more); telemetry or a HELLO from any other device is
+    # refused as unknown_device. max_beds bounds the beds, and so their memory
+    devices: dict[int, int] | None = None
+    max_beds: int = 1024
+    max_clock_skew: float = 2.0  # seconds a send time may be ahead of the station's clock
+    # liveness of an alarm connection: nothing heard for alarm_dead_after seconds (a device
+    # sends a heartbeat every 2 s when quiet), or half a frame waiting for alarm_frame_timeout
+    # seconds, closes it, and ALARM LINK LOST follows within a second
+    alarm_dead_after: float = 6.0
+    alarm_frame_timeout: float = 5.0
+    # HTTP: a connection that sends no complete request header (or nothing at all) for this
+    # long is closed; so is a request body that takes longer
+    http_idle_timeout: float = 30.0
+    # technical alarms raised per second at most; the rest wait for the next seconds, so a
+    # whole ward losing its network at once does not bury a dashboard under alarms
+    technical_raises_per_second: int = 20
+    # alarm frames taken per second per alarm connection; beyond, the station reads no
+    # further (TCP holds the rest back), so a flooding device cannot swamp the dashboards
+    alarm_frames_per_second: float = 200.0
+
+
+def ward_devices(beds: int, *, first_bed: int = 1) -> dict[int, int]:
+    """The devices of a simulated ward of ``beds`` beds: device ``1000 + bed`` for each bed,
+    as :class:`vitalsim.devices.Ward` numbers them. What a station provisions for its ward."""
+    return {1000 + bed: bed for bed in range(first_bed, first_bed + beds)}

@@ -34,6 +34,7 @@ log = logging.getLogger("server.hub")
 
 SCHEMA_VERSION = 1
 CLOSE_TOO_SLOW = 4000
+CLOSE_INTERNAL = 1011  # RFC 6455: the server met a condition that kept it from serving
 
 
 class Socket(Protocol):
@@ -46,8 +47,12 @@ class DashboardClient:
     (latest wins), its alarms (FIFO) and counters."""
 
     def __init__(self, socket: Socket, *, max_alarm_queue: int,
-                 vitals_message: Callable[[Iterable[int]], str]) -> None:
+                 vitals_message: Callable[[Iterable[int]], str],
+                 on_gone: Callable[[Socket], None] | None = None,
+                 stall_after: float = 1.0) -> None:
         self.socket = socket
+        self.stall_after = stall_after
+        self.on_gone = on_gone  # the hub forgets a client the station closed
         self.max_alarm_queue = max_alarm_queue
         self.vitals_message = vitals_message  # the newest vitals of these beds, encoded
         self.beds: frozenset[int] | None = None  # the beds whose vitals it wants (None: all)
@@ -55,6 +60,7 @@ class DashboardClient:
         # kind ("vitals", "stats", "wave:3") -> message, oldest kind first; the vitals message
         # is built when it is sent (None here), from the beds owed by then
         self.latest: dict[str, str | None] = {}
+        # alarm messages (and command replies), first in, first out, none ever dropped
         self.alarms: deque[str] = deque()
         self.stream: deque[str] = deque()  # the naive design's messages, one per datagram
         self.wave_beds: frozenset[int] = frozenset()
@@ -64,6 +70,8 @@ class DashboardClient:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.closed = False
+        self.failed: str | None = None  # why the station closed it, if it did
+        self.writing_since: float | None = None  # when the write under way began
 
     def start(self, first: str) -> None:
         self.alarms.append(first)  # the snapshot goes first and is never dropped
@@ -94,9 +102,20 @@ class DashboardClient:
         self.stream.append(message)
         self._wake.set()
 
+    def stalled(self) -> bool:
+        """Stopped reading: a write has been under way for ``stall_after`` seconds, or four
+        full queues wait. A dashboard that keeps reading is never dropped for one burst of alarms
+        (a ward losing its network at once): it is *behind* only if it also stopped."""
+        if len(self.alarms) >= 4 * self.max_alarm_queue:
+            return True
+        since = self.writing_since
+        return since is not None and asyncio.get_running_loop().time() - since > self.stall_after
+
+
     def offer_alarm(self, message: str) -> bool:
-        """Queue an alarm message; False if this client is too far behind (it must go)."""
-        if len(self.alarms) >= self.max_alarm_queue:
+        """Queue an alarm message (or a command's reply); False if this client is too far
+        behind (it must go): its queue is full *and* it stopped reading."""
+        if len(self.alarms) >= self.max_alarm_queue and self.stalled():
             return False
         self.alarms.append(message)
         self._wake.set()
@@ -118,11 +137,32 @@ class DashboardClient:
                             owed, self.owed = self.owed, set()
                             pending = self.vitals_message(sorted(owed))
                         message = pending
+                    self.writing_since = asyncio.get_running_loop().time()
                     await self.socket.write_message(message)
+                    self.writing_since = None
                     self.sent += 1
                     self.bytes += len(message)
-        except Exception as exc:  # a closed socket ends this client's task, nothing else
-            log.debug("dashboard sender ended: %r", exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self.closed or _socket_gone(exc):  # the dashboard left: nothing to tell it
+                log.debug("dashboard sender ended: %r", exc)
+                return
+            # anything else (a message that cannot be encoded, a failed write): never leave
+            # the dashboard open and silent. Close it with a code and a reason, so that it
+            # reconnects and resyncs from a snapshot; the other dashboards carry on
+            self.fail(f"station could not send to this dashboard ({type(exc).__name__}); "
+                      "reconnect to resync", exc)
+
+    def fail(self, reason: str, exc: BaseException | None = None) -> None:
+        """Close this dashboard with 1011 and ``reason``, logged at ERROR."""
+        log.error("closing a dashboard: %s", reason, exc_info=exc)
+        self.closed = True
+        self.failed = reason
+        with contextlib.suppress(Exception):
+            self.socket.close(CLOSE_INTERNAL, reason[:120])
+        if self.on_gone is not None:
+            self.on_gone(self.socket)
 
     async def stop(self) -> None:
         self.closed = True
@@ -133,7 +173,16 @@ class DashboardClient:
                 await self._task
 
 
+def _socket_gone(exc: BaseException) -> bool:
+    """Is this the error of writing to a dashboard that has gone away?"""
+    from tornado.iostream import StreamClosedError
+    from tornado.websocket import WebSocketClosedError
+    return isinstance(exc, WebSocketClosedError | StreamClosedError | ConnectionError)
+
+
 def encode(message: dict) -> str:
+    """Strict JSON: a NaN or an infinity raises ValueError rather than become a text that a
+    browser's JSON.parse refuses (and a dashboard that silently stops)."""
     return json.dumps({"v": SCHEMA_VERSION, **message}, separators=(",", ":"), allow_nan=False,
                       default=str)
 
@@ -156,7 +205,8 @@ class Hub:
     """All dashboards of one station."""
 
     def __init__(self, snapshot: Callable[[], dict], *, bed_encoded: Callable[[int], str],
-                 max_alarm_queue: int = 256) -> None:
+                 max_alarm_queue: int = 256, stall_after: float = 1.0) -> None:
+        self.stall_after = stall_after
         self.snapshot = snapshot
         # one bed's newest summary, already encoded (the station encodes it once per change):
         # a vitals message, for any client and any set of beds, is then a join
@@ -168,9 +218,15 @@ class Hub:
 
     def add(self, socket: Socket) -> DashboardClient:
         client = DashboardClient(socket, max_alarm_queue=self.max_alarm_queue,
-                                 vitals_message=self.vitals_of)
+                                 vitals_message=self.vitals_of, on_gone=self.discard,
+                                 stall_after=self.stall_after)
         self.clients[socket] = client
-        client.start(encode({"type": "snapshot", **self.snapshot()}))
+        try:
+            first = encode({"type": "snapshot", **self.snapshot()})
+        except Exception as exc:  # never a dashboard left open without its snapshot
+            client.fail("station could not build the snapshot; try again", exc)
+            return client
+        client.start(first)
         return client
 
     async def remove(self, socket: Socket) -> None:
@@ -237,15 +293,33 @@ class Hub:
         return any(bed in c.wave_beds for c in self.clients.values())
 
     def push_alarm(self, message: dict) -> None:
-        text = encode(message)
+        try:
+            text = encode(message)
+        except ValueError as exc:
+            # an alarm no dashboard can be sent: each must resync from a snapshot rather
+            # than miss it without knowing
+            log.error("an alarm message cannot be encoded: %s", exc)
+            for client in list(self.clients.values()):
+                client.fail("station could not encode an alarm; reconnect to resync")
+            return
         for socket, client in list(self.clients.items()):
             if not client.offer_alarm(text):
-                self.disconnected_slow += 1
-                log.warning("dashboard too far behind on alarms; disconnecting it")
-                socket.close(CLOSE_TOO_SLOW, "too far behind on alarms; reconnect to resync")
-                self.clients.pop(socket, None)
-                self._retire(client)
-                client.closed = True
+                self._too_slow(socket, client)
+
+    def drop_stalled(self) -> None:
+        """Close the dashboards whose alarm queue is full and that stopped reading (the
+        station calls this every second: a burst offers nothing more to judge them by)."""
+        for socket, client in list(self.clients.items()):
+            if len(client.alarms) >= client.max_alarm_queue and client.stalled():
+                self._too_slow(socket, client)
+
+    def _too_slow(self, socket: Socket, client: DashboardClient) -> None:
+        self.disconnected_slow += 1
+        log.warning("dashboard too far behind on alarms; disconnecting it")
+        socket.close(CLOSE_TOO_SLOW, "too far behind on alarms; reconnect to resync")
+        self.clients.pop(socket, None)
+        self._retire(client)
+        client.closed = True
 
     async def close(self) -> None:
         for socket in list(self.clients):

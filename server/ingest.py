@@ -1,6 +1,10 @@
 """UDP telemetry ingest: datagrams in, bed state and reception statistics updated.
 
-A datagram that does not decode is counted by reason and logged (rate-limited); it never reaches
+The boundary validates before anything is stored, in this order: the datagram decodes (and its
+tag verifies), its device is provisioned for its bed (``unknown_device``), its send time is not
+in the future beyond a bound (``future``), every value is finite and plausible (``bad_value``),
+and its sequence number is inside the device's window (``sequence``). A datagram that fails is
+counted by reason and logged (rate-limited, the first of each reason always); it never reaches
 the beds and never stops the endpoint.
 """
 
@@ -9,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections import Counter
 from collections.abc import Callable
 
 from vitalsim.clock import Clock
 from vitalsim.protocol import NumericsMessage, TelemetryError, WaveMessage, decode
+from vitalsim.protocol.validate import MAX_SKEW, check_message
 
 from .beds import BedRegistry
+from .ratelog import RejectLog
 
 log = logging.getLogger("server.ingest")
 
@@ -28,7 +33,8 @@ class TelemetryIngest(asyncio.DatagramProtocol):
     def __init__(self, beds: BedRegistry, clock: Clock, *,
                  keys: dict[int, bytes] | None = None, require_tag: bool = False,
                  on_numerics: Callable[[int], None] | None = None,
-                 on_wave: Callable[[WaveMessage], None] | None = None) -> None:
+                 on_wave: Callable[[WaveMessage], None] | None = None,
+                 max_skew: float = MAX_SKEW) -> None:
         self.beds = beds
         self.clock = clock
         self.keys = keys
@@ -37,7 +43,10 @@ class TelemetryIngest(asyncio.DatagramProtocol):
         self.on_wave = on_wave  # only the naive design (coalesce=False) pushes each chunk
         self.received = 0
         self.bytes = 0
-        self.rejected: Counter[str] = Counter()
+        self.max_skew = max_skew
+        self.rejects = RejectLog(log, "telemetry datagram")
+        self.rejected = self.rejects.counts  # reason -> count
+        self.last_error = self.rejects.last_error  # reason -> the newest message
         self.transport: asyncio.DatagramTransport | None = None
         self._buffer = memoryview(bytearray(MAX_RECEIVE))
 
@@ -71,17 +80,26 @@ class TelemetryIngest(asyncio.DatagramProtocol):
         self.bytes += len(data)
         try:
             msg = decode(data, keys=self.keys, require_tag=self.require_tag)
+            bed = self.beds.get(msg.bed, msg.device_id)
+            if bed is None:
+                raise TelemetryError("unknown_device", f"device {msg.device_id} is not "
+                                     f"provisioned for bed {msg.bed}")
+            check_message(msg, now, max_skew=self.max_skew)
+            if not bed.stats.admit(msg.seq):
+                raise TelemetryError("sequence", f"seq {msg.seq} is outside device "
+                                     f"{msg.device_id}'s window; believed only when the next "
+                                     "datagram continues from it")
         except TelemetryError as exc:
-            self.rejected[exc.reason] += 1
-            total = sum(self.rejected.values())
-            if total <= 10 or total % 1000 == 0:
-                log.warning("rejected datagram #%d from %s:%s: %s", total, addr[0], addr[1], exc)
+            message = str(exc)
+            if exc.reason == "bad_magic" and data[:1] in (b"{", b"["):
+                message = ("bad_magic: this looks like JSON; telemetry here is binary, see "
+                           "docs/PROTOCOL.md (section 1) for the datagram's layout")
+            self.rejects.reject(exc.reason, message, f"{addr[0]}:{addr[1]}", now)
             return
         self.received += 1
-        bed = self.beds.get(msg.bed, msg.device_id)
-        bed.stats.observe(msg.seq, msg.sent_at, now)
+        kind = bed.stats.observe(msg.seq, msg.sent_at, now)
         if isinstance(msg, NumericsMessage):
-            bed.update(msg, now)
+            bed.update(msg, now, newest=kind in ("new", "restart"))
             if self.on_numerics is not None:
                 self.on_numerics(msg.bed)
         elif isinstance(msg, WaveMessage):
@@ -91,4 +109,4 @@ class TelemetryIngest(asyncio.DatagramProtocol):
 
     def counters(self) -> dict:
         return {"received": self.received, "bytes": self.bytes,
-                "rejected": dict(self.rejected), "rejected_total": sum(self.rejected.values())}
+                "rejected": dict(self.rejected), "rejected_total": self.rejects.total}

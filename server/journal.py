@@ -6,6 +6,7 @@ the id was new. A station restarted on the same file keeps every alarm and its s
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from pathlib import Path
 
@@ -45,17 +46,35 @@ class AlarmJournal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        self.duplicates = 0  # re-sent alarms this journal recognised and stored no second time
 
     def record(self, alarm: AlarmMessage, received_at: float) -> bool:
-        """Store one alarm event durably; True if its id was new, False for a re-send."""
+        """Store one alarm event durably; True if its id was new, False for a re-send.
+
+        Nothing non-finite is ever stored (it would come back after every restart): a NaN or
+        an infinity raises ValueError, whoever let it through."""
+        for name in ("value", "limit", "timestamp"):
+            number = getattr(alarm, name)
+            if number is not None and not math.isfinite(number):
+                raise ValueError(f"alarm {alarm.alarm_id!r}: {name}={number!r} is not finite; "
+                                 "not journaled")
+        if not math.isfinite(received_at):
+            raise ValueError(f"received_at={received_at!r} is not finite")
         cur = self.db.execute(
             "INSERT OR IGNORE INTO alarm_events VALUES (?,?,?,?,?,?,?,?,?,?)",
             (alarm.alarm_id, alarm.device_id, alarm.bed, alarm.condition, alarm.priority,
              alarm.state, alarm.value, alarm.limit, alarm.timestamp, received_at),
         )
-        return cur.rowcount == 1
+        if cur.rowcount != 1:
+            self.duplicates += 1
+            return False
+        return True
 
     def record_action(self, alarm_id: str, action: str, user: str, at: float) -> None:
+        """Store a nurse's action. Raises ValueError for text SQLite cannot store as UTF-8
+        (a lone surrogate): the caller must not have applied the action yet."""
+        for text in (alarm_id, action, user):
+            text.encode("utf-8")  # UnicodeEncodeError is a ValueError
         self.db.execute("INSERT INTO alarm_actions (alarm_id, action, user, at) VALUES (?,?,?,?)",
                         (alarm_id, action, user, at))
 

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import socket
+from collections import Counter
 from collections.abc import Coroutine
 from typing import Any
 
@@ -39,8 +40,13 @@ class Station:
         self.config = config or StationConfig()
         self.clock = clock or WallClock()
         self.beds = BedRegistry(self.config.history_seconds,
-                                wave_chunks=self.config.wave_history_seconds * 4)
-        self.technical = TechnicalAlarms(telemetry_timeout=self.config.telemetry_timeout)
+                                wave_chunks=self.config.wave_history_seconds * 4,
+                                max_beds=self.config.max_beds)
+        for device_id, bed in (self.config.devices or {}).items():
+            self.beds.provision(device_id, bed)
+        self.technical = TechnicalAlarms(
+            telemetry_timeout=self.config.telemetry_timeout,
+            raises_per_check=self.config.technical_raises_per_second)
         self.board = AlarmBoard()
         self.journal: AlarmJournal | None = None
         self.hub = Hub(self.snapshot, bed_encoded=self.bed_encoded,
@@ -50,13 +56,15 @@ class Station:
                                       on_numerics=self._bed_changed if self.config.coalesce
                                       else self._push_numerics_now,
                                       on_wave=None if self.config.coalesce
-                                      else self._push_wave_now)
+                                      else self._push_wave_now,
+                                      max_skew=self.config.max_clock_skew)
         self.alarm_listener: AlarmListener | None = None
         self.http_server: tornado.httpserver.HTTPServer | None = None
         self._udp: socket.socket | None = None
         self._push: PeriodicCallback | None = None
         self._housekeeping: PeriodicCallback | None = None
         self._changed: set[int] = set()
+        self._alarm_links: Counter[int] = Counter()  # bed -> its open alarm connections
         # bed -> (latest numerics, what else the summary shows, the summary encoded)
         self._encoded: dict[int, tuple[object, tuple, str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -88,13 +96,20 @@ class Station:
         self.udp_port = self._udp.getsockname()[1]
         loop.add_reader(self._udp.fileno(), self.ingest.read_from, self._udp)
 
-        self.alarm_listener = AlarmListener(self.journal, self.clock, on_alarm=self._on_alarm,
-                                            on_connection=self._on_alarm_connection)
+        self.alarm_listener = AlarmListener(
+            self.journal, self.clock, on_alarm=self._on_alarm,
+            on_connection=self._on_alarm_connection, provisioned=self.beds.owns,
+            dead_after=cfg.alarm_dead_after, frame_timeout=cfg.alarm_frame_timeout,
+            frames_per_second=cfg.alarm_frames_per_second)
         sockets = tornado.netutil.bind_sockets(cfg.tcp_port, cfg.host, family=socket.AF_INET)
         self.alarm_listener.add_sockets(sockets)
         self.tcp_port = sockets[0].getsockname()[1]
 
-        self.http_server = tornado.httpserver.HTTPServer(make_app(self))
+        # idle_connection_timeout is also how long Tornado waits for a request's header: a
+        # client that connects and sends nothing, or a header a byte a minute, is closed
+        self.http_server = tornado.httpserver.HTTPServer(
+            make_app(self), idle_connection_timeout=cfg.http_idle_timeout,
+            body_timeout=cfg.http_idle_timeout)
         sockets = tornado.netutil.bind_sockets(cfg.http_port, cfg.host, family=socket.AF_INET)
         self.http_server.add_sockets(sockets)
         self.http_port = sockets[0].getsockname()[1]
@@ -134,6 +149,11 @@ class Station:
     @property
     def url(self) -> str:
         return f"http://{self.config.host}:{self.http_port}/"
+
+    def provision(self, device_id: int, bed: int) -> None:
+        """Let ``device_id`` send telemetry and alarms for ``bed``. Everything else is refused
+        as ``unknown_device``. Raises ValueError past ``config.max_beds`` beds."""
+        self.beds.provision(device_id, bed)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -184,6 +204,7 @@ class Station:
             self._publish(self.board.apply_event(event, source="station"))
         for entry in self.board.expire_silences(now):
             self._publish(entry)
+        self.hub.drop_stalled()
         if self.hub.clients:
             self.hub.push_latest("stats", {"type": "stats", **self.stats()})
 
@@ -195,16 +216,28 @@ class Station:
 
     def _on_alarm_connection(self, bed: int, connected: bool) -> None:
         state = self.beds.beds.get(bed)
+        if state is None:  # a provisioned device whose alarm link came before its telemetry
+            device = self.beds.device_of(bed)
+            state = self.beds.get(bed, device) if device is not None else None
+        # a bed may have more than one alarm connection for a moment (a device reconnecting
+        # before the station noticed its old one die): it is connected while any is open
+        self._alarm_links[bed] += 1 if connected else -1
         if state is not None:
-            state.alarm_connected = connected
+            state.alarm_connected = self._alarm_links[bed] > 0
             state.alarm_link_seen = True
             self._changed.add(bed)
 
     def _replay_journal(self) -> None:
-        """Rebuild the alarm board from the journal: what a restarted station shows."""
+        """Rebuild all alarm state from the journal: the board (what a restarted station
+        shows) and the technical alarms still raised, so that they clear when their
+        condition ends, as if the station had never stopped."""
         assert self.journal is not None
         for row in self.journal.events():
-            self.board.apply_event(_alarm_from_row(row), source=alarm_source(row["alarm_id"]))
+            source = alarm_source(row["alarm_id"])
+            event = _alarm_from_row(row)
+            self.board.apply_event(event, source=source)
+            if source == "station":
+                self.technical.replay(event)
         for action in self.journal.actions():
             if self.board.get(action["alarm_id"]) is None:
                 continue
@@ -222,9 +255,11 @@ class Station:
     def command(self, raw: str | bytes, client: DashboardClient | None = None) -> dict | None:
         """A dashboard command. Raises ValueError with a readable reason when it is bad."""
         try:
-            cmd = json.loads(raw)
+            cmd = json.loads(raw, parse_constant=_not_json)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ValueError(f"command is not JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError("command is nested too deeply to be a command") from None
         if not isinstance(cmd, dict) or not isinstance(cmd.get("type"), str):
             raise ValueError('a command is a JSON object with a "type", e.g. {"type": "ack", ...}')
         kind = cmd["type"]
@@ -234,22 +269,31 @@ class Station:
                 raise ValueError(f'{kind} needs "alarm_id" (string) and "user" '
                                  "(non-empty string)")
             user = user.strip()[:64]
+            if not user.isprintable() or not _utf8(user) or not _utf8(alarm_id):
+                raise ValueError(f'{kind}: "user" and "alarm_id" must be printable text '
+                                 "(no control characters or lone surrogates)")
             now = self.clock.now()
-            try:
-                if kind == "ack":
-                    entry = self.board.acknowledge(alarm_id, user, now)
-                    action = "acknowledge"
-                else:
-                    seconds = cmd.get("seconds", 120)
-                    if isinstance(seconds, bool) or not isinstance(seconds, int | float) \
-                            or not 1 <= seconds <= 600:
-                        raise ValueError(f"silence seconds={seconds!r}; expected 1..600")
-                    entry = self.board.silence(alarm_id, user, now, float(seconds))
-                    action = f"silence:{float(seconds):g}"
-            except KeyError as exc:
-                raise ValueError(str(exc.args[0])) from None
+            entry = self.board.get(alarm_id)
+            if entry is None:
+                raise ValueError(f"no alarm with id {alarm_id!r}")
+            if kind == "ack":
+                action = "acknowledge"
+            else:
+                seconds = cmd.get("seconds", 120)
+                if isinstance(seconds, bool) or not isinstance(seconds, int | float) \
+                        or not 1 <= seconds <= 600:
+                    raise ValueError(f"silence seconds={seconds!r}; expected 1..600")
+                if entry.state == "cleared":
+                    raise ValueError(f"alarm {alarm_id!r} is already cleared; nothing to "
+                                     "silence")
+                action = f"silence:{float(seconds):g}"
             assert self.journal is not None
+            # journal first: an action that cannot be stored is refused, never half applied
             self.journal.record_action(alarm_id, action, user, now)
+            if kind == "ack":
+                entry = self.board.acknowledge(alarm_id, user, now)
+            else:
+                entry = self.board.silence(alarm_id, user, now, float(seconds))
             self._publish(entry)
             return None
         if kind == "subscribe":
@@ -306,12 +350,24 @@ class Station:
         }
 
 
+def _not_json(token: str) -> None:
+    raise ValueError(f"{token} is not JSON")
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _bed_list(cmd: dict, key: str, default: frozenset[int]) -> frozenset[int]:
     value = cmd.get(key)
     if key not in cmd:
         return default
-    if not isinstance(value, list) or not all(
-            isinstance(b, int) and not isinstance(b, bool) for b in value):
+    if not isinstance(value, list) or len(value) > 4096 or not all(
+            isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 2**16 for b in value):
         raise ValueError(f'subscribe "{key}" must be a list of bed numbers, e.g. [1, 3]'
                          + (" (or null for every bed)" if key == "beds" else ""))
     return frozenset(value)

@@ -14,7 +14,7 @@ from vitalsim.devices import Ward, WardConfig
 from vitalsim.impair import TcpImpairmentProxy, TcpSettings, UdpImpairmentProxy, UdpSettings
 from vitalsim.waiting import wait_until
 
-from .config import StationConfig
+from .config import StationConfig, ward_devices
 from .station import Station
 
 
@@ -36,6 +36,10 @@ class System:
         self.config = config or SystemConfig()
         self.clock = clock or WallClock()
         self.station = Station(self.config.station, clock=self.clock)
+        # the ward's devices are the station's provisioned devices (Ward numbers them
+        # 1000 + bed); anything else that sends to it is refused as unknown_device
+        for device_id, bed in ward_devices(self.config.ward.beds).items():
+            self.station.provision(device_id, bed)
         self.ward: Ward | None = None
         self.udp_proxy: UdpImpairmentProxy | None = None
         self.tcp_proxy: TcpImpairmentProxy | None = None

@@ -24,10 +24,47 @@ CONDITIONS = {
 
 
 class TechnicalAlarms:
-    def __init__(self, *, telemetry_timeout: float = 10.0) -> None:
+    """Raises each condition when it appears and clears it when it ends.
+
+    At most ``raises_per_check`` new alarms per :meth:`check` (the station checks once a
+    second): when a whole ward loses its network at once, the rest are raised in the next
+    seconds, oldest bed number first, so a flood of technical alarms reaches the dashboards as
+    a steady stream they can keep up with, and none is lost. Clearing is never held back.
+
+    After a restart, :meth:`replay` gives back the alarms the journal says are still raised; a
+    condition the station cannot judge yet (no telemetry heard since the restart) stays raised
+    until it can, and then clears if it has ended."""
+
+    def __init__(self, *, telemetry_timeout: float = 10.0, raises_per_check: int = 20) -> None:
         self.telemetry_timeout = telemetry_timeout
+        self.raises_per_check = raises_per_check
         self._active: dict[tuple[int, str], str] = {}
         self._counter = 0
+        self.deferred = 0  # raises held back to a later check by the rate limit
+
+    @property
+    def active(self) -> dict[tuple[int, str], str]:
+        """(bed, condition) -> the id of the raising event, for every raised condition."""
+        return dict(self._active)
+
+    def replay(self, event: AlarmMessage) -> None:
+        """One technical alarm event from the journal, in journal order."""
+        key = (event.bed, event.condition)
+        if event.state == "raised":
+            self._active[key] = event.alarm_id
+        elif event.state == "cleared" and self._active.get(key) == event.alarm_id[:-1]:
+            del self._active[key]
+
+    @staticmethod
+    def known(bed: BedState) -> set[str]:
+        """The conditions the station can judge now: the telemetry ones once it has heard the
+        bed, the alarm link once the link has been seen since this station started."""
+        out = set()
+        if bed.latest is not None:
+            out |= {"TELEMETRY LOST", "SPO2 PROBE OFF", "ECG LEAD OFF"}
+        if bed.alarm_link_seen:
+            out.add("ALARM LINK LOST")
+        return out
 
     def present(self, bed: BedState, now: float) -> set[str]:
         out = set()
@@ -45,19 +82,24 @@ class TechnicalAlarms:
     def check(self, beds: Iterable[BedState], now: float) -> list[AlarmMessage]:
         """Raise the conditions that appeared and clear those that went, since the last check."""
         events = []
-        for bed in beds:
-            present = self.present(bed, now)
+        raised = 0
+        for bed in sorted(beds, key=lambda b: b.bed):
+            present, known = self.present(bed, now), self.known(bed)
             for condition in CONDITIONS:
                 key = (bed.bed, condition)
                 active = key in self._active
                 if condition in present and not active:
+                    if raised >= self.raises_per_check:
+                        self.deferred += 1
+                        continue
+                    raised += 1
                     self._counter += 1
                     alarm_id = station_alarm_id(bed.bed, now, self._counter)
                     self._active[key] = alarm_id
                     events.append(self._event(alarm_id, bed, condition, "raised", now))
-                elif condition not in present and active:
-                    raised = self._active.pop(key)
-                    events.append(self._event(f"{raised}c", bed, condition, "cleared", now))
+                elif condition not in present and active and condition in known:
+                    raising = self._active.pop(key)
+                    events.append(self._event(f"{raising}c", bed, condition, "cleared", now))
         return events
 
     @staticmethod

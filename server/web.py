@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import math
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -45,14 +46,18 @@ class JsonHandler(tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
 
     def write_json(self, data: Any) -> None:
+        # strict: a value that is not JSON (NaN, an object) is a bug to see, never a text
+        # that a browser's JSON.parse refuses
         self.finish(json.dumps(data, allow_nan=False, default=_jsonable))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = exc.log_message if isinstance(exc, tornado.web.HTTPError) and exc.log_message \
             else self._reason
+        self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": message, "status": status_code}))
 
     def float_arg(self, name: str) -> float | None:
@@ -60,11 +65,18 @@ class JsonHandler(tornado.web.RequestHandler):
         if raw is None or raw == "":
             return None
         try:
-            return float(raw)
+            value = float(raw)
         except ValueError:
-            raise tornado.web.HTTPError(400, f"{name}={raw!r} is not a number") from None
+            raise tornado.web.HTTPError(400, f"{name}={raw[:40]!r} is not a number") from None
+        if not math.isfinite(value):
+            raise tornado.web.HTTPError(400, f"{name}={raw[:40]!r} is not a finite number")
+        return value
 
     def bed_or_404(self, bed_id: str):
+        if not (bed_id.isascii() and bed_id.isdigit() and len(bed_id) <= 5):
+            raise tornado.web.HTTPError(
+                404, f"no bed {bed_id[:12]!r}{'…' if len(bed_id) > 12 else ''}: a bed is a "
+                     "number 0..65535")
         bed = self.station.beds.beds.get(int(bed_id))
         if bed is None:
             known = sorted(self.station.beds.beds)
@@ -76,6 +88,16 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     return str(value)
+
+
+class ApiNotFound(JsonHandler):
+    """Any other path under /api/: a JSON 404 naming the API's paths, never the dashboard's
+    HTML page."""
+
+    def get(self, path: str) -> None:
+        raise tornado.web.HTTPError(
+            404, f"no API at /api/{path[:60]}; see /api/beds, /api/beds/N, "
+                 "/api/beds/N/history, /api/beds/N/waves/CHANNEL, /api/alarms, /api/stats")
 
 
 class HealthHandler(JsonHandler):
@@ -198,6 +220,19 @@ class DashboardSocket(tornado.websocket.WebSocketHandler):
 class DashboardFiles(tornado.web.StaticFileHandler):
     """The dashboard's static files, with a Content-Security-Policy that allows only this host."""
 
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    async def get(self, path: str, include_body: bool = True) -> None:
+        # a NUL makes the operating system's path functions raise (a 500): no file has one
+        if "\x00" in path:
+            raise tornado.web.HTTPError(404)
+        await super().get(path, include_body)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(f"{status_code} {self._reason}\n")
+
     def set_extra_headers(self, path: str) -> None:
         # BokehJS styles its plots from script, hence 'unsafe-inline' for styles only;
         # no script from anywhere but this station runs on the page
@@ -211,11 +246,12 @@ def make_app(station: Station) -> tornado.web.Application:
     return tornado.web.Application([
         (r"/healthz", HealthHandler, args),
         (r"/api/beds", BedsHandler, args),
-        (r"/api/beds/(\d+)", BedHandler, args),
-        (r"/api/beds/(\d+)/history", HistoryHandler, args),
-        (r"/api/beds/(\d+)/waves/(\w+)", WavesHandler, args),
+        (r"/api/beds/([^/]+)", BedHandler, args),
+        (r"/api/beds/([^/]+)/history", HistoryHandler, args),
+        (r"/api/beds/([^/]+)/waves/(\w+)", WavesHandler, args),
         (r"/api/alarms", AlarmsHandler, args),
         (r"/api/stats", StatsHandler, args),
+        (r"/api/(.*)", ApiNotFound, args),
         (r"/ws", DashboardSocket, args),
         # BokehJS from the installed bokeh package: always the version Python has, never a CDN
         (r"/bokeh/static/(.*)", DashboardFiles, {"path": str(bokehjs_static())}),

@@ -3,6 +3,7 @@ only when the test says so stands for a dashboard that reads slowly."""
 
 import asyncio
 import json
+import logging
 
 from server.hub import Hub
 from tests.helpers import wait_until
@@ -92,4 +93,95 @@ def test_a_new_subscription_is_owed_all_of_its_beds_and_only_them():
         await wait_until(lambda: len(vitals(socket)) == 2, what="the next delta")
         assert vitals(socket)[1] == {2: 70.0}, "only the subscribed bed that changed"
         await hub.close()
+    run(main())
+
+
+class FailingSocket(SlowSocket):
+    """A dashboard whose every write fails: what a bug in encoding or sending looks like."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed_with: tuple[int | None, str | None] | None = None
+
+    def write_message(self, message: str) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        future.set_exception(RuntimeError("the write failed"))
+        return future
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        self.closed_with = (code, reason)
+
+
+class ClosableSlowSocket(SlowSocket):
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed_with: tuple[int | None, str | None] | None = None
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        self.closed_with = (code, reason)
+
+
+def alarm_ids(socket: SlowSocket) -> list[str]:
+    return [m["alarm"]["alarm_id"] for m in socket.written if m["type"] == "alarm"]
+
+
+def test_a_slow_dashboard_gets_every_alarm_in_order_and_one_too_far_behind_is_closed():
+    async def main():
+        # stall_after=0: a full queue with no write finished "just now" is too far behind
+        hub = Hub(lambda: {"beds": []}, bed_encoded=lambda bed: "{}", max_alarm_queue=10,
+                  stall_after=0.0)
+        slow, lagging = ClosableSlowSocket(), ClosableSlowSocket()
+        hub.add(slow)
+        hub.add(lagging)
+        slow.let_through(1)
+        lagging.let_through(1)
+        await wait_until(lambda: slow.written and lagging.written, what="the snapshots")
+        for n in range(10):  # while both are stuck: exactly a full queue
+            hub.push_alarm({"type": "alarm", "alarm": {"alarm_id": f"a{n}"}})
+        slow.let_through(1000)
+        await wait_until(lambda: len(alarm_ids(slow)) == 10, what="the slow one's alarms")
+        assert alarm_ids(slow) == [f"a{n}" for n in range(10)], "none dropped, none reordered"
+        # the lagging one's sender holds a0 (its write is stuck), so its queue is 9 long:
+        # one more fills it, and the next is one too many
+        hub.push_alarm({"type": "alarm", "alarm": {"alarm_id": "a10"}})
+        assert lagging.closed_with is None
+        hub.push_alarm({"type": "alarm", "alarm": {"alarm_id": "a11"}})
+        assert lagging.closed_with == (4000, "too far behind on alarms; reconnect to resync")
+        await wait_until(lambda: alarm_ids(slow)[-2:] == ["a10", "a11"], what="the last two")
+        assert slow.closed_with is None and list(hub.clients) == [slow]
+        await hub.close()
+    run(main())
+
+
+def test_a_dashboard_whose_send_fails_is_closed_with_a_reason_and_the_others_carry_on(caplog):
+    async def main():
+        hub = Hub(lambda: {"beds": []}, bed_encoded=lambda bed: "{}")
+        broken, healthy = FailingSocket(), SlowSocket()
+        hub.add(broken)
+        hub.add(healthy)
+        healthy.let_through(1000)
+        await wait_until(lambda: broken.closed_with is not None, what="the broken one closed")
+        code, reason = broken.closed_with
+        assert code == 1011 and "reconnect" in reason
+        assert broken not in hub.clients
+        hub.push_alarm({"type": "alarm", "alarm": {"alarm_id": "x"}})
+        await wait_until(lambda: alarm_ids(healthy) == ["x"], what="the healthy one's alarm")
+        await hub.close()
+
+    with caplog.at_level(logging.ERROR, logger="server.hub"):
+        run(main())
+    assert any(r.levelno == logging.ERROR and "closing a dashboard" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_an_alarm_that_cannot_be_encoded_closes_every_dashboard_rather_than_skip_it():
+    async def main():
+        hub = Hub(lambda: {"beds": []}, bed_encoded=lambda bed: "{}")
+        sockets = [ClosableSlowSocket(), ClosableSlowSocket()]
+        for s in sockets:
+            hub.add(s)
+            s.let_through(1000)
+        hub.push_alarm({"type": "alarm", "alarm": {"alarm_id": "x", "value": float("nan")}})
+        assert [s.closed_with[0] if s.closed_with else None for s in sockets] == [1011, 1011]
+        assert hub.clients == {}
     run(main())

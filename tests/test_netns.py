@@ -52,7 +52,7 @@ def test_under_20_percent_kernel_loss_every_alarm_arrives_once_and_tcp_retransmi
     journal, pcap = tmp_path / "alarms.sqlite3", tmp_path / "alarm-channel.pcap"
     with Namespaces(loss=0.2) as net:
         station = net.run("station", [
-            sys.executable, "-m", "server", "--beds", "0", "--host", STATION_ADDR,
+            sys.executable, "-m", "server", "--beds", "0", "--devices", "3", "--host", STATION_ADDR,
             "--http-port", "8080", "--udp-port", "5005", "--tcp-port", "5006",
             "--journal", str(journal)], stdout=subprocess.PIPE, text=True)
         wait_for_line(station, "dashboard:", 30)

@@ -15,7 +15,7 @@ from server.system import SystemConfig
 from tests.helpers import get_json, next_message, run, wait_until
 from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
-from vitalsim.protocol.alarm_channel import Hello, encode_frame
+from vitalsim.protocol.alarm_channel import FrameDecoder, Hello, encode_frame
 
 
 def system(beds=3, **ward) -> System:
@@ -103,16 +103,19 @@ def test_broken_and_cut_alarm_frames_close_only_their_own_connection():
             # a length prefix far over the limit
             r, w = await asyncio.open_connection("127.0.0.1", st.tcp_port)
             w.write(struct.pack("!I", 1 << 30))
-            assert await r.read() == b""  # closed by the station
+            # an ERROR frame naming what was wrong, then the station closes the connection
+            (error,) = FrameDecoder().feed(await r.read())
+            assert "frame length 1073741824 is outside" in error.error
             w.close()
             # a HELLO, then half a frame, then a disconnect
             r, w = await asyncio.open_connection("127.0.0.1", st.tcp_port)
-            w.write(encode_frame(Hello(9, 9)) + encode_frame(Hello(9, 9))[:5])
+            w.write(encode_frame(Hello(1001, 1)) + encode_frame(Hello(1001, 1))[:5])
             await w.drain()
             w.close()
             lis = st.alarm_listener
-            await wait_until(lambda: lis.errors["protocol"] == 1 and
+            await wait_until(lambda: lis.errors["length"] == 1 and
                              lis.errors["disconnect_mid_frame"] == 1, what="both errors counted")
+            assert st.beds.beds[1].alarm_connected, "the real device's link is still open"
             await wait_until(lambda: sys_.ward.links[0].sender.state.value == "connected",
                              what="the real device's alarm channel still up")
             assert (await get_json(st.url + "healthz"))["status"] == "ok"

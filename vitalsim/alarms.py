@@ -66,11 +66,19 @@ class _Condition:
 
 @dataclass
 class AlarmMonitor:
-    """Watches numerics against limits and yields raised/cleared alarm events."""
+    """Watches numerics against limits and yields raised/cleared alarm events.
+
+    Alarm ids are ``{device_id}-{boot_id}-{n}``: ``n`` counts from 1 in every run of the
+    device, so the boot id (an epoch: the device's start time in microseconds, passed in by
+    whoever starts it) is what keeps them unique across restarts, as the station's journal
+    needs; without it a restarted device's first alarm would be taken for a re-send of the
+    last run's and swallowed. A replay on virtual time, which nothing journals, may leave
+    ``boot_id`` None for the shorter ``{device_id}-{n}``."""
 
     device_id: int
     bed: int
     limits: Iterable[Limit] = field(default_factory=default_limits)
+    boot_id: int | None = None
 
     def __post_init__(self) -> None:
         self.limits = tuple(self.limits)
@@ -79,7 +87,9 @@ class AlarmMonitor:
 
     def _next_id(self) -> str:
         self._counter += 1
-        return f"{self.device_id}-{self._counter}"
+        if self.boot_id is None:
+            return f"{self.device_id}-{self._counter}"
+        return f"{self.device_id}-{self.boot_id}-{self._counter}"
 
     def update(self, values: dict[str, float | None], now: float,
                stamp: float | None = None) -> list[AlarmMessage]:

@@ -22,12 +22,14 @@ class BedsideMonitor:
 
     def __init__(self, device_id: int, bed: int, scenario: str, *, seed: int,
                  wave_chunk: float = 0.25, waves: bool = True, key: bytes | None = None,
-                 key_id: int = 1, limits: tuple[Limit, ...] | None = None) -> None:
+                 key_id: int = 1, limits: tuple[Limit, ...] | None = None,
+                 boot_id: int | None = None) -> None:
         self.device_id = device_id
         self.bed = bed
+        self.boot_id = boot_id  # this run of the device: in every alarm id (see AlarmMonitor)
         self.model = PatientModel(scenario, seed=seed)
         self.alarms = AlarmMonitor(device_id, bed, limits if limits is not None
-                                   else default_limits())
+                                   else default_limits(), boot_id=boot_id)
         self.wave_chunk = wave_chunk
         self.waves = waves
         self.key = key

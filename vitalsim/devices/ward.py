@@ -55,11 +55,14 @@ class Ward:
         self.config = config
         clock = clock or WallClock()
         names = assign_scenarios(config.scenario, config.beds)
+        # every device of this run boots now: its alarm ids carry this epoch, so a ward
+        # started again against the same journal raises alarms the journal has never seen
+        boot_id = round(clock.now() * 1_000_000)
         self.links = [
             DeviceLink(
                 BedsideMonitor(device_id=1000 + bed, bed=bed, scenario=name,
                                seed=config.seed * 1000 + bed, waves=config.waves,
-                               key=config.key, limits=config.limits),
+                               key=config.key, limits=config.limits, boot_id=boot_id),
                 host, udp_port, tcp_port, clock=clock, speed=config.speed,
             )
             for bed, name in enumerate(names, start=1)

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import struct
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 PROTOCOL_VERSION = 1
@@ -39,7 +41,15 @@ class LocalProtocolError(ProtocolError):
 
 
 class RemoteProtocolError(ProtocolError):
-    """The peer sent something the protocol does not allow; the connection should be closed."""
+    """The peer sent something the protocol does not allow; the connection should be closed.
+
+    ``reason`` is a short stable word for counting (``length``, ``bad_type``, ``bad_json``,
+    ``bad_value``, ``order``, ``bad_version``, ``unknown_device``, ``timeout``); the message
+    says exactly what was wrong, and goes back to the peer in an ERROR frame."""
+
+    def __init__(self, message: str, reason: str = "protocol") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class FrameType(enum.IntEnum):
@@ -47,6 +57,7 @@ class FrameType(enum.IntEnum):
     ALARM = 2
     ACK = 3
     HEARTBEAT = 4
+    ERROR = 5
 
 
 @dataclass(frozen=True)
@@ -93,36 +104,108 @@ class Heartbeat:
     sent_at: float
 
 
-Event = Hello | AlarmMessage | Ack | Heartbeat
+@dataclass(frozen=True)
+class Error:
+    """The station refuses what the device sent, and says why, before closing the connection."""
+
+    error: str
+
+
+Event = Hello | AlarmMessage | Ack | Heartbeat | Error
 
 _TYPE_OF = {Hello: FrameType.HELLO, AlarmMessage: FrameType.ALARM, Ack: FrameType.ACK,
-            Heartbeat: FrameType.HEARTBEAT}
+            Heartbeat: FrameType.HEARTBEAT, Error: FrameType.ERROR}
 _CLASS_OF = {v: k for k, v in _TYPE_OF.items()}
 
 
 def encode_frame(event: Event) -> bytes:
-    """One event as one frame on the wire."""
-    payload = json.dumps(asdict(event), separators=(",", ":")).encode()
+    """One event as one frame on the wire (strict JSON: a NaN is refused here, never sent)."""
+    try:
+        payload = json.dumps(asdict(event), separators=(",", ":"), allow_nan=False).encode()
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise LocalProtocolError(f"cannot encode {type(event).__name__}: {exc}") from None
     if FRAME_HEAD.size - 4 + len(payload) > MAX_FRAME:
         raise LocalProtocolError(f"frame of {len(payload)} bytes exceeds MAX_FRAME={MAX_FRAME}")
     return FRAME_HEAD.pack(1 + len(payload), _TYPE_OF[type(event)]) + payload
+
+
+def _not_json(token: str) -> None:
+    raise ValueError(f"{token} is not JSON (a value must be a finite number)")
+
+
+#: the type of each field of each frame: (types allowed, may it be null)
+_TEXT, _INT, _NUMBER = (str,), (int,), (int, float)
+_SCHEMA: dict[type, dict[str, tuple[tuple[type, ...], bool]]] = {
+    Hello: {"device_id": (_INT, False), "bed": (_INT, False), "version": (_INT, False)},
+    AlarmMessage: {"alarm_id": (_TEXT, False), "device_id": (_INT, False), "bed": (_INT, False),
+                   "condition": (_TEXT, False), "priority": (_TEXT, False),
+                   "state": (_TEXT, False), "value": (_NUMBER, True),
+                   "limit": (_NUMBER, True), "timestamp": (_NUMBER, False)},
+    Ack: {"alarm_id": (_TEXT, False)},
+    Heartbeat: {"sent_at": (_NUMBER, False)},
+    Error: {"error": (_TEXT, False)},
+}
+MAX_TEXT = 128  # characters in an id or a condition
+MAX_ERROR = 1024  # characters in an ERROR frame's message
+MAX_NUMBER = 1e12  # magnitude of any number in a frame (a time in seconds fits easily)
+
+
+def _check_fields(cls: type, fields: dict) -> None:
+    """Every field present, of its type, finite and in range; nothing else. Raises
+    RemoteProtocolError naming the field."""
+    schema = _SCHEMA[cls]
+    name = cls.__name__
+    missing = [k for k in schema if k not in fields]
+    extra = [k for k in fields if k not in schema]
+    if missing or extra:
+        raise RemoteProtocolError(f"bad {name} frame: missing {missing}, unknown {extra}; "
+                                  f"expected exactly {list(schema)}", "bad_value")
+    for key, (types, nullable) in schema.items():
+        value = fields[key]
+        if value is None and nullable:
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise RemoteProtocolError(
+                f"bad {name} frame: {key}={value!r:.60} is a {type(value).__name__}, expected "
+                f"{' or '.join(t.__name__ for t in types)}{' or null' if nullable else ''}",
+                "bad_value")
+        longest = MAX_ERROR if cls is Error else MAX_TEXT
+        if isinstance(value, str) and not (0 < len(value) <= longest and value.isprintable()):
+            raise RemoteProtocolError(f"bad {name} frame: {key} must be 1..{longest} printable "
+                                      "characters", "bad_value")
+        if isinstance(value, int) and not isinstance(value, bool) and types == _INT \
+                and not 0 <= value < 2**32:
+            raise RemoteProtocolError(f"bad {name} frame: {key}={value} is outside 0..2**32-1",
+                                      "bad_value")
+        if types == _NUMBER and not (math.isfinite(value) and abs(value) <= MAX_NUMBER):
+            raise RemoteProtocolError(f"bad {name} frame: {key}={value!r} is not a finite "
+                                      f"number within ±{MAX_NUMBER:g}", "bad_value")
 
 
 def _parse(ftype: int, payload: bytes) -> Event:
     try:
         cls = _CLASS_OF[FrameType(ftype)]
     except ValueError:
-        raise RemoteProtocolError(f"unknown frame type {ftype}") from None
+        raise RemoteProtocolError(f"unknown frame type {ftype}", "bad_type") from None
     try:
-        fields = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RemoteProtocolError(f"{cls.__name__} frame payload is not JSON: {exc}") from None
+        fields = json.loads(payload, parse_constant=_not_json)
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        if "is not JSON" in str(exc):
+            raise RemoteProtocolError(f"bad {cls.__name__} frame: {exc}: NaN and Infinity "
+                                      "must be finite", "bad_value") from None
+        raise RemoteProtocolError(f"{cls.__name__} frame payload is not JSON: {exc}",
+                                  "bad_json") from None
+    except RecursionError:
+        raise RemoteProtocolError(f"{cls.__name__} frame payload is nested too deeply",
+                                  "bad_json") from None
     if not isinstance(fields, dict):
-        raise RemoteProtocolError(f"{cls.__name__} frame payload is not a JSON object")
+        raise RemoteProtocolError(f"{cls.__name__} frame payload is not a JSON object",
+                                  "bad_json")
+    _check_fields(cls, fields)
     try:
         return cls(**fields)
     except (TypeError, LocalProtocolError) as exc:
-        raise RemoteProtocolError(f"bad {cls.__name__} frame: {exc}") from None
+        raise RemoteProtocolError(f"bad {cls.__name__} frame: {exc}", "bad_value") from None
 
 
 class FrameDecoder:
@@ -148,8 +231,8 @@ class FrameDecoder:
             (length,) = struct.unpack_from("!I", self._buf)
             if length == 0 or length > self._max:
                 raise RemoteProtocolError(
-                    f"frame length {length} is outside 1..{self._max}; closing the connection"
-                )
+                    f"frame length {length} is outside 1..{self._max}; closing the connection",
+                    "length")
             if len(self._buf) < 4 + length:
                 break
             ftype = self._buf[4]
@@ -231,8 +314,11 @@ class AlarmSender:
                 if self.outbox.pop(ev.alarm_id, None) is not None:
                     self.acked += 1
                     self._failures = 0
+            elif isinstance(ev, Error):
+                raise RemoteProtocolError(f"the station refused: {ev.error}", "refused")
             elif not isinstance(ev, Heartbeat):
-                raise RemoteProtocolError(f"a station does not send {type(ev).__name__} frames")
+                raise RemoteProtocolError(f"a station does not send {type(ev).__name__} frames",
+                                          "bad_type")
         return events
 
     def tick(self, now: float) -> bytes:
@@ -272,7 +358,15 @@ class AlarmReceiver:
     a station restart are deduplicated by the journal, which reports whether an id was new.
     """
 
-    def __init__(self, *, heartbeat_interval: float = 2.0, remember: int = 10_000) -> None:
+    def __init__(self, *, heartbeat_interval: float = 2.0, remember: int = 10_000,
+                 dead_after: float = 6.0, frame_timeout: float = 5.0,
+                 provisioned: Callable[[int, int], bool] | None = None,
+                 now: float = 0.0) -> None:
+        self.dead_after = dead_after
+        self.frame_timeout = frame_timeout
+        self._provisioned = provisioned
+        self._last_heard = now
+        self._partial_since: float | None = None
         self._decoder = FrameDecoder()
         self.hello: Hello | None = None
         self._confirmed: OrderedDict[str, None] = OrderedDict()
@@ -286,19 +380,48 @@ class AlarmReceiver:
     def pending_bytes(self) -> int:
         return self._decoder.pending
 
+    def is_dead(self, now: float) -> str | None:
+        """Why this connection must be closed now, or None: nothing heard for ``dead_after``
+        seconds (a live device sends a heartbeat every ``heartbeat_interval`` at least), or
+        half a frame waiting for its rest for ``frame_timeout``."""
+        if now - self._last_heard > self.dead_after:
+            return f"nothing heard for {now - self._last_heard:.1f} s (dead after " \
+                   f"{self.dead_after:g} s)"
+        if self._partial_since is not None and now - self._partial_since > self.frame_timeout:
+            return f"half a frame ({self.pending_bytes} bytes) waited " \
+                   f"{now - self._partial_since:.1f} s for its rest " \
+                   f"(at most {self.frame_timeout:g} s)"
+        return None
+
     def receive_data(self, data: bytes, now: float) -> list[Event]:
         out: list[Event] = []
-        for ev in self._decoder.feed(data):
+        if data:
+            self._last_heard = now
+        events = self._decoder.feed(data)
+        if not self._decoder.pending:
+            self._partial_since = None
+        elif self._partial_since is None or events:
+            self._partial_since = now  # a new frame began
+        for ev in events:
             if isinstance(ev, Hello):
                 if ev.version != PROTOCOL_VERSION:
                     raise RemoteProtocolError(
-                        f"device speaks alarm protocol v{ev.version}, station v{PROTOCOL_VERSION}"
-                    )
+                        f"device speaks alarm protocol v{ev.version}, station v{PROTOCOL_VERSION}",
+                        "bad_version")
+                if self._provisioned is not None and not self._provisioned(ev.device_id, ev.bed):
+                    raise RemoteProtocolError(f"device {ev.device_id} is not provisioned for "
+                                              f"bed {ev.bed}", "unknown_device")
+                if self.hello is not None and self.hello != ev:
+                    raise RemoteProtocolError("a second HELLO, for another device", "order")
                 self.hello = ev
                 out.append(ev)
             elif self.hello is None:
-                raise RemoteProtocolError(f"{type(ev).__name__} frame before HELLO")
+                raise RemoteProtocolError(f"{type(ev).__name__} frame before HELLO", "order")
             elif isinstance(ev, AlarmMessage):
+                if (ev.device_id, ev.bed) != (self.hello.device_id, self.hello.bed):
+                    raise RemoteProtocolError(
+                        f"ALARM for device {ev.device_id} bed {ev.bed} on the connection of "
+                        f"device {self.hello.device_id} bed {self.hello.bed}", "unknown_device")
                 if ev.alarm_id in self._confirmed:
                     self.duplicates += 1
                     self._outgoing += encode_frame(Ack(ev.alarm_id))
@@ -307,7 +430,8 @@ class AlarmReceiver:
             elif isinstance(ev, Heartbeat):
                 pass
             else:
-                raise RemoteProtocolError(f"a device does not send {type(ev).__name__} frames")
+                raise RemoteProtocolError(f"a device does not send {type(ev).__name__} frames",
+                                          "bad_type")
         return out
 
     def confirm(self, alarm_id: str, now: float) -> None:

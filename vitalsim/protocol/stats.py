@@ -44,7 +44,9 @@ class ReceiverStats:
     sequence jumps far back) starts a new run of counting rather than a burst of "reordering"."""
 
     def __init__(self, *, window: int = 1024, latency_window: int = 2048,
-                 late_after: float = 0.5) -> None:
+                 late_after: float = 0.5, max_ahead: int = 256) -> None:
+        self.max_ahead = max_ahead  # how far ahead of the highest a new number may jump
+        self._candidate: int | None = None  # an out-of-window number waiting for a second
         self.late_after = late_after  # seconds in flight after which a datagram is too late
         self.late = 0
         self.received = 0
@@ -75,6 +77,25 @@ class ReceiverStats:
         # the number congruent to seq (mod 2**32) nearest the highest seen; a tie (exactly half
         # the space away) goes to the lower one
         return highest + (seq - highest + _HALF) % SEQ_MOD - _HALF
+
+    def admit(self, seq: int) -> bool:
+        """May a datagram with this sequence number be counted? False means: refuse it.
+
+        A number within the window (at most ``4 * window`` behind the highest seen, at most
+        ``max_ahead`` in front of it) is admitted. One outside it is a restarted device, a long
+        outage, or a forgery; a single datagram cannot tell which, so it is refused and
+        remembered, and admitted only when the next refused one continues from it (a device
+        that restarted sends a second; a forger must guess). So one forged datagram can never
+        move a bed's clock, its state or its loss figures; a restart costs one datagram."""
+        highest = self._highest
+        if highest is None:
+            return True
+        ext = self._extend(seq)
+        if highest - self._window * 4 <= ext <= highest + self.max_ahead:
+            self._candidate = None
+            return True
+        candidate, self._candidate = self._candidate, seq
+        return candidate is not None and 0 < (seq - candidate) % SEQ_MOD <= self.max_ahead
 
     def observe(self, seq: int, sent_at: float, received_at: float) -> str:
         """Record one datagram; returns "new", "duplicate", "reordered" or "restart".

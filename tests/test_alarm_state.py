@@ -1,0 +1,122 @@
+"""The station's alarm state, piece by piece: the board's lifecycle (latching, acknowledging,
+silencing), the technical alarms (raised, cleared, rate-limited, replayed after a restart), and
+the journal's exactly-once, asserted on its own duplicate count."""
+
+from server.alarm_board import AlarmBoard
+from server.beds import BedState
+from server.technical import TechnicalAlarms
+from vitalsim.flags import Flags
+from vitalsim.protocol import AlarmMessage, NumericsMessage
+
+
+def event(alarm_id: str, state: str, *, priority: str = "high", bed: int = 1,
+          condition: str = "HR HIGH", t: float = 0.0, value: float = 140.0) -> AlarmMessage:
+    return AlarmMessage(alarm_id, 1000 + bed, bed, condition, priority, state, value, 130.0, t)
+
+
+# -- AlarmBoard ------------------------------------------------------------------------------
+
+
+def test_a_high_priority_alarm_latches_until_acknowledged():
+    board = AlarmBoard()
+    board.apply_event(event("1001-9-1", "raised"))
+    entry = board.apply_event(event("1001-9-1c", "cleared", t=5.0, value=120.0))
+    assert (entry.state, entry.condition_present) == ("active", False), "latched"
+    entry = board.acknowledge("1001-9-1", "Dr Osei", 6.0)
+    assert (entry.state, entry.acked_by) == ("cleared", "Dr Osei")
+
+
+def test_a_medium_alarm_clears_with_its_condition_and_an_acknowledged_one_stays_acknowledged():
+    board = AlarmBoard()
+    board.apply_event(event("1001-9-1", "raised", priority="medium"))
+    assert board.apply_event(event("1001-9-1c", "cleared", priority="medium")).state == "cleared"
+    board.apply_event(event("1001-9-2", "raised"))
+    assert board.acknowledge("1001-9-2", "n", 1.0).state == "acknowledged"
+    assert board.apply_event(event("1001-9-2c", "cleared")).state == "cleared", \
+        "acknowledged, then the condition ended: nothing left to show"
+
+
+def test_a_silence_ends_with_the_alarm_sounding_again_only_if_still_present_or_latched():
+    board = AlarmBoard()
+    board.apply_event(event("1001-9-1", "raised", priority="medium"))
+    board.apply_event(event("1001-9-2", "raised", condition="SpO2 LOW"))
+    board.silence("1001-9-1", "n", 0.0, 10.0)
+    board.silence("1001-9-2", "n", 0.0, 10.0)
+    board.apply_event(event("1001-9-2c", "cleared", condition="SpO2 LOW"))  # high: latched
+    assert board.expire_silences(9.9) == []
+    again = {e.alarm_id: e.state for e in board.expire_silences(10.0)}
+    assert again == {"1001-9-1": "active", "1001-9-2": "active"}
+    board.apply_event(event("1001-9-1c", "cleared", priority="medium"))
+    try:
+        board.silence("1001-9-1", "n", 11.0, 5.0)
+    except ValueError as exc:
+        assert "already cleared" in str(exc)
+    else:
+        raise AssertionError("a cleared alarm cannot be silenced")
+
+
+def test_the_board_lists_high_priority_first_then_newest_and_a_new_raise_replaces_the_entry():
+    board = AlarmBoard()
+    board.apply_event(event("a", "raised", priority="low", condition="TEMP HIGH", t=3.0))
+    board.apply_event(event("b", "raised", priority="high", t=1.0))
+    board.apply_event(event("c", "raised", priority="high", condition="SpO2 LOW", t=2.0))
+    assert [e.alarm_id for e in board.entries()] == ["c", "b", "a"]
+    board.apply_event(event("d", "raised", priority="high", t=4.0))  # HR HIGH again, new id
+    assert board.get("d").state == "active" and board.entries("active")[0].alarm_id == "d"
+
+
+# -- TechnicalAlarms -------------------------------------------------------------------------
+
+
+def bed_heard(bed: int, at: float, flags: int = 0) -> BedState:
+    state = BedState(bed, 1000 + bed, history_len=4)
+    state.update(NumericsMessage(1000 + bed, bed, 1, at, flags, 72.0, 97.0, 14.0, 36.8), at)
+    return state
+
+
+def test_technical_alarms_raise_when_a_condition_appears_and_clear_when_it_ends():
+    tech = TechnicalAlarms(telemetry_timeout=10.0)
+    bed = bed_heard(1, 0.0, flags=Flags.PROBE_OFF)
+    bed.alarm_link_seen, bed.alarm_connected = True, True
+    raised = tech.check([bed], 5.0)
+    assert [(e.condition, e.state) for e in raised] == [("SPO2 PROBE OFF", "raised")]
+    bed.update(NumericsMessage(1001, 1, 2, 6.0, 0, 72.0, 97.0, 14.0, 36.8), 6.0)
+    bed.alarm_connected = False
+    events = tech.check([bed], 17.0)
+    assert {(e.condition, e.state) for e in events} == {
+        ("SPO2 PROBE OFF", "cleared"), ("TELEMETRY LOST", "raised"),
+        ("ALARM LINK LOST", "raised")}
+    cleared = [e for e in events if e.state == "cleared"][0]
+    assert cleared.alarm_id == raised[0].alarm_id + "c", "a clear names the raise it ends"
+    bed.update(NumericsMessage(1001, 1, 3, 18.0, 0, 72.0, 97.0, 14.0, 36.8), 18.0)
+    bed.alarm_connected = True
+    assert {(e.condition, e.state) for e in tech.check([bed], 18.5)} == {
+        ("TELEMETRY LOST", "cleared"), ("ALARM LINK LOST", "cleared")}
+    assert tech.check([bed], 19.0) == [] and tech.active == {}
+
+
+def test_a_flood_of_technical_alarms_is_raised_a_bounded_number_per_check_and_none_is_lost():
+    tech = TechnicalAlarms(telemetry_timeout=1.0, raises_per_check=20)
+    beds = [bed_heard(b, 0.0) for b in range(1, 51)]
+    per_check = [len(tech.check(beds, 2.0 + i)) for i in range(4)]
+    assert per_check == [20, 20, 10, 0]
+    assert len(tech.active) == 50 and tech.deferred == 30 + 10
+
+
+def test_replayed_technical_alarms_stay_until_the_station_can_judge_them_then_clear():
+    tech = TechnicalAlarms(telemetry_timeout=10.0)
+    lost = event("station-1-5.000-1", "raised", priority="medium", condition="TELEMETRY LOST")
+    link = event("station-1-5.000-2", "raised", priority="medium", condition="ALARM LINK LOST")
+    gone = event("station-2-5.000-3", "raised", priority="medium", condition="TELEMETRY LOST",
+                 bed=2)
+    for e in (lost, link, gone, event("station-2-5.000-3c", "cleared", priority="medium",
+                                      condition="TELEMETRY LOST", bed=2)):
+        tech.replay(e)
+    assert set(tech.active) == {(1, "TELEMETRY LOST"), (1, "ALARM LINK LOST")}
+    unheard = BedState(1, 1001, history_len=4)  # restarted: nothing heard from bed 1 yet
+    assert tech.check([unheard], 100.0) == [], "cannot judge yet: stays raised"
+    fresh = bed_heard(1, 100.0)
+    fresh.alarm_link_seen = fresh.alarm_connected = True
+    events = tech.check([fresh], 100.5)
+    assert {(e.alarm_id, e.state) for e in events} == {
+        ("station-1-5.000-1c", "cleared"), ("station-1-5.000-2c", "cleared")}

@@ -1,0 +1,252 @@
+"""The station's boundary, over real loopback sockets: input that *decodes* but makes no sense
+(infinite or implausible values, send times in the future, forged sequence numbers, devices
+nobody provisioned) is refused with a reason, and every dashboard keeps getting its alarms.
+
+Each test here is one item of issue 15, written to fail on the station before the fix."""
+
+import asyncio
+import json
+import math
+import socket
+import struct
+import time
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from tornado.websocket import websocket_connect
+
+from server import Station, StationConfig
+from tests.test_system import next_message, run
+from tests.waiting import wait_until
+from vitalsim.protocol.alarm_channel import (
+    AlarmMessage,
+    FrameDecoder,
+    FrameType,
+    Hello,
+    encode_frame,
+)
+from vitalsim.protocol.telemetry import (
+    HEADER,
+    MAGIC,
+    NUMERICS_BODY,
+    VERSION,
+    NumericsMessage,
+    encode,
+)
+
+WARD = {1001: 1, 1002: 2}  # device id -> bed: the provisioned devices
+
+
+def station(**kw) -> Station:
+    return Station(StationConfig(http_port=0, udp_port=0, tcp_port=0, devices=dict(WARD), **kw))
+
+
+def numerics(seq: int, *, device_id: int = 1001, bed: int = 1, hr: float = 72.0,
+             spo2: float = 97.0, sent_at: float | None = None) -> NumericsMessage:
+    return NumericsMessage(device_id, bed, seq, time.time() if sent_at is None else sent_at, 0,
+                           hr, spo2, 14.0, 36.8)
+
+
+def raw_numerics(seq: int, values: tuple, *, sent_at: float, device_id: int = 1001,
+                 bed: int = 1) -> bytes:
+    """A datagram packed by hand, so that values the codec would not encode (inf) get through."""
+    body = NUMERICS_BODY.pack(*values)
+    return HEADER.pack(MAGIC, VERSION, 1, 0, 0, bed, device_id, seq, round(sent_at * 1e6),
+                       len(body)) + body
+
+
+class Udp:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendto(data, ("127.0.0.1", self.port))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+async def get(st: Station, path: str) -> tuple[int, dict, dict]:
+    """(status, JSON body, headers) of a GET, whatever the status; the body must be JSON."""
+    try:
+        resp = await AsyncHTTPClient().fetch(st.url + path)
+    except HTTPClientError as exc:
+        resp = exc.response
+    return resp.code, json.loads(resp.body), dict(resp.headers)
+
+
+async def alarm_connection(st: Station, device_id: int = 1001, bed: int = 1):
+    r, w = await asyncio.open_connection("127.0.0.1", st.tcp_port)
+    w.write(encode_frame(Hello(device_id, bed)))
+    await w.drain()
+    return r, w
+
+
+async def frames_until_closed(reader: asyncio.StreamReader) -> list:
+    """Every frame the station sends until it closes the connection (bounded in time)."""
+    decoder, out = FrameDecoder(), []
+    while True:
+        data = await asyncio.wait_for(reader.read(65536), 10)
+        if not data:
+            return out
+        out += decoder.feed(data)
+
+
+def alarm(n: int, **kw) -> AlarmMessage:
+    fields = dict(alarm_id=f"1001-77-{n}", device_id=1001, bed=1, condition="SpO2 LOW",
+                  priority="high", state="raised", value=84.0, limit=90.0,
+                  timestamp=time.time())
+    fields.update(kw)
+    return AlarmMessage(**fields)
+
+
+def strict(text: str | bytes) -> object:
+    """Parse JSON as a browser would: NaN and Infinity are not JSON."""
+    def refuse(token: str) -> None:
+        raise ValueError(f"{token} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_an_infinite_heart_rate_dated_a_year_ahead_is_refused_and_dashboards_keep_working():
+    async def main():
+        st = station()
+        await st.start()
+        udp = Udp(st.udp_port)
+        try:
+            ws = await websocket_connect(f"ws://127.0.0.1:{st.http_port}/ws")
+            await next_message(ws, "snapshot")
+            udp.send(encode(numerics(1)))
+            await wait_until(lambda: 1 in st.beds.beds, what="bed 1 from its device")
+            inf = (math.inf, 97.0, 14.0, 36.8, math.nan, math.nan, math.nan, math.nan)
+            udp.send(raw_numerics(2, inf, sent_at=time.time() + 365 * 86400))
+            udp.send(raw_numerics(3, inf, sent_at=time.time()))
+            await wait_until(lambda: st.ingest.rejected["future"] == 1
+                             and st.ingest.rejected["bad_value"] == 1, what="both refused")
+            for path in ("api/beds", "api/beds/1", "api/stats", "api/alarms"):
+                code, body, _ = await get(st, path)
+                assert code == 200, (path, body)
+            assert st.beds.beds[1].latest.hr == 72.0
+            fresh = await websocket_connect(f"ws://127.0.0.1:{st.http_port}/ws")
+            strict(json.dumps(await next_message(fresh, "snapshot")))
+            r, w = await alarm_connection(st)
+            w.write(encode_frame(alarm(1)))
+            got = await next_message(ws, "alarm")
+            assert got["alarm"]["condition"] == "SpO2 LOW", "the open dashboard still hears alarms"
+            w.close()
+            ws.close()
+            fresh.close()
+        finally:
+            udp.close()
+            await st.stop()
+    run(main())
+
+
+def test_an_alarm_frame_with_nan_gets_an_error_frame_and_never_reaches_the_journal():
+    async def main():
+        st = station()
+        await st.start()
+        try:
+            r, w = await alarm_connection(st)
+            payload = (b'{"alarm_id":"1001-77-1","device_id":1001,"bed":1,"condition":"HR HIGH",'
+                       b'"priority":"high","state":"raised","value":NaN,"limit":Infinity,'
+                       b'"timestamp":1.0}')
+            w.write(struct.pack("!IB", 1 + len(payload), FrameType.ALARM) + payload)
+            frames = await frames_until_closed(r)
+            errors = [f for f in frames if type(f).__name__ == "Error"]
+            assert errors and "value" in errors[0].error and "finite" in errors[0].error, frames
+            w.close()
+            assert st.journal.count() == 0
+            code, body, _ = await get(st, "api/alarms")
+            assert code == 200 and body == {"alarms": []}
+            assert st.alarm_listener.errors["bad_value"] == 1
+        finally:
+            await st.stop()
+    run(main())
+
+
+def test_send_times_in_the_future_and_forged_sequence_numbers_cannot_freeze_a_bed():
+    async def main():
+        st = station()
+        await st.start()
+        udp = Udp(st.udp_port)
+        try:
+            for seq in range(1, 6):
+                udp.send(encode(numerics(seq)))
+            await wait_until(lambda: 1 in st.beds.beds and st.beds.beds[1].stats.received == 5,
+                             what="five real datagrams")
+            udp.send(encode(numerics(6, hr=250.0, spo2=50.0, sent_at=time.time() + 3600)))
+            udp.send(encode(numerics(4_000_000_000, hr=250.0, spo2=50.0)))
+            await wait_until(lambda: st.ingest.rejected["future"] == 1
+                             and st.ingest.rejected["sequence"] == 1, what="both refused")
+            udp.send(encode(numerics(6, hr=80.0)))
+            await wait_until(lambda: st.beds.beds[1].stats.received == 6, what="the next real one")
+            bed = st.beds.beds[1]
+            assert (bed.latest.hr, bed.latest.spo2) == (80.0, 97.0)
+            assert bed.stats.lost == 0 and bed.stats.restarts == 0
+        finally:
+            udp.close()
+            await st.stop()
+    run(main())
+
+
+def test_a_device_restart_is_believed_after_two_datagrams_that_agree():
+    async def main():
+        st = station()
+        await st.start()
+        udp = Udp(st.udp_port)
+        try:
+            for seq in range(5000, 5010):
+                udp.send(encode(numerics(seq)))
+            await wait_until(lambda: 1 in st.beds.beds and st.beds.beds[1].stats.received == 10,
+                             what="ten datagrams")
+            for seq in range(0, 3):  # the monitor rebooted: its numbering starts again
+                udp.send(encode(numerics(seq, hr=90.0)))
+            await wait_until(lambda: st.beds.beds[1].latest.hr == 90.0, what="the new run")
+            assert st.ingest.rejected["sequence"] == 1 and st.beds.beds[1].stats.restarts == 1
+        finally:
+            udp.close()
+            await st.stop()
+    run(main())
+
+
+def test_beds_exist_only_for_provisioned_devices_and_their_number_is_bounded():
+    async def main():
+        st = station(max_beds=3)
+        await st.start()
+        udp = Udp(st.udp_port)
+        try:
+            udp.send(encode(numerics(1, device_id=4242, bed=7)))  # nobody's device
+            udp.send(encode(numerics(1, device_id=1001, bed=2)))  # a real device, wrong bed
+            udp.send(encode(numerics(1, device_id=1002, bed=2)))
+            await wait_until(lambda: st.ingest.rejected["unknown_device"] == 2
+                             and 2 in st.beds.beds, what="two refused, one bed")
+            assert sorted(st.beds.beds) == [2]
+            r, w = await alarm_connection(st, device_id=4242, bed=7)
+            frames = await frames_until_closed(r)
+            assert any("not provisioned" in getattr(f, "error", "") for f in frames), frames
+            w.close()
+            with pytest.raises(ValueError, match="at most 3 beds"):
+                for n in range(3, 10):
+                    st.provision(2000 + n, n)
+            assert st.beds.devices == {**WARD, 2003: 3}
+        finally:
+            udp.close()
+            await st.stop()
+    run(main())
+
+
+def test_a_json_datagram_is_told_that_telemetry_here_is_binary():
+    async def main():
+        st = station()
+        await st.start()
+        udp = Udp(st.udp_port)
+        try:
+            udp.send(b'{"v":1,"type":"numerics","device_id":1001}')
+            await wait_until(lambda: st.ingest.rejected["bad_magic"] == 1, what="the reject")
+            assert "looks like JSON" in st.ingest.last_error["bad_magic"]
+            assert "docs/PROTOCOL.md" in st.ingest.last_error["bad_magic"]
+        finally:
+            udp.close()
+            await st.stop()
+    run(main())

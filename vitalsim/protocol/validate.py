@@ -1,0 +1,62 @@
+"""Is a decoded message *plausible*? The checks that come after decoding, sans-I/O.
+
+A datagram can decode perfectly and still make no sense: a heart rate of +inf, an SpO2 of
+4.58e23, a send time a year ahead. The codec's job is the layout; these checks are the
+station's judgement of the values, with the time passed in. Each failure raises
+:class:`~vitalsim.protocol.telemetry.TelemetryError` with a reason word the station counts:
+``bad_value`` (not finite, or outside the plausible range of its channel) or ``future``
+(sent further ahead of the receiver's clock than ``max_skew`` allows).
+"""
+
+from __future__ import annotations
+
+import math
+
+from .telemetry import Message, NumericsMessage, TelemetryError, WaveMessage
+
+#: the plausible range of each numerics channel, inclusive: wider than any patient, narrower
+#: than anything a sensor could mean
+NUMERIC_RANGES: dict[str, tuple[float, float]] = {
+    "hr": (0.0, 350.0),
+    "spo2": (0.0, 100.0),
+    "rr": (0.0, 150.0),
+    "temp": (10.0, 50.0),
+    "nibp_sys": (0.0, 400.0),
+    "nibp_dia": (0.0, 400.0),
+    "nibp_map": (0.0, 400.0),
+    "nibp_time": (0.0, 1e10),
+}
+#: the sample rates a waveform chunk may declare (samples per second)
+WAVE_RATE_RANGE = (1, 10_000)
+#: how far ahead of the receiver's clock a send time may be (seconds): clocks on a ward agree
+#: to well under a second with NTP; more than this is a wrong clock or a forgery
+MAX_SKEW = 2.0
+
+
+def check_value(name: str, value: float | None) -> None:
+    """Raise ``bad_value`` unless ``value`` is None (not available) or finite and in range."""
+    if value is None:
+        return
+    low, high = NUMERIC_RANGES[name]
+    if not math.isfinite(value) or not low <= value <= high:
+        raise TelemetryError("bad_value", f"{name}={value!r} is not a finite number in "
+                                          f"{low:g}..{high:g}")
+
+
+def check_time(sent_at: float, now: float, max_skew: float = MAX_SKEW) -> None:
+    """Raise ``future`` when ``sent_at`` is more than ``max_skew`` seconds after ``now``."""
+    if not math.isfinite(sent_at) or sent_at - now > max_skew:
+        raise TelemetryError("future", f"sent_at {sent_at:.3f} is {sent_at - now:.3f} s ahead of "
+                                       f"the receiver's clock (at most {max_skew:g} s allowed)")
+
+
+def check_message(msg: Message, now: float, *, max_skew: float = MAX_SKEW) -> None:
+    """Every check of one decoded message, the send time first. Returns None when it passes."""
+    check_time(msg.sent_at, now, max_skew)
+    if isinstance(msg, NumericsMessage):
+        for name in NUMERIC_RANGES:
+            check_value(name, getattr(msg, name))
+    elif isinstance(msg, WaveMessage):
+        low, high = WAVE_RATE_RANGE
+        if not low <= msg.rate <= high:
+            raise TelemetryError("bad_value", f"rate={msg.rate} is not in {low}..{high}")

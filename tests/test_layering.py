@@ -108,3 +108,18 @@ print(json.dumps({{"server": after_server,
                          text=True, check=True).stdout
     loaded = json.loads(out.splitlines()[-1])
     assert loaded == {"server": [], "all": []}
+
+
+def test_no_test_file_imports_another():
+    """Shared test code lives in helper modules (tests/helpers.py, tests/browser.py,
+    tests/station_client.py): a test file that imports another runs that file's tests' imports
+    and fixtures twice, and breaks when the other is renamed."""
+    tests = ROOT / "tests"
+    offenders = []
+    for path in sorted(tests.glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {n}" for n in names if n.startswith("tests.test_")]
+    assert offenders == []

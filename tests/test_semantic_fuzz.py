@@ -22,9 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tornado.websocket import websocket_connect
 
-from tests.test_boundary import WARD, alarm, get, station, strict
-from tests.test_station import rss_bytes
-from tests.test_system import next_message
+from tests.helpers import next_message
+from tests.station_client import WARD, alarm, get, rss_bytes, station, strict
 from vitalsim.protocol.alarm_channel import FrameDecoder, FrameType, Hello, encode_frame
 from vitalsim.protocol.telemetry import HEADER, MAGIC, VERSION
 

@@ -16,6 +16,7 @@ from server.alarm_source import DEVICE_ONLY_SQL, alarm_source
 from server.config import ward_devices
 from server.system import SystemConfig
 from tests.helpers import next_message, run, wait_until
+from tests.station_client import rss_bytes
 from vitalsim.alarms import FLAPPING_HR, Limit
 from vitalsim.devices import Ward, WardConfig
 
@@ -288,14 +289,6 @@ def test_a_dashboard_that_stops_reading_does_not_slow_the_others():
     run(main())
 
 
-def rss_bytes() -> int:
-    """This process's resident memory, from the kernel (tracemalloc would slow the station
-    enough for the kernel to drop the flood, which is not what is being measured)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 def test_a_flood_of_malformed_datagrams_leaves_the_station_serving_in_bounded_memory():

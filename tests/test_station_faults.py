@@ -12,7 +12,8 @@ from tornado.websocket import websocket_connect
 from server import Station, StationConfig, System
 from server.config import ward_devices
 from server.system import SystemConfig
-from tests.test_boundary import (
+from tests.helpers import next_message, run, wait_until
+from tests.station_client import (
     Udp,
     alarm,
     alarm_connection,
@@ -22,8 +23,6 @@ from tests.test_boundary import (
     station,
     strict,
 )
-from tests.test_system import next_message, run
-from tests.waiting import wait_until
 from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
 from vitalsim.protocol.alarm_channel import FrameDecoder, Hello, encode_frame

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import pytest
 
 from server import Station
-from server.config import StationConfig
+from server.config import StationConfig, ward_devices
 from server.system import SystemConfig
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, BackgroundSystem
 from tests.requirements import require_chromium
@@ -133,7 +133,8 @@ def test_the_page_shows_a_station_restart_and_recovers_by_itself(chromium):
         labels = page.locator(".tile .stale-label").all_text_contents()
         assert all(text.startswith("NO CONNECTION: last values") for text in labels), labels
         assert "not current (no connection)" in page.locator("#summary").text_content()
-        replacement = Station(StationConfig(**ports))
+        # the same ward's devices, provisioned as the first station had them
+        replacement = Station(StationConfig(**ports, devices=ward_devices(2)))
         system.system.station = replacement
         system.call(replacement.start())
         page.wait_for_selector("#conn.conn-connected", timeout=15_000)

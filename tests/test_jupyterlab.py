@@ -428,7 +428,7 @@ def test_lab_runs_in_jupyterlab(jupyterlab, browser_context, notebook):
             check_outputs(page, index, cell)
             if "controls(system.udp_proxy" in source:
                 controls = index
-            if lab == "00" and not dashboard_checked and "dashboard:" in source:
+            if lab == "00" and not dashboard_checked and "dashboard_link(" in source:
                 dashboard_tiles_update(page, index, deadline)
                 dashboard_checked = True
             if lab == "01" and "settings.loss = 0.2" in source:

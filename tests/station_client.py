@@ -3,9 +3,11 @@ fault and fuzz tests: datagrams packed by hand (so that values the codec would n
 through), raw alarm connections, GETs whatever their status, and JSON parsed as a browser would."""
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
+from collections.abc import AsyncIterator
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
@@ -14,6 +16,16 @@ from vitalsim.protocol.alarm_channel import AlarmMessage, FrameDecoder, Hello, e
 from vitalsim.protocol.telemetry import HEADER, MAGIC, NUMERICS_BODY, VERSION, NumericsMessage
 
 WARD = {1001: 1, 1002: 2}  # device id -> bed: the provisioned devices
+
+
+@contextlib.asynccontextmanager
+async def running(st: Station) -> AsyncIterator[Station]:
+    """A started station, stopped again however the test ends."""
+    await st.start()
+    try:
+        yield st
+    finally:
+        await st.stop()
 
 
 def station(**kw) -> Station:
@@ -44,6 +56,12 @@ class Udp:
 
     def close(self) -> None:
         self.sock.close()
+
+    async def __aenter__(self) -> "Udp":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
 
 
 async def get(st: Station, path: str) -> tuple[int, dict, dict]:

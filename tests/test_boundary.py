@@ -22,6 +22,7 @@ from tests.station_client import (
     get,
     numerics,
     raw_numerics,
+    running,
     station,
     strict,
 )
@@ -36,10 +37,7 @@ from vitalsim.protocol.telemetry import (
 
 def test_an_infinite_heart_rate_dated_a_year_ahead_is_refused_and_dashboards_keep_working():
     async def main():
-        st = station()
-        await st.start()
-        udp = Udp(st.udp_port)
-        try:
+        async with running(station()) as st, Udp(st.udp_port) as udp:
             ws = await websocket_connect(f"ws://127.0.0.1:{st.http_port}/ws")
             await next_message(ws, "snapshot")
             udp.send(encode(numerics(1)))
@@ -62,17 +60,12 @@ def test_an_infinite_heart_rate_dated_a_year_ahead_is_refused_and_dashboards_kee
             w.close()
             ws.close()
             fresh.close()
-        finally:
-            udp.close()
-            await st.stop()
     run(main())
 
 
 def test_an_alarm_frame_with_nan_gets_an_error_frame_and_never_reaches_the_journal():
     async def main():
-        st = station()
-        await st.start()
-        try:
+        async with running(station()) as st:
             r, w = await alarm_connection(st)
             payload = (b'{"alarm_id":"1001-77-1","device_id":1001,"bed":1,"condition":"HR HIGH",'
                        b'"priority":"high","state":"raised","value":NaN,"limit":Infinity,'
@@ -86,17 +79,12 @@ def test_an_alarm_frame_with_nan_gets_an_error_frame_and_never_reaches_the_journ
             code, body, _ = await get(st, "api/alarms")
             assert code == 200 and body == {"alarms": []}
             assert st.alarm_listener.errors["bad_value"] == 1
-        finally:
-            await st.stop()
     run(main())
 
 
 def test_send_times_in_the_future_and_forged_sequence_numbers_cannot_freeze_a_bed():
     async def main():
-        st = station()
-        await st.start()
-        udp = Udp(st.udp_port)
-        try:
+        async with running(station()) as st, Udp(st.udp_port) as udp:
             for seq in range(1, 6):
                 udp.send(encode(numerics(seq)))
             await wait_until(lambda: 1 in st.beds.beds and st.beds.beds[1].stats.received == 5,
@@ -110,18 +98,12 @@ def test_send_times_in_the_future_and_forged_sequence_numbers_cannot_freeze_a_be
             bed = st.beds.beds[1]
             assert (bed.latest.hr, bed.latest.spo2) == (80.0, 97.0)
             assert bed.stats.lost == 0 and bed.stats.restarts == 0
-        finally:
-            udp.close()
-            await st.stop()
     run(main())
 
 
 def test_a_device_restart_is_believed_after_two_datagrams_that_agree():
     async def main():
-        st = station()
-        await st.start()
-        udp = Udp(st.udp_port)
-        try:
+        async with running(station()) as st, Udp(st.udp_port) as udp:
             for seq in range(5000, 5010):
                 udp.send(encode(numerics(seq)))
             await wait_until(lambda: 1 in st.beds.beds and st.beds.beds[1].stats.received == 10,
@@ -130,18 +112,12 @@ def test_a_device_restart_is_believed_after_two_datagrams_that_agree():
                 udp.send(encode(numerics(seq, hr=90.0)))
             await wait_until(lambda: st.beds.beds[1].latest.hr == 90.0, what="the new run")
             assert st.ingest.rejected["sequence"] == 1 and st.beds.beds[1].stats.restarts == 1
-        finally:
-            udp.close()
-            await st.stop()
     run(main())
 
 
 def test_beds_exist_only_for_provisioned_devices_and_their_number_is_bounded():
     async def main():
-        st = station(max_beds=3)
-        await st.start()
-        udp = Udp(st.udp_port)
-        try:
+        async with running(station(max_beds=3)) as st, Udp(st.udp_port) as udp:
             udp.send(encode(numerics(1, device_id=4242, bed=7)))  # nobody's device
             udp.send(encode(numerics(1, device_id=1001, bed=2)))  # a real device, wrong bed
             udp.send(encode(numerics(1, device_id=1002, bed=2)))
@@ -156,23 +132,14 @@ def test_beds_exist_only_for_provisioned_devices_and_their_number_is_bounded():
                 for n in range(3, 10):
                     st.provision(2000 + n, n)
             assert st.beds.devices == {**WARD, 2003: 3}
-        finally:
-            udp.close()
-            await st.stop()
     run(main())
 
 
 def test_a_json_datagram_is_told_that_telemetry_here_is_binary():
     async def main():
-        st = station()
-        await st.start()
-        udp = Udp(st.udp_port)
-        try:
+        async with running(station()) as st, Udp(st.udp_port) as udp:
             udp.send(b'{"v":1,"type":"numerics","device_id":1001}')
             await wait_until(lambda: st.ingest.rejected["bad_magic"] == 1, what="the reject")
             assert "looks like JSON" in st.ingest.last_error["bad_magic"]
             assert "docs/PROTOCOL.md" in st.ingest.last_error["bad_magic"]
-        finally:
-            udp.close()
-            await st.stop()
     run(main())

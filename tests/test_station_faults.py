@@ -20,6 +20,7 @@ from tests.station_client import (
     frames_until_closed,
     get,
     numerics,
+    running,
     station,
     strict,
 )
@@ -45,9 +46,7 @@ def test_an_alarm_sent_again_is_journaled_once_and_counted_as_a_duplicate(tmp_pa
         w.close()
 
     async def main():
-        st = station(journal_path=journal)
-        await st.start()
-        try:
+        async with running(station(journal_path=journal)) as st:
             ws = await websocket_connect(f"ws://127.0.0.1:{st.http_port}/ws")
             await next_message(ws, "snapshot")
             first = alarm(1)
@@ -60,8 +59,6 @@ def test_an_alarm_sent_again_is_journaled_once_and_counted_as_a_duplicate(tmp_pa
             shown = (await next_message(ws, "alarm"))["alarm"]["alarm_id"]
             assert shown == alarm(2).alarm_id, "the re-send was never shown a second time"
             ws.close()
-        finally:
-            await st.stop()
         again = station(journal_path=journal)  # restarted on the same journal
         await again.start()
         try:
@@ -132,9 +129,7 @@ def test_technical_alarms_from_before_a_restart_clear_once_telemetry_and_link_ar
 def test_silent_and_half_frame_alarm_connections_are_closed_and_the_link_is_reported_lost():
     async def main():
         st = station(alarm_dead_after=1.0, alarm_frame_timeout=1.0, telemetry_timeout=60.0)
-        await st.start()
-        udp = Udp(st.udp_port)
-        try:
+        async with running(st), Udp(st.udp_port) as udp:
             udp.send(encode(numerics(1)))
             await wait_until(lambda: 1 in st.beds.beds, what="bed 1")
             silent_r, silent_w = await alarm_connection(st)  # HELLO, then nothing, no FIN
@@ -153,23 +148,16 @@ def test_silent_and_half_frame_alarm_connections_are_closed_and_the_link_is_repo
             assert st.alarm_listener.errors["timeout"] == 3
             for w in (silent_w, half_w, mute_w):
                 w.close()
-        finally:
-            udp.close()
-            await st.stop()
     run(main())
 
 
 def test_http_connections_that_send_no_complete_header_are_closed():
     async def main():
-        st = station(http_idle_timeout=0.5)
-        await st.start()
-        try:
+        async with running(station(http_idle_timeout=0.5)) as st:
             r, w = await asyncio.open_connection("127.0.0.1", st.http_port)
             w.write(b"GET /api/beds HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
             assert await asyncio.wait_for(r.read(), 10) == b""
             w.close()
-        finally:
-            await st.stop()
     run(main())
 
 
@@ -204,9 +192,7 @@ def test_a_flood_of_technical_alarms_never_disconnects_a_healthy_dashboard():
 
 def test_an_ack_whose_user_holds_a_lone_surrogate_is_refused_and_changes_nothing():
     async def main():
-        st = station()
-        await st.start()
-        try:
+        async with running(station()) as st:
             r, w = await alarm_connection(st)
             w.write(encode_frame(alarm(1)))
             await wait_until(lambda: st.board.entries(), what="the alarm on the board")
@@ -220,16 +206,12 @@ def test_an_ack_whose_user_holds_a_lone_surrogate_is_refused_and_changes_nothing
             assert st.journal.actions() == []
             w.close()
             ws.close()
-        finally:
-            await st.stop()
     run(main())
 
 
 def test_deeply_nested_json_on_the_websocket_gets_an_error_and_the_socket_stays_open():
     async def main():
-        st = station()
-        await st.start()
-        try:
+        async with running(station()) as st:
             ws = await websocket_connect(f"ws://127.0.0.1:{st.http_port}/ws")
             await next_message(ws, "snapshot")
             ws.write_message("[" * 100_000 + "]" * 100_000)
@@ -237,16 +219,12 @@ def test_deeply_nested_json_on_the_websocket_gets_an_error_and_the_socket_stays_
             ws.write_message(json.dumps({"type": "subscribe", "waves": []}))
             await next_message(ws, "subscribed")
             ws.close()
-        finally:
-            await st.stop()
     run(main())
 
 
 def test_alarm_fields_of_the_wrong_type_are_counted_by_reason_and_answered():
     async def main():
-        st = station()
-        await st.start()
-        try:
+        async with running(station()) as st:
             r, w = await alarm_connection(st)
             payload = json.dumps({**alarm(1).__dict__, "alarm_id": {"x": 1}}).encode()
             w.write((1 + len(payload)).to_bytes(4, "big") + b"\x02" + payload)
@@ -254,8 +232,6 @@ def test_alarm_fields_of_the_wrong_type_are_counted_by_reason_and_answered():
             assert "alarm_id" in frames[-1].error and "expected str" in frames[-1].error
             w.close()
             assert st.alarm_listener.counters()["errors"] == {"bad_value": 1}
-        finally:
-            await st.stop()
     run(main())
 
 
@@ -269,10 +245,7 @@ def test_alarm_fields_of_the_wrong_type_are_counted_by_reason_and_answered():
 ])
 def test_bad_api_requests_get_a_json_error_with_nosniff(path, status, words):
     async def main():
-        st = station()
-        await st.start()
-        udp = Udp(st.udp_port)
-        try:
+        async with running(station()) as st, Udp(st.udp_port) as udp:
             udp.send(encode(numerics(1)))
             await wait_until(lambda: 1 in st.beds.beds, what="bed 1")
             code, body, headers = await get(st, path)
@@ -280,9 +253,6 @@ def test_bad_api_requests_get_a_json_error_with_nosniff(path, status, words):
             assert headers["X-Content-Type-Options"] == "nosniff"
             code, _, headers = await get(st, "api/beds")
             assert code == 200 and headers["X-Content-Type-Options"] == "nosniff"
-        finally:
-            udp.close()
-            await st.stop()
     run(main())
 
 
@@ -290,25 +260,18 @@ def test_a_nul_in_a_file_path_is_a_404_not_a_500():
     from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
     async def main():
-        st = station()
-        await st.start()
-        try:
+        async with running(station()) as st:
             for path in ("%00", "index.html%00.js"):
                 with pytest.raises(HTTPClientError) as info:
                     await AsyncHTTPClient().fetch(st.url + path)
                 assert info.value.code == 404, path
                 assert info.value.response.headers["X-Content-Type-Options"] == "nosniff"
-        finally:
-            await st.stop()
     run(main())
 
 
 def test_udp_and_tcp_rejects_are_logged_alike_first_of_each_reason_always(caplog):
     async def main():
-        st = station()
-        await st.start()
-        udp = Udp(st.udp_port)
-        try:
+        async with running(station()) as st, Udp(st.udp_port) as udp:
             for burst in range(6):  # in bursts the socket buffer holds: nothing dropped
                 for _ in range(50):
                     udp.send(b"x")  # short
@@ -322,9 +285,6 @@ def test_udp_and_tcp_rejects_are_logged_alike_first_of_each_reason_always(caplog
                 w.close()
             await wait_until(lambda: st.ingest.rejects.total == 301
                              and st.alarm_listener.rejects.total == 30, what="every reject")
-        finally:
-            udp.close()
-            await st.stop()
 
     with caplog.at_level(logging.WARNING):
         run(main())
@@ -338,10 +298,7 @@ def test_udp_and_tcp_rejects_are_logged_alike_first_of_each_reason_always(caplog
 
 def test_every_websocket_message_and_api_answer_is_strict_json():
     async def main():
-        st = station()
-        await st.start()
-        udp = Udp(st.udp_port)
-        try:
+        async with running(station()) as st, Udp(st.udp_port) as udp:
             ws = await websocket_connect(f"ws://127.0.0.1:{st.http_port}/ws")
             udp.send(encode(numerics(1, hr=float("nan"))))  # NaN on the wire: "not available"
             await wait_until(lambda: 1 in st.beds.beds, what="bed 1")
@@ -353,7 +310,4 @@ def test_every_websocket_message_and_api_answer_is_strict_json():
                 assert code == 200
                 strict(json.dumps(body, allow_nan=False))
             ws.close()
-        finally:
-            udp.close()
-            await st.stop()
     run(main())

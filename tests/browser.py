@@ -48,3 +48,18 @@ class BackgroundSystem:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
             self.loop.close()
+
+
+def wait_for_tiles_updating(page, *, timeout_ms: int, beds: int | None = None) -> None:
+    """The dashboard in ``page`` is connected, shows ``beds`` tiles (at least one if not
+    given), and the first tile's heart rate changes to a new value: the vitals are live."""
+    page.wait_for_selector("#conn.conn-connected", timeout=timeout_ms)
+    count = "=== " + str(beds) if beds is not None else ">= 1"
+    page.wait_for_function(f"document.querySelectorAll('.tile').length {count}",
+                           timeout=timeout_ms)
+    field = '.tile [data-field="hr"]'
+    first = page.locator(field).first.text_content()
+    page.wait_for_function(
+        """([sel, before]) => { const el = document.querySelector(sel);
+             return el && el.textContent !== before && el.textContent !== '---'; }""",
+        arg=[field, first], timeout=timeout_ms)

@@ -164,6 +164,30 @@ def test_no_checked_cell_prints_a_third_party_repr(src):
     assert not problems, "\n".join(problems)
 
 
+def printer_calls(code: str) -> list[str]:
+    """The library printers (``to_string``, ``show``…) a cell's code calls."""
+    tree = ast.parse(code.replace("await ", ""))
+    return sorted({f".{node.func.attr}()" for node in ast.walk(tree)
+                   if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                   and node.func.attr in PRINTERS})
+
+
+@pytest.mark.parametrize("src", SOURCES, ids=[s.stem for s in SOURCES])
+def test_no_lab_cell_prints_through_a_librarys_own_printer(src):
+    """Checked or not, a learner reads every cell's output, and a library's own layout changes
+    between releases: what the page shows goes through the course's formatting."""
+    cells = read_source(src)["cells"]
+    problems = [f"{src.name}, cell {index}: calls {', '.join(calls)}"
+                for index, cell in enumerate(cells) if cell["cell_type"] == "code"
+                for calls in [printer_calls("".join(cell["source"]))] if calls]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_printer_scan_sees_a_call_anywhere_in_a_cell():
+    assert printer_calls("x = 1\nif x:\n    clean[0].show()") == [".show()"]
+    assert printer_calls("print(table(frame))") == []
+
+
 @pytest.mark.parametrize(("code", "reason"), [
     ("print(frames[['a', 'b']].to_string(index=False))", "calls .to_string()"),
     ("clean = recorded('x')\nprint(clean)", "prints clean, a capture"),

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from course.hub_harness import PASSWORD, ROOT, Hub, StudentLab
-from tests.browser import CHROMIUM_ARGS
+from tests.browser import CHROMIUM_ARGS, wait_for_tiles_updating
 from tests.requirements import require_chromium, require_hub_proxy
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
@@ -69,18 +69,6 @@ def log_in(browser, hub: Hub, name: str):
     return context
 
 
-def watch_tiles_update(page, beds: int) -> None:
-    page.wait_for_selector("#conn.conn-connected", timeout=60_000)
-    page.wait_for_function(f"document.querySelectorAll('.tile').length === {beds}",
-                           timeout=60_000)
-    sel = '.tile[data-bed="1"] [data-field="hr"]'
-    first = page.locator(sel).text_content()
-    page.wait_for_function(
-        """([sel, before]) => { const el = document.querySelector(sel);
-             return el && el.textContent !== before && el.textContent !== '---'; }""",
-        arg=[sel, first], timeout=60_000)
-
-
 def test_a_class_of_three_on_a_real_jupyterhub(tmp_path):
     executable = require_chromium()
     require_hub_proxy()
@@ -117,7 +105,7 @@ def test_a_class_of_three_on_a_real_jupyterhub(tmp_path):
                         sockets = []
                         page.on("websocket", lambda ws, sockets=sockets: sockets.append(ws.url))
                         page.goto(hub.url + systems[name]["link"])
-                        watch_tiles_update(page, beds)
+                        wait_for_tiles_updating(page, timeout_ms=60_000, beds=beds)
                         host = urlparse(hub.url).netloc
                         assert sockets == [f"ws://{host}{systems[name]['link']}ws"]
                     # ada, logged in, asks for grace's dashboard: the hub refuses her

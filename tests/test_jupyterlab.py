@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import ARTIFACTS, CHROMIUM_ARGS
+from tests.browser import ARTIFACTS, CHROMIUM_ARGS, wait_for_tiles_updating
 from tests.requirements import require_chromium
 
 pytestmark = pytest.mark.browser
@@ -342,15 +342,7 @@ def dashboard_tiles_update(page, index: int, deadline: Deadline) -> None:
         link.click()
     dashboard = opened.value
     try:
-        dashboard.wait_for_selector("#conn.conn-connected", timeout=deadline.ms())
-        dashboard.wait_for_function("document.querySelectorAll('.tile').length >= 1",
-                                    timeout=deadline.ms())
-        field = '.tile [data-field="hr"]'
-        first = dashboard.locator(field).first.text_content()
-        dashboard.wait_for_function(
-            """([sel, before]) => { const el = document.querySelector(sel);
-                 return el && el.textContent !== before && el.textContent !== '---'; }""",
-            arg=[field, first], timeout=deadline.ms())
+        wait_for_tiles_updating(dashboard, timeout_ms=deadline.ms())
     finally:
         dashboard.close()
 

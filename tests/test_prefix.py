@@ -21,7 +21,7 @@ import pytest
 from course.links import dashboard_link
 from server.config import StationConfig
 from server.system import SystemConfig
-from tests.browser import CHROMIUM_ARGS, BackgroundSystem
+from tests.browser import CHROMIUM_ARGS, BackgroundSystem, wait_for_tiles_updating
 from tests.requirements import require_chromium
 from vitalsim.devices import WardConfig
 
@@ -92,15 +92,7 @@ def test_the_dashboard_works_behind_a_hub_style_prefix(jupyter_server):
             page.on("websocket", lambda ws: sockets.append(ws.url))
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.goto(f"{origin}{link.href}?token={token}")
-            page.wait_for_selector("#conn.conn-connected", timeout=15_000)
-            page.wait_for_function("document.querySelectorAll('.tile').length === 3",
-                                   timeout=15_000)
-            sel = '.tile[data-bed="1"] [data-field="hr"]'
-            first = page.locator(sel).text_content()
-            page.wait_for_function(
-                """([sel, before]) => { const el = document.querySelector(sel);
-                     return el && el.textContent !== before && el.textContent !== '---'; }""",
-                arg=[sel, first], timeout=15_000)
+            wait_for_tiles_updating(page, timeout_ms=15_000, beds=3)
             page.locator('.tile[data-bed="2"] .trend-btn').click()
             page.wait_for_selector("#trend canvas", timeout=15_000)  # BokehJS and the API
         finally:

@@ -325,8 +325,9 @@ from course.push_vs_poll import push_versus_polling
 arrivals, traffic = await push_versus_polling(host, port, seconds=4.0, intervals=(1.0, 0.1),
                                               screens=4)
 print(len(arrivals), "new values logged; the first few:")
-print(arrivals.head(3).to_string(index=False, float_format="{:.3f}".format))
-traffic
+print(table(arrivals.head(3), decimals=3))
+print()
+print(table(traffic, index=traffic.index.name or "method", decimals=3))
 
 
 # %% [markdown]

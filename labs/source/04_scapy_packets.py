@@ -71,11 +71,12 @@ print(packet_fields(clean[0], layers=["IP", "UDP", "Telemetry", "TelemetryNumeri
                     fields={"IP": ["src", "dst", "proto", "len"], "UDP": ["sport", "dport", "len"]}))
 
 # %% [markdown]
-# scapy's own `show()` prints the same packet with every field of every layer, Ethernet (all zeros
-# on the loopback interface) included, in scapy's layout:
+# Without `layers` and `fields`, `packet_fields` prints every field of every layer, Ethernet (all
+# zeros on the loopback interface) included. (scapy's own `show` method prints the same in scapy's
+# layout, which changes between scapy releases; try it yourself.)
 
 # %%
-clean[0].show()
+print(packet_fields(clean[0]))
 
 # %% [markdown]
 # `pkt[Telemetry]` is the telemetry layer of a packet; its fields are attributes. The body is a
@@ -368,7 +369,7 @@ checks.that("the course's layers still dissect the capture",
 checks
 
 # %% [markdown]
-# Try `make_header_layer()(packet0).show()`: your header, and under it the course's numerics body,
+# Try `print(packet_fields(make_header_layer()(packet0)))`: your header, and under it the course's numerics body,
 # found by your binding.
 #
 # ## 4. The ward, on the wire
@@ -616,7 +617,8 @@ if sniffed.live:   # raw sockets work here (root): Section 4 sniffed live
         print("this kernel dropped the spoofed source address before the station saw it")
 else:
     spoofed = recorded("spoofed-telemetry")[0]
-    print("recorded:", spoofed.summary(), "key_id", spoofed[Telemetry].key_id)
+    print("recorded: from", spoofed[IP].src, "to port", spoofed[UDP].dport,
+          "key_id", spoofed[Telemetry].key_id)
 
 # %% [markdown]
 # ## 7. Stop everything

@@ -1,9 +1,11 @@
 """UDP telemetry ingest: datagrams in, bed state and reception statistics updated.
 
 The boundary validates before anything is stored, in this order: the datagram decodes (and its
-tag verifies), its device is provisioned for its bed (``unknown_device``), its send time is not
-in the future beyond a bound (``future``), every value is finite and plausible (``bad_value``),
-and its sequence number is inside the device's window (``sequence``). A datagram that fails is
+tag verifies), its device is provisioned for its bed (``unknown_device``), its send time and
+boot id are not in the future beyond a bound (``future``), every value is finite and plausible
+(``bad_value``), it is not from an earlier boot of its device (``old_boot``; a newer boot is a
+restart, believed from its second datagram, ``new_boot`` for the first), and its sequence
+number is inside the device's window (``sequence``). A datagram that fails is
 counted by reason and logged (rate-limited, the first of each reason always); it never reaches
 the beds and never stops the endpoint.
 """
@@ -85,10 +87,9 @@ class TelemetryIngest(asyncio.DatagramProtocol):
                 raise TelemetryError("unknown_device", f"device {msg.device_id} is not "
                                      f"provisioned for bed {msg.bed}")
             check_message(msg, now, max_skew=self.max_skew)
-            if not bed.stats.admit(msg.seq):
-                raise TelemetryError("sequence", f"seq {msg.seq} is outside device "
-                                     f"{msg.device_id}'s window; believed only when the next "
-                                     "datagram continues from it")
+            verdict = bed.stats.judge(msg.boot_id, msg.seq)
+            if verdict not in ("admit", "restart"):
+                raise TelemetryError(verdict, _refusal(verdict, msg, bed.stats.boot_id))
         except TelemetryError as exc:
             message = str(exc)
             if exc.reason == "bad_magic" and data[:1] in (b"{", b"["):
@@ -110,3 +111,16 @@ class TelemetryIngest(asyncio.DatagramProtocol):
     def counters(self) -> dict:
         return {"received": self.received, "bytes": self.bytes,
                 "rejected": dict(self.rejected), "rejected_total": self.rejects.total}
+
+
+def _refusal(verdict: str, msg: NumericsMessage | WaveMessage, current: int | None) -> str:
+    """What a sender is told when :meth:`ReceiverStats.judge` refuses its datagram."""
+    if verdict == "old_boot":
+        return (f"boot id {msg.boot_id} is older than device {msg.device_id}'s current boot "
+                f"{current}: sent before the device restarted (a replay or a straggler)")
+    if verdict == "new_boot":
+        return (f"boot id {msg.boot_id} is newer than device {msg.device_id}'s current boot "
+                f"{current}; a restart is believed when the next datagram of that boot "
+                "continues from it")
+    return (f"seq {msg.seq} is outside device {msg.device_id}'s window; believed only when the "
+            "next datagram continues from it")

@@ -33,17 +33,18 @@ def station(**kw) -> Station:
 
 
 def numerics(seq: int, *, device_id: int = 1001, bed: int = 1, hr: float = 72.0,
-             spo2: float = 97.0, sent_at: float | None = None) -> NumericsMessage:
+             spo2: float = 97.0, sent_at: float | None = None,
+             boot_id: int = 0) -> NumericsMessage:
     return NumericsMessage(device_id, bed, seq, time.time() if sent_at is None else sent_at, 0,
-                           hr, spo2, 14.0, 36.8)
+                           hr, spo2, 14.0, 36.8, boot_id=boot_id)
 
 
 def raw_numerics(seq: int, values: tuple, *, sent_at: float, device_id: int = 1001,
-                 bed: int = 1) -> bytes:
+                 bed: int = 1, boot_id: int = 0) -> bytes:
     """A datagram packed by hand, so that values the codec would not encode (inf) get through."""
     body = NUMERICS_BODY.pack(*values)
     return HEADER.pack(MAGIC, VERSION, 1, 0, 0, bed, device_id, seq, round(sent_at * 1e6),
-                       len(body)) + body
+                       boot_id, len(body)) + body
 
 
 class Udp:

@@ -2,7 +2,7 @@
 
 Random bytes mostly fail at the magic number. This fuzz is structure-aware: valid telemetry
 headers (right magic and version) carrying any type, any flags, any body length, any float bit
-pattern in the numerics, any sequence number and any send time, from provisioned devices and
+pattern in the numerics, any sequence number, send time and boot id, from provisioned devices and
 others; and alarm frames whose JSON has any values of any types. Seeded (derandomized), so a
 run is repeatable. The invariants, checked after every example or at the end:
 
@@ -45,6 +45,9 @@ sent_at_us = st.one_of(
     st.floats(-5, 1).map(lambda d: round((time.time() + d) * 1e6)),  # about now: plausible
     st.integers(0, 2**64 - 1),  # any time at all
     st.just(round((time.time() + 365 * 86400) * 1e6)))  # a year ahead
+#: a few boots of one device, so that restarts and older boots interleave, and any u64
+boot_ids = st.one_of(st.sampled_from([0, 0, 1, 2, round(time.time() * 1e6)]),
+                     st.integers(0, 2**64 - 1))
 
 
 @st.composite
@@ -60,7 +63,7 @@ def datagrams(draw) -> bytes:
         draw(st.sampled_from([1, 2, 1, 2, 3, 0, 65535])),
         draw(st.sampled_from([1001, 1002, 1001, 1002, 4242, 0, 2**32 - 1])),
         draw(st.one_of(st.integers(0, 64), st.integers(0, 2**32 - 1))), draw(sent_at_us),
-        len(payload) if honest_length else draw(st.integers(0, 65535))) + payload
+        draw(boot_ids), len(payload) if honest_length else draw(st.integers(0, 65535))) + payload
 
 
 json_values = st.recursive(

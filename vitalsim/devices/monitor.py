@@ -26,7 +26,9 @@ class BedsideMonitor:
                  boot_id: int | None = None) -> None:
         self.device_id = device_id
         self.bed = bed
-        self.boot_id = boot_id  # this run of the device: in every alarm id (see AlarmMonitor)
+        # this run of the device: in every alarm id (see AlarmMonitor) and every datagram's
+        # header, so that the station tells this run from an earlier one; 0 when none is given
+        self.boot_id = boot_id
         self.model = PatientModel(scenario, seed=seed)
         self.alarms = AlarmMonitor(device_id, bed, limits if limits is not None
                                    else default_limits(), boot_id=boot_id)
@@ -72,7 +74,7 @@ class BedsideMonitor:
                     part = samples[off : off + MAX_WAVE_SAMPLES]
                     datagrams.append(self._encode(WaveMessage(
                         self.device_id, self.bed, self._next_seq(), wall_now, flags,
-                        channel, rate, start + off, part)))
+                        channel, rate, start + off, part, self.boot_id or 0)))
                 self._next_index[channel] = available
         return datagrams, events
 
@@ -80,6 +82,7 @@ class BedsideMonitor:
         return NumericsMessage(
             self.device_id, self.bed, self._next_seq(), wall_now, int(n.flags),
             n.hr, n.spo2, n.rr, n.temp, n.nibp_sys, n.nibp_dia, n.nibp_map, n.nibp_time,
+            self.boot_id or 0,
         )
 
     def _encode(self, msg: NumericsMessage | WaveMessage) -> bytes:

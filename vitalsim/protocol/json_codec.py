@@ -15,9 +15,10 @@ import numpy as np
 
 from .telemetry import CHANNELS, VERSION, Message, NumericsMessage, TelemetryError, WaveMessage
 
-_COMMON = ("device_id", "bed", "seq", "sent_at", "flags")
+_COMMON = ("device_id", "bed", "seq", "sent_at", "flags")  # then boot_id, last
 _NUMERIC_VALUES = ("hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "nibp_map", "nibp_time")
-_LIMITS = {"device_id": 2**32 - 1, "bed": 2**16 - 1, "seq": 2**32 - 1, "flags": 255}
+_LIMITS = {"device_id": 2**32 - 1, "bed": 2**16 - 1, "seq": 2**32 - 1, "flags": 255,
+           "boot_id": 2**64 - 1}
 
 
 def encode_json(msg: Message) -> bytes:
@@ -26,11 +27,12 @@ def encode_json(msg: Message) -> bytes:
     if isinstance(msg, NumericsMessage):
         out["type"] = "numerics"
         out.update({k: getattr(msg, k) for k in _COMMON + _NUMERIC_VALUES})
+        out["boot_id"] = msg.boot_id
     elif isinstance(msg, WaveMessage):
         out["type"] = "wave"
         out.update({k: getattr(msg, k) for k in _COMMON})
         out.update(channel=msg.channel, rate=msg.rate, first_index=msg.first_index,
-                   samples=np.asarray(msg.samples).astype(int).tolist())
+                   samples=np.asarray(msg.samples).astype(int).tolist(), boot_id=msg.boot_id)
     else:
         raise TypeError(f"cannot encode {type(msg).__name__}")
     return json.dumps(out, separators=(",", ":"), allow_nan=False).encode()
@@ -65,10 +67,11 @@ def decode_json(data: bytes) -> Message:
         raise TelemetryError("bad_version", f"v={obj.get('v')!r}, this decoder speaks {VERSION}")
     common = (_int(obj, "device_id"), _int(obj, "bed"), _int(obj, "seq"),
               _number(obj, "sent_at", optional=False), _int(obj, "flags"))
+    boot_id = _int(obj, "boot_id")
     kind = obj.get("type")
     if kind == "numerics":
         values = [_number(obj, k, optional=True) for k in _NUMERIC_VALUES]
-        return NumericsMessage(*common, *values)  # type: ignore[arg-type]
+        return NumericsMessage(*common, *values, boot_id)  # type: ignore[arg-type]
     if kind == "wave":
         channel = obj.get("channel")
         if channel not in CHANNELS:
@@ -83,5 +86,5 @@ def decode_json(data: bytes) -> Message:
                 for x in samples):
             raise TelemetryError("bad_value", "samples must be a list of int16 integers")
         return WaveMessage(*common, channel, rate, first,  # type: ignore[arg-type]
-                           np.asarray(samples, dtype=np.int16))
+                           np.asarray(samples, dtype=np.int16), boot_id)
     raise TelemetryError("bad_type", f"type={kind!r}; expected 'numerics' or 'wave'")

@@ -40,8 +40,11 @@ def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
 
 
 class ReceiverStats:
-    """Per-device tracker. Sequence numbers are u32 and may wrap; a device that restarts (its
-    sequence jumps far back) starts a new run of counting rather than a burst of "reordering"."""
+    """Per-device tracker. Sequence numbers are u32 and may wrap; a device that restarts starts
+    a new run of counting rather than a burst of "reordering". A restart is known from the
+    datagram's boot id (telemetry version 2: a newer boot id is a new run of the device, see
+    :meth:`judge`), or, for a device that sends boot id 0 throughout, from its sequence number
+    jumping far back."""
 
     def __init__(self, *, window: int = 1024, latency_window: int = 2048,
                  late_after: float = 0.5, max_ahead: int = 256) -> None:
@@ -69,6 +72,52 @@ class ReceiverStats:
         self._last_transit: float | None = None
         self._counted_before_restart = (0, 0)  # (expected, received) of earlier runs
         self._run_received = 0
+        self.boot_id: int | None = None  # the device's current boot, once one is admitted
+        self._boot_candidate: tuple[int, int] | None = None  # (boot id, seq) of a newer boot
+
+    def judge(self, boot_id: int, seq: int) -> str:
+        """Where does a datagram of boot ``boot_id`` stand? One of:
+
+        - ``"admit"``: the current boot, inside the sequence window (see :meth:`admit`);
+        - ``"restart"``: a newer boot, confirmed: the device restarted. The sequence window and
+          the run's loss figures start again from this datagram, and ``restarts`` counts it;
+        - ``"old_boot"``: a boot older than the current one: sent before the device restarted
+          (a replay, or a straggler), so it may change nothing;
+        - ``"new_boot"``: the first datagram of a newer boot. Like a sequence number outside the
+          window, one datagram cannot prove a restart (a forger could send any boot id and lock
+          the real device out as ``old_boot``), so it is remembered and the restart believed
+          when the next datagram of that boot continues from it (within ``max_ahead``);
+        - ``"sequence"``: the current boot, outside the sequence window.
+
+        Only ``"restart"`` changes state here; the caller then passes the datagram to
+        :meth:`observe`."""
+        current = self.boot_id
+        if current is None:
+            self.boot_id = boot_id
+            return "admit" if self.admit(seq) else "sequence"
+        if boot_id < current:
+            return "old_boot"
+        if boot_id == current:
+            return "admit" if self.admit(seq) else "sequence"
+        candidate, self._boot_candidate = self._boot_candidate, (boot_id, seq)
+        if candidate is None or candidate[0] != boot_id \
+                or not 0 < (seq - candidate[1]) % SEQ_MOD <= self.max_ahead:
+            return "new_boot"
+        self._boot_candidate = None
+        self._new_run()
+        self.boot_id = boot_id
+        return "restart"
+
+    def _new_run(self) -> None:
+        """Close the current run: its counts join the earlier runs', and the next datagram
+        observed starts a new sequence window (the gap between runs is not loss)."""
+        exp, rec = self._counted_before_restart
+        self._counted_before_restart = (exp + self.expected_this_run, rec + self._run_received)
+        self.restarts += 1
+        self._highest = None
+        self._base = None
+        self._candidate = None
+        self._seen = _empty_ring(self._window)
 
     def _extend(self, seq: int) -> int:
         highest = self._highest
@@ -106,11 +155,7 @@ class ReceiverStats:
         kind = "new"
         if self._highest is not None and ext < self._highest - self._window * 4:
             # far behind everything seen: the device restarted and counts from scratch
-            exp, rec = self._counted_before_restart
-            self._counted_before_restart = (exp + self.expected_this_run, rec + self._run_received)
-            self.restarts += 1
-            self._highest = None
-            self._seen = _empty_ring(self._window)
+            self._new_run()
             ext = seq
             kind = "restart"
         seen, slot = self._seen, ext % self._window

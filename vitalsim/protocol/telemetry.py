@@ -2,13 +2,15 @@
 
 One datagram carries one bed's numerics, or one chunk of one waveform channel. Every datagram has a
 per-device sequence number and the device's send time, so that the receiver can *see* loss,
-duplication, reordering and latency, which plain UDP hides.
+duplication, reordering and latency, which plain UDP hides. Version 2 adds the device's boot id
+(the same epoch as in its alarm ids), so that a receiver tells a restarted device, whose
+sequence numbers start again, from a replay of datagrams sent before the restart.
 
-Layout (network byte order), version 1; see docs/PROTOCOL.md for the table and the reasons::
+Layout (network byte order), version 2; see docs/PROTOCOL.md for the table and the reasons::
 
-    header (26 bytes)
+    header (34 bytes)
       magic u16 = 0x5653 ("VS") | version u8 | type u8 | flags u8 | key_id u8
-      bed u16 | device_id u32 | seq u32 | sent_at_us u64 | body_len u16
+      bed u16 | device_id u32 | seq u32 | sent_at_us u64 | boot_id u64 | body_len u16
     body   (body_len bytes)
       numerics: 7 x f32 (hr, spo2, rr, temp, nibp_sys, nibp_dia, nibp_map; NaN = not available)
                 + f64 nibp_time (NaN = no reading yet)
@@ -28,7 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = 0x5653
-VERSION = 1
+#: version 2 added ``boot_id``; a receiver refuses every other version (``bad_version``)
+VERSION = 2
 MAX_DATAGRAM = 1200
 TAG_LEN = 16
 
@@ -39,8 +42,11 @@ TYPE_WAVE = 2
 # vitalsim.layers are both built from these tables, so the two cannot drift apart.
 HEADER_FIELDS = (
     ("magic", "H"), ("version", "B"), ("type", "B"), ("flags", "B"), ("key_id", "B"),
-    ("bed", "H"), ("device_id", "I"), ("seq", "I"), ("sent_at_us", "Q"), ("body_len", "H"),
+    ("bed", "H"), ("device_id", "I"), ("seq", "I"), ("sent_at_us", "Q"), ("boot_id", "Q"),
+    ("body_len", "H"),
 )
+#: the magic and the version come first in every version, so any version can be named
+_PREAMBLE = struct.Struct("!HB")
 NUMERICS_FIELDS = (
     ("hr", "f"), ("spo2", "f"), ("rr", "f"), ("temp", "f"), ("nibp_sys", "f"),
     ("nibp_dia", "f"), ("nibp_map", "f"), ("nibp_time", "d"),
@@ -98,6 +104,9 @@ class NumericsMessage:
     nibp_dia: float | None = None
     nibp_map: float | None = None
     nibp_time: float | None = None
+    #: this run of the device (its start time in microseconds, as in its alarm ids); 0 for a
+    #: device that was given none. Last and defaulted, so older call sites still build messages
+    boot_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +122,16 @@ class WaveMessage:
     rate: int
     first_index: int
     samples: np.ndarray = field(compare=False)
+    boot_id: int = 0  # as in NumericsMessage
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, WaveMessage):
             return NotImplemented
         return (
-            (self.device_id, self.bed, self.seq, self.sent_at, self.flags, self.channel)
-            == (other.device_id, other.bed, other.seq, other.sent_at, other.flags, other.channel)
+            (self.device_id, self.bed, self.seq, self.sent_at, self.flags, self.channel,
+             self.boot_id)
+            == (other.device_id, other.bed, other.seq, other.sent_at, other.flags, other.channel,
+                other.boot_id)
             and (self.rate, self.first_index) == (other.rate, other.first_index)
             and np.array_equal(self.samples, other.samples)
         )
@@ -174,7 +186,7 @@ def encode(msg: Message, *, key: bytes | None = None, key_id: int = 1) -> bytes:
     try:
         header = HEADER.pack(
             MAGIC, VERSION, mtype, msg.flags, kid, msg.bed, msg.device_id, msg.seq,
-            round(msg.sent_at * 1_000_000), len(body),
+            round(msg.sent_at * 1_000_000), msg.boot_id, len(body),
         )
     except struct.error as exc:
         raise TelemetryError("bad_value", f"a header field is out of range: {exc}") from None
@@ -192,15 +204,20 @@ def decode(data: bytes, *, keys: Mapping[int, bytes] | None = None,
     With ``require_tag`` an untagged datagram is rejected too.
     """
     data = bytes(data)
-    if len(data) < HEADER.size:
+    if len(data) < _PREAMBLE.size:
         raise TelemetryError("short", f"{len(data)} bytes, a header needs {HEADER.size}")
-    magic, version, mtype, flags, kid, bed, device_id, seq, sent_us, body_len = HEADER.unpack_from(
-        data
-    )
+    # magic and version before the length: a version-1 datagram (26-byte header) is told what
+    # it is, not that it is short
+    magic, version = _PREAMBLE.unpack_from(data)
     if magic != MAGIC:
         raise TelemetryError("bad_magic", f"magic 0x{magic:04x}, expected 0x{MAGIC:04x}")
     if version != VERSION:
-        raise TelemetryError("bad_version", f"version {version}, this decoder speaks {VERSION}")
+        raise TelemetryError("bad_version", f"a version {version} datagram; this receiver speaks "
+                                            f"only version {VERSION} (docs/PROTOCOL.md, section 1)")
+    if len(data) < HEADER.size:
+        raise TelemetryError("short", f"{len(data)} bytes, a header needs {HEADER.size}")
+    (_magic, _version, mtype, flags, kid, bed, device_id, seq, sent_us, boot_id,
+     body_len) = HEADER.unpack_from(data)
     tag_len = TAG_LEN if kid else 0
     expected = HEADER.size + body_len + tag_len
     if len(data) != expected:
@@ -225,7 +242,7 @@ def decode(data: bytes, *, keys: Mapping[int, bytes] | None = None,
         hr, spo2, rr, temp, sys_, dia, map_, nibp_t = NUMERICS_BODY.unpack(body)
         return NumericsMessage(
             device_id, bed, seq, sent_at, flags, _unopt(hr), _unopt(spo2), _unopt(rr),
-            _unopt(temp), _unopt(sys_), _unopt(dia), _unopt(map_), _unopt(nibp_t),
+            _unopt(temp), _unopt(sys_), _unopt(dia), _unopt(map_), _unopt(nibp_t), boot_id,
         )
     if mtype == TYPE_WAVE:
         if body_len < WAVE_HEAD.size:
@@ -240,5 +257,6 @@ def decode(data: bytes, *, keys: Mapping[int, bytes] | None = None,
                 f"{WAVE_HEAD.size + 2 * count}"
             )
         samples = np.frombuffer(body, dtype=">i2", offset=WAVE_HEAD.size).astype(np.int16)
-        return WaveMessage(device_id, bed, seq, sent_at, flags, channel, rate, first_index, samples)
+        return WaveMessage(device_id, bed, seq, sent_at, flags, channel, rate, first_index, samples,
+                           boot_id)
     raise TelemetryError("bad_type", f"message type {mtype}, expected 1 (numerics) or 2 (wave)")

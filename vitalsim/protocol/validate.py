@@ -5,7 +5,7 @@ A datagram can decode perfectly and still make no sense: a heart rate of +inf, a
 station's judgement of the values, with the time passed in. Each failure raises
 :class:`~vitalsim.protocol.telemetry.TelemetryError` with a reason word the station counts:
 ``bad_value`` (not finite, or outside the plausible range of its channel) or ``future``
-(sent further ahead of the receiver's clock than ``max_skew`` allows).
+(sent, or booted, further ahead of the receiver's clock than ``max_skew`` allows).
 """
 
 from __future__ import annotations
@@ -50,9 +50,20 @@ def check_time(sent_at: float, now: float, max_skew: float = MAX_SKEW) -> None:
                                        f"the receiver's clock (at most {max_skew:g} s allowed)")
 
 
+def check_boot(boot_id: int, now: float, max_skew: float = MAX_SKEW) -> None:
+    """Raise ``future`` when the boot id (a start time in microseconds) is more than
+    ``max_skew`` seconds after ``now``: a device cannot have started later than it sends, and
+    a boot id far ahead would make every real datagram of the device look older (``old_boot``)."""
+    if boot_id / 1_000_000 - now > max_skew:
+        raise TelemetryError("future", f"boot id {boot_id} is {boot_id / 1_000_000 - now:.3f} s "
+                                       f"ahead of the receiver's clock (at most {max_skew:g} s "
+                                       "allowed)")
+
+
 def check_message(msg: Message, now: float, *, max_skew: float = MAX_SKEW) -> None:
-    """Every check of one decoded message, the send time first. Returns None when it passes."""
+    """Every check of one decoded message, the times first. Returns None when it passes."""
     check_time(msg.sent_at, now, max_skew)
+    check_boot(msg.boot_id, now, max_skew)
     if isinstance(msg, NumericsMessage):
         for name in NUMERIC_RANGES:
             check_value(name, getattr(msg, name))

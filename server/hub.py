@@ -180,17 +180,24 @@ def _socket_gone(exc: BaseException) -> bool:
     return isinstance(exc, WebSocketClosedError | StreamClosedError | ConnectionError)
 
 
+def _not_json(value: object) -> object:
+    """json's fallback for an object it has no encoding for: refuse, never ``str()`` it (a
+    text nobody asked for on the wire is a bug hidden), as the same ValueError as a NaN, so
+    that every caller's handling of an unencodable message covers both."""
+    raise ValueError(f"a {type(value).__name__} is not JSON: {str(value)[:80]!r}")
+
+
 def encode(message: dict) -> str:
-    """Strict JSON: a NaN or an infinity raises ValueError rather than become a text that a
-    browser's JSON.parse refuses (and a dashboard that silently stops)."""
+    """Strict JSON: a NaN, an infinity or an object JSON has no type for raises ValueError
+    rather than become a text that a browser's JSON.parse refuses (or that no schema names)."""
     return json.dumps({"v": SCHEMA_VERSION, **message}, separators=(",", ":"), allow_nan=False,
-                      default=str)
+                      default=_not_json)
 
 
 def encode_part(value: object) -> str:
     """A part of a message (a bed summary), encoded exactly as :func:`encode` encodes it
     inside a message, so that parts encoded once can be joined into many messages."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)
+    return json.dumps(value, separators=(",", ":"), allow_nan=False, default=_not_json)
 
 
 _VITALS_HEAD = encode({"type": "vitals", "beds": []})[:-2]  # '{"v":1,"type":"vitals","beds":['

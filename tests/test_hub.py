@@ -185,3 +185,51 @@ def test_an_alarm_that_cannot_be_encoded_closes_every_dashboard_rather_than_skip
         assert [s.closed_with[0] if s.closed_with else None for s in sockets] == [1011, 1011]
         assert hub.clients == {}
     run(main())
+
+
+def test_encoding_is_strict_an_object_json_has_no_type_for_is_never_sent_as_its_str(caplog):
+    """A Decimal (or any object) in a message is a bug: the hub refuses to ``str()`` it onto the
+    wire. An alarm closes every dashboard, a bed summary the dashboards it is owed to, a
+    snapshot its new dashboard, each with 1011 and logged at ERROR; none is left silent."""
+    from decimal import Decimal
+
+    from server.hub import encode, encode_part
+
+    for bad in (encode, encode_part):
+        try:
+            bad({"value": Decimal("1.5")})
+        except ValueError as exc:
+            assert "Decimal is not JSON" in str(exc)
+        else:
+            raise AssertionError(f"{bad.__name__} encoded a Decimal")
+
+    async def main():
+        hub = Hub(lambda: {"beds": []},
+                  bed_encoded=lambda bed: encode_part({"bed": bed, "hr": Decimal("72")}))
+        alarmed = [ClosableSlowSocket(), ClosableSlowSocket()]
+        for s in alarmed:
+            hub.add(s)
+            s.let_through(1000)
+        hub.push_alarm({"type": "alarm", "alarm": {"alarm_id": "x", "raised_at": Decimal(1)}})
+        assert [s.closed_with[0] if s.closed_with else None for s in alarmed] == [1011, 1011]
+
+        owed = ClosableSlowSocket()
+        hub.add(owed)
+        owed.let_through(1000)
+        hub.push_vitals([1])
+        await wait_until(lambda: owed.closed_with is not None, what="the dashboard closed")
+        assert owed.closed_with[0] == 1011 and "reconnect" in owed.closed_with[1]
+        assert not vitals(owed), "no vitals message with a str() in it"
+
+        broken_snapshot = Hub(lambda: {"beds": [{"bed": 1, "hr": Decimal("72")}]},
+                              bed_encoded=lambda bed: "{}")
+        newcomer = ClosableSlowSocket()
+        broken_snapshot.add(newcomer)
+        assert newcomer.closed_with is not None and newcomer.closed_with[0] == 1011
+        assert hub.clients == {} and broken_snapshot.clients == {}
+
+    with caplog.at_level(logging.ERROR, logger="server.hub"):
+        run(main())
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("cannot be encoded" in m for m in errors), errors
+    assert sum("closing a dashboard" in m for m in errors) >= 2, errors

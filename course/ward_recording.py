@@ -105,13 +105,16 @@ class DashboardRecorder:
 
     def alarms(self) -> pd.DataFrame:
         """One row per alarm entry received: ``via`` is "snapshot" for alarms already on the
-        board when the recorder connected, "push" for each alarm message after that."""
+        board when the recorder connected, "push" for each alarm entry pushed after that (one per
+        ``alarm`` message, every entry of an ``alarms`` message)."""
         rows = []
         for at, msg in self.messages:
             if msg["type"] == "snapshot":
                 entries = [("snapshot", a) for a in msg["alarms"]]
             elif msg["type"] == "alarm":
                 entries = [("push", msg["alarm"])]
+            elif msg["type"] == "alarms":  # the station's own check of one second, grouped
+                entries = [("push", a) for a in msg["alarms"]]
             else:
                 continue
             for via, a in entries:

@@ -142,3 +142,29 @@ def test_the_page_shows_a_station_restart_and_recovers_by_itself(chromium):
                                timeout=10_000)
         page.locator('.tile[data-offline="false"]').nth(1).wait_for(timeout=10_000)
         assert page.locator(".tile .stale-label").all_text_contents() == ["", ""]
+
+
+def test_the_page_shows_every_entry_of_a_grouped_alarms_message(chromium):
+    """The ward's network goes: the station's check sends every bed's TELEMETRY LOST (and
+    ALARM LINK LOST) as one ``alarms`` message, and the page lists each entry by its id."""
+    config = SystemConfig(StationConfig(http_port=0, udp_port=0, tcp_port=0,
+                                        telemetry_timeout=1.0),
+                          WardConfig(beds=3, scenario="stable_adult", waves=False))
+    with BackgroundSystem(config) as system:
+        page = chromium.new_page()
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(system.url)
+        page.wait_for_selector("#conn.conn-connected", timeout=10_000)
+        page.locator(".tile").nth(2).wait_for(timeout=10_000)
+        ward = system.system.ward
+        system.call(ward.stop())
+        station = system.system.station
+        lost = page.locator('#alarm-list li:has-text("TELEMETRY LOST")')
+        lost.nth(2).wait_for(timeout=15_000)
+        ids = {lost.nth(i).get_attribute("data-alarm-id") for i in range(lost.count())}
+        on_board = {e.alarm_id for e in station.board.entries()
+                    if e.condition == "TELEMETRY LOST"}
+        assert ids == on_board and len(ids) == 3
+        assert errors == [], errors
+        page.close()

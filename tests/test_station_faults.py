@@ -161,25 +161,48 @@ def test_http_connections_that_send_no_complete_header_are_closed():
     run(main())
 
 
-def test_a_flood_of_technical_alarms_never_disconnects_a_healthy_dashboard():
+@pytest.mark.parametrize("beds, raises_per_second", [
+    (150, 20),  # the default rate limit: the flood is spread over seconds
+    (1000, 1000),  # no rate limit to speak of: grouping alone keeps the dashboard
+])
+def test_a_flood_of_technical_alarms_never_disconnects_a_healthy_dashboard(beds,
+                                                                         raises_per_second):
+    """A whole ward goes silent at once. The dashboard's alarm queue holds 32 messages, so one
+    message per alarm would close it with 4000 (its queue four times full); grouped, every
+    TELEMETRY LOST reaches it, each by its id, and it stays open."""
     async def main():
-        beds = 150
-        st = Station(StationConfig(http_port=0, udp_port=0, tcp_port=0, telemetry_timeout=1.0,
-                                   devices=ward_devices(beds), client_alarm_queue=32))
+        st = Station(StationConfig(http_port=0, udp_port=0, tcp_port=0, telemetry_timeout=2.0,
+                                   devices=ward_devices(beds), client_alarm_queue=32,
+                                   technical_raises_per_second=raises_per_second))
         await st.start()
         udp = Udp(st.udp_port)
         try:
-            for bed in range(1, beds + 1):  # every bed heard once, then the network goes
-                udp.send(encode(numerics(1, device_id=1000 + bed, bed=bed)))
-            await wait_until(lambda: len(st.beds.beds) == beds, what="every bed heard")
             ws = await websocket_connect(f"ws://127.0.0.1:{st.http_port}/ws")
             await next_message(ws, "snapshot")
-            lost = set()
+            for first in range(1, beds + 1, 100):  # every bed heard once, then the network goes
+                batch = range(first, min(first + 100, beds + 1))
+                for bed in batch:
+                    udp.send(encode(numerics(1, device_id=1000 + bed, bed=bed)))
+                await wait_until(lambda b=batch[-1]: len(st.beds.beds) == b,
+                                 what="every bed of the batch heard")
+            lost: dict[int, str] = {}  # bed -> id of its TELEMETRY LOST, as the dashboard got it
+            messages = 0
             while len(lost) < beds:
-                msg = await next_message(ws, "alarm", timeout=15)
-                if msg["alarm"]["condition"] == "TELEMETRY LOST":
-                    lost.add(msg["alarm"]["bed"])
+                raw = await asyncio.wait_for(ws.read_message(), 30)
+                assert raw is not None, "the station closed a healthy dashboard"
+                msg = json.loads(raw)
+                if msg["type"] in ("alarm", "alarms"):
+                    messages += 1
+                    for entry in msg["alarms"] if msg["type"] == "alarms" else [msg["alarm"]]:
+                        if entry["condition"] == "TELEMETRY LOST":
+                            assert entry["bed"] not in lost, "an alarm twice"
+                            lost[entry["bed"]] = entry["alarm_id"]
             assert st.hub.disconnected_slow == 0 and len(st.hub.clients) == 1
+            assert ws.close_code is None
+            on_board = {e.bed: e.alarm_id for e in st.board.entries()
+                        if e.condition == "TELEMETRY LOST"}
+            assert lost == on_board and st.journal.count() == beds, "every alarm accounted for"
+            assert messages <= beds // raises_per_second + 2, "grouped: one message a check"
             ws.close()
         finally:
             udp.close()

@@ -93,6 +93,10 @@
         state.alarms.set(msg.alarm.alarm_id, msg.alarm);
         state.tilesDirty = state.alarmsDirty = true;
         break;
+      case "alarms":  // the station's own check of one second, grouped: each entry in order
+        for (const a of msg.alarms) state.alarms.set(a.alarm_id, a);
+        state.tilesDirty = state.alarmsDirty = true;
+        break;
       case "wave": {
         const view = state.waveViews.get(msg.bed);
         if (view) for (const chunk of msg.chunks) view.add(chunk);

@@ -113,7 +113,7 @@ class DashboardRecorder:
                 entries = [("snapshot", a) for a in msg["alarms"]]
             elif msg["type"] == "alarm":
                 entries = [("push", msg["alarm"])]
-            elif msg["type"] == "alarms":  # the station's own check of one second, grouped
+            elif msg["type"] == "alarms":  # one second's technical alarms, grouped
                 entries = [("push", a) for a in msg["alarms"]]
             else:
                 continue

@@ -203,8 +203,9 @@ class Station:
             assert self.journal is not None
             self.journal.record(event, now)
             changed.append(self.board.apply_event(event, source="station"))
-        changed += self.board.expire_silences(now)
         self._publish_group(changed)
+        for entry in self.board.expire_silences(now):
+            self._publish(entry)
         self.hub.drop_stalled()
         if self.hub.clients:
             self.hub.push_latest("stats", {"type": "stats", **self.stats()})
@@ -213,14 +214,15 @@ class Station:
         self.hub.push_alarm({"type": "alarm", "alarm": entry.to_json()})
 
     def _publish_group(self, entries: list[AlarmEntry]) -> None:
-        """What the station's own check changed on the board in one second (technical alarms
-        raised and cleared, silences ended), as one ``alarms`` message carrying every entry.
+        """The technical alarms the station's own check raised and cleared in one second, as one
+        ``alarms`` message carrying every entry.
 
         A ward that loses its network at once changes hundreds of entries in one check. As
         one message each, they would fill a dashboard's alarm queue (``client_alarm_queue``)
         in one go and close a dashboard that is reading perfectly well; as one message they
-        take one place in it, and no entry is lost. Alarms from devices, acknowledgements and
-        silences stay one ``alarm`` message each, as they happen."""
+        take one place in it, and no entry is lost. Alarms from devices, acknowledgements,
+        silences and their ends (each bounded by what people do) stay one ``alarm`` message
+        each, as they happen."""
         if entries:
             self.hub.push_alarm({"type": "alarms", "alarms": [e.to_json() for e in entries]})
 

@@ -93,7 +93,7 @@
         state.alarms.set(msg.alarm.alarm_id, msg.alarm);
         state.tilesDirty = state.alarmsDirty = true;
         break;
-      case "alarms":  // the station's own check of one second, grouped: each entry in order
+      case "alarms":  // the technical alarms of one second's check, grouped: each in order
         for (const a of msg.alarms) state.alarms.set(a.alarm_id, a);
         state.tilesDirty = state.alarmsDirty = true;
         break;

@@ -204,20 +204,19 @@ def decode(data: bytes, *, keys: Mapping[int, bytes] | None = None,
     With ``require_tag`` an untagged datagram is rejected too.
     """
     data = bytes(data)
-    if len(data) < _PREAMBLE.size:
-        raise TelemetryError("short", f"{len(data)} bytes, a header needs {HEADER.size}")
-    # magic and version before the length: a version-1 datagram (26-byte header) is told what
-    # it is, not that it is short
-    magic, version = _PREAMBLE.unpack_from(data)
-    if magic != MAGIC:
-        raise TelemetryError("bad_magic", f"magic 0x{magic:04x}, expected 0x{MAGIC:04x}")
-    if version != VERSION:
-        raise TelemetryError("bad_version", f"a version {version} datagram; this receiver speaks "
-                                            f"only version {VERSION} (docs/PROTOCOL.md, section 1)")
+    # the version before the length: one of ours in another version (a version-1 datagram has
+    # a 26-byte header) is told what it is, not that it is short
+    if len(data) >= _PREAMBLE.size:
+        magic, version = _PREAMBLE.unpack_from(data)
+        if magic == MAGIC and version != VERSION:
+            raise TelemetryError("bad_version", f"a version {version} datagram; this receiver "
+                                 f"speaks only version {VERSION} (docs/PROTOCOL.md, section 1)")
     if len(data) < HEADER.size:
         raise TelemetryError("short", f"{len(data)} bytes, a header needs {HEADER.size}")
-    (_magic, _version, mtype, flags, kid, bed, device_id, seq, sent_us, boot_id,
+    (magic, _version, mtype, flags, kid, bed, device_id, seq, sent_us, boot_id,
      body_len) = HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise TelemetryError("bad_magic", f"magic 0x{magic:04x}, expected 0x{MAGIC:04x}")
     tag_len = TAG_LEN if kid else 0
     expected = HEADER.size + body_len + tag_len
     if len(data) != expected:

@@ -7,8 +7,9 @@ directory and a zip of the same files:
 
 - the learner notebooks (``labs/*.ipynb``: each solution replaced by a stub, the instructor's
   model answers left out, by the notebook builder);
-- the recorded captures (``captures/``), for environments that cannot sniff, and the protocol
-  document the labs refer to (``docs/PROTOCOL.md``);
+- the recorded captures (``course/recordings/``, inside the course package), for
+  environments that cannot sniff, and the protocol document the labs refer to
+  (``docs/PROTOCOL.md``);
 - what installs and runs the course: the packages the labs import, the dashboard, the lock,
   ``pyproject.toml``, ``environment.yml`` and ``postBuild`` (what Binder and repo2docker use)
   and the ``Makefile``.
@@ -28,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: what a learner needs to install and run the labs, relative to the repository's root
-INCLUDE_DIRS = ("vitalsim", "server", "course", "captures")
+INCLUDE_DIRS = ("vitalsim", "server", "course")  # the recordings are in course/
 INCLUDE_FILES = ("pyproject.toml", "requirements.lock", "environment.yml", "postBuild",
                  "Makefile", "README.md", "docs/PROTOCOL.md", "docs/dashboard.png")
 #: never copied, wherever they sit

@@ -1,4 +1,4 @@
-"""``python -m course.captures``: record the course's packet captures into ``captures/``.
+"""``python -m course.captures``: record the course's packet captures into ``course/recordings/``.
 
 Learners who cannot sniff (no root) read these instead. Each is recorded live (root needed to
 sniff) from a seeded ward on fixed ports, so that the scapy layers recognise it, and is small:
@@ -37,6 +37,7 @@ from course.constants import (
     RECORDED_HTTP_PORT,
     RECORDED_PROXY_PORT,
     RECORDED_TELEMETRY_PORT,
+    RECORDINGS,
 )
 from course.waiting import wait_until
 from vitalsim.devices.ward import Ward, WardConfig
@@ -228,12 +229,12 @@ def spoofed(out: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m course.captures", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path("captures"))
+    p.add_argument("--out", type=Path, default=RECORDINGS)
     p.add_argument("--skip-netns", action="store_true",
                    help="leave alarm-retransmissions.pcap as it is (needs nftables)")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
-        p.error("recording needs root (to sniff); the recorded pcaps in captures/ are for "
+        p.error("recording needs root (to sniff); the recorded pcaps in course/recordings/ are for "
                 "everyone else")
     args.out.mkdir(parents=True, exist_ok=True)
     for port in (TELEMETRY_PORT, PROXY_PORT):

@@ -1,13 +1,20 @@
 """The course's teaching constants and the ports its captures were recorded on, in one place.
 
-The recorded captures (``captures/*.pcap``) and the live recordings a lab makes use the same
-fixed ports, so that ``vitalsim.layers.bind_ports(telemetry=RECORDED_TELEMETRY_PORT,
+The recorded captures (``course/recordings/*.pcap``) and the live recordings a lab makes use
+the same fixed ports, so that ``vitalsim.layers.bind_ports(telemetry=RECORDED_TELEMETRY_PORT,
 alarms=RECORDED_ALARM_PORT)`` decodes both; everything else the course starts uses port 0.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from vitalsim.alarms import FLAPPING_HR
+
+#: the recorded captures, for learners who cannot sniff (their README says what each shows).
+#: Package data of ``course`` (only the labs and their tests read them), so that a non-editable
+#: install has them too; ``python -m course.captures`` rewrites them
+RECORDINGS = Path(__file__).resolve().parent / "recordings"
 
 #: UDP telemetry, as recorded in the captures
 RECORDED_TELEMETRY_PORT = 15005

@@ -2,7 +2,7 @@
 
 A hub container rarely has root, raw sockets or nftables; a laptop with sudo has all of them.
 The labs already ask one function each why they cannot capture or impair live, and fall back
-to the recordings in ``captures/``. This report asks the same functions for the whole
+to the recordings in ``course/recordings/``. This report asks the same functions for the whole
 environment at once, so that an instructor knows before the class what a deployment will do:
 ``python -m course doctor``, and the first cell of lab 00.
 
@@ -134,14 +134,15 @@ class Report:
             "00": f"runs in full; dashboard {link}",
             "01": f"runs in full (loss from the user-space proxy, no root); dashboard {link}",
             "02": ("captures the alarm channel under kernel loss, live"
-                   if kernel else "reads captures/alarm-retransmissions.pcap for kernel loss")
+                   if kernel
+                   else "reads course/recordings/alarm-retransmissions.pcap for kernel loss")
                   + "; the reset drill runs in full",
             "03": ("captures the WebSocket upgrade live" if capture
-                   else "reads captures/websocket.pcap for the upgrade")
+                   else "reads course/recordings/websocket.pcap for the upgrade")
                   + f"; push, polling and the slow dashboard run in full; dashboard {link}",
             "04": ("sniffs the ward and injects a forged datagram, live" if capture
                    else "reads the recorded captures instead of sniffing, and "
-                        "captures/spoofed-telemetry.pcap instead of injecting")
+                        "course/recordings/spoofed-telemetry.pcap instead of injecting")
                   + f"; dashboard {link}",
             "05": f"runs in full (replay on virtual time, then live); dashboard {link}",
         }

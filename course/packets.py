@@ -20,13 +20,12 @@ from scapy.packet import Packet
 from scapy.plist import PacketList
 from scapy.utils import rdpcap
 
-from course.constants import RECORDED_ALARM_PORT, RECORDED_TELEMETRY_PORT
-from vitalsim.impair.live import RECORDED as CAPTURES
+from course.constants import RECORDED_ALARM_PORT, RECORDED_TELEMETRY_PORT, RECORDINGS
 from vitalsim.impair.live import capture_unavailable_reason, start_sniffer
 from vitalsim.layers import AlarmFrame, Telemetry, bind_ports
 from vitalsim.protocol.telemetry import HEADER, HEADER_FIELDS
 
-#: the fixed ports the captures were recorded on (see captures/README.md)
+#: the fixed ports the captures were recorded on (see course/recordings/README.md)
 
 TELEMETRY_COLUMNS = ["packet", "time", "src", "sport", "device_id", "bed", "seq", "type", "flags",
                      "key_id", "sent_at_us", "hr", "spo2", "rr", "temp", "channel", "count"]
@@ -35,12 +34,12 @@ ALARM_COLUMNS = ["packet", "time", "sender", "sport", "dport", "frame", "alarm_i
 
 
 def recorded(name: str, *, folder: Path | None = None) -> PacketList:
-    """The packets of ``captures/NAME.pcap``, with the recording's ports bound to the course's
-    layers, so that they dissect as Telemetry and AlarmFrame without further setup."""
+    """The packets of ``course/recordings/NAME.pcap``, with the recording's ports bound to the
+    course's layers, so that they dissect as Telemetry and AlarmFrame without further setup."""
     bind_ports(telemetry=RECORDED_TELEMETRY_PORT, alarms=RECORDED_ALARM_PORT)
-    path = (folder or CAPTURES) / f"{name.removesuffix('.pcap')}.pcap"
+    path = (folder or RECORDINGS) / f"{name.removesuffix('.pcap')}.pcap"
     if not path.exists():
-        known = sorted(p.stem for p in (folder or CAPTURES).glob("*.pcap"))
+        known = sorted(p.stem for p in (folder or RECORDINGS).glob("*.pcap"))
         raise FileNotFoundError(f"no capture {path}; recorded ones: {known}")
     return rdpcap(str(path))
 
@@ -128,12 +127,13 @@ async def sniff_or_recorded(bpf: str, *, count: int, seconds: float, recording: 
     reason = capture_unavailable_reason()
     if reason is not None:
         return Sniffed(recorded(recording), False,
-                       f"recorded in captures/{recording}.pcap, because {reason.split(';')[0]}")
+                       f"recorded in course/recordings/{recording}.pcap, because "
+                       f"{reason.split(';')[0]}")
     try:
         sniffer = start_sniffer(bpf, iface=iface, count=count, store=True)
     except (OSError, RuntimeError) as exc:
         return Sniffed(recorded(recording), False,
-                       f"recorded in captures/{recording}.pcap (could not sniff: {exc})")
+                       f"recorded in course/recordings/{recording}.pcap (could not sniff: {exc})")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     try:

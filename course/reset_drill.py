@@ -10,7 +10,8 @@ calls them and reads what they give back.
   alarm ids each device raised. Every wait has a deadline.
 - :func:`alarm_channel_capture`: with root and nftables, records the alarm channel between two
   network namespaces with 20% of packets dropped by the kernel, in a few seconds; without them,
-  returns the recorded ``captures/alarm-retransmissions.pcap``, which shows the same things.
+  returns the recorded ``course/recordings/alarm-retransmissions.pcap``, which shows the same
+  things.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from course.constants import FLAPPING_HR, RECORDED_ALARM_PORT
+from course.constants import FLAPPING_HR, RECORDED_ALARM_PORT, RECORDINGS
 from course.waiting import wait_until
 from server.alarm_source import DEVICE_ONLY_SQL
 from server.config import StationConfig
@@ -37,12 +38,12 @@ from vitalsim.alarms import Limit
 from vitalsim.devices import Ward, WardConfig
 from vitalsim.devices.link import DeviceLink
 from vitalsim.impair import TcpSettings
-from vitalsim.impair.netns import RECORDED, STATION_ADDR, Namespaces, unavailable_reason
+from vitalsim.impair.netns import STATION_ADDR, Namespaces, unavailable_reason
 from vitalsim.protocol import AlarmMessage, AlarmSender
 
 #: the alarm channel's port in the captures, recorded and live
 ALARM_PORT = RECORDED_ALARM_PORT
-RECORDED_CAPTURE = RECORDED / "alarm-retransmissions.pcap"
+RECORDED_CAPTURE = RECORDINGS / "alarm-retransmissions.pcap"
 
 DEVICE_ALARMS_SQL = ("SELECT alarm_id, bed, condition, state, received_at FROM alarm_events "
                      f"WHERE {DEVICE_ONLY_SQL} ORDER BY received_at")

@@ -88,7 +88,8 @@ def test_the_bundle_holds_the_learner_labs_captures_and_install_files(bundle):
     names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     learner = {f"labs/{p.name}" for p in (ROOT / "labs").glob("*.ipynb")}
     assert len(learner) == 6 and learner <= names
-    assert {f"captures/{p.name}" for p in (ROOT / "captures").glob("*.pcap")} <= names
+    recordings = ROOT / "course" / "recordings"
+    assert {f"course/recordings/{p.name}" for p in recordings.glob("*.pcap")} <= names
     assert {"pyproject.toml", "requirements.lock", "environment.yml", "postBuild",
             "Makefile", "docs/PROTOCOL.md"} <= names
     assert not [n for n in names if n.startswith(("labs/instructor/", "labs/source/", "tests/"))]

@@ -1,4 +1,5 @@
-"""The recorded captures in captures/ dissect with our layers and hold what README.md says."""
+"""The recorded captures in course/recordings/ dissect with our layers and hold what their
+README.md says."""
 
 from pathlib import Path
 
@@ -6,11 +7,11 @@ import pytest
 from scapy.all import IP, TCP, rdpcap
 
 from course.capture_analysis import tcp_retransmissions, telemetry_gaps
-from course.constants import RECORDED_ALARM_PORT, RECORDED_TELEMETRY_PORT
+from course.constants import RECORDED_ALARM_PORT, RECORDED_TELEMETRY_PORT, RECORDINGS
 from vitalsim.layers import AlarmFrame, Telemetry, bind_ports
 from vitalsim.protocol import decode
 
-CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+CAPTURES = RECORDINGS
 bind_ports(telemetry=RECORDED_TELEMETRY_PORT, alarms=RECORDED_ALARM_PORT)
 
 

@@ -1,6 +1,7 @@
-"""A non-editable install serves the dashboard.
+"""A non-editable install serves the dashboard, and has the course's recorded captures.
 
-The dashboard's files ship as package data of ``server``; a source checkout would hide their
+The dashboard's files ship as package data of ``server``, the recordings as package data of
+``course``; a source checkout would hide their
 absence, because the files are beside the code anyway. So the project's packages are copied alone
 into a temporary folder, installed from there into a fresh venv with the lock's versions, and
 ``python -I -m server`` is started outside any checkout: it must serve the dashboard, its script
@@ -90,6 +91,13 @@ def test_a_non_editable_install_serves_the_dashboard(tmp_path):
         where = subprocess.run([str(python), "-I", "-c", "import server; print(server.__file__)"],
                                cwd=tmp_path, capture_output=True, text=True, check=True).stdout
         assert str(tmp_path / "venv") in where, f"server was imported from {where}"
+        # the recorded captures are the course's package data: a lab without root reads them
+        found = subprocess.run(
+            [str(python), "-I", "-c", "from course.constants import RECORDINGS; "
+             "print(RECORDINGS); print(*sorted(p.name for p in RECORDINGS.iterdir()))"],
+            cwd=tmp_path, capture_output=True, text=True, check=True).stdout.splitlines()
+        shipped = {p.name for p in (ROOT / "course" / "recordings").iterdir()}
+        assert str(tmp_path / "venv") in found[0] and set(found[1].split()) == shipped, found
     finally:
         station.terminate()
         try:

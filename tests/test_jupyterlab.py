@@ -124,7 +124,7 @@ def jupyterlab(tmp_path_factory) -> Iterator[JupyterLab]:
     for name in LABS:
         shutil.copy(ROOT / "labs" / name, root / name)
         shutil.copy(ROOT / "labs" / "instructor" / name, root / "instructor" / name)
-    for sibling in ("captures", "docs"):  # what the labs' relative links and paths point to
+    for sibling in ("docs",):  # what the labs' relative links point to (recordings: package data)
         (base / "course" / sibling).symlink_to(ROOT / sibling)
     settings = base / "settings"
     for name, values in SETTINGS.items():

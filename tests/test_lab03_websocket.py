@@ -7,7 +7,6 @@ import json
 import os
 import random
 import socket
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,6 +17,7 @@ import tornado.websocket
 from scapy.all import IP, TCP, Raw, rdpcap
 from tornado.websocket import websocket_connect
 
+from course.constants import RECORDINGS
 from course.push_vs_poll import PUSH, poll_method, push_versus_polling, summarize
 from course.websocket import (
     IncompleteFrame,
@@ -39,7 +39,7 @@ from tests.requirements import require_capture
 from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
 
-CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+CAPTURES = RECORDINGS
 SIZES = [0, 5, 125, 126, 1000, 65535, 65536, 70000]  # either side of each length encoding
 
 

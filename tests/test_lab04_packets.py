@@ -105,7 +105,7 @@ def test_without_capture_the_sniff_falls_back_to_the_recording_and_says_why(monk
     got = run(lab.sniff_or_recorded("udp port 1", count=5, seconds=1.0,
                                     recording="telemetry-clean"))
     assert not got.live and len(got.packets) == 40
-    assert "captures/telemetry-clean.pcap" in got.source and "needs root" in got.source
+    assert "course/recordings/telemetry-clean.pcap" in got.source and "needs root" in got.source
 
 
 @pytest.mark.root

@@ -73,9 +73,9 @@ def _report(**available: bool) -> Report:
 
 def test_without_root_the_plans_fall_back_to_the_recordings():
     plans = _report(live_capture=False, kernel_loss=False, hub_prefix=False).lab_plans()
-    assert "captures/alarm-retransmissions.pcap" in plans["02"]
-    assert "captures/websocket.pcap" in plans["03"]
-    assert "captures/spoofed-telemetry.pcap" in plans["04"]
+    assert "course/recordings/alarm-retransmissions.pcap" in plans["02"]
+    assert "course/recordings/websocket.pcap" in plans["03"]
+    assert "course/recordings/spoofed-telemetry.pcap" in plans["04"]
     assert "station's own URL" in plans["00"]
 
 

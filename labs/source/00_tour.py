@@ -24,7 +24,7 @@
 # ## 0. What this environment allows
 #
 # Some later labs capture packets live or drop them in the kernel, which needs root, libpcap and
-# nftables; without them they read the recordings in `captures/` and say so. The course's doctor
+# nftables; without them they read the recordings in `course/recordings/` and say so. The course's doctor
 # tells you now what each lab will do here (an instructor can run it from a shell too:
 # `python -m course doctor`).
 

@@ -24,7 +24,7 @@
 # (`rdpcap`, `pkt[TCP].seq`). The alarm channel's section of `docs/PROTOCOL.md`.
 #
 # **Time.** About 60 minutes. No root needed: with root (and nftables) section 3 records its own
-# capture in two network namespaces; without, it reads the recorded one in `captures/`, which shows
+# capture in two network namespaces; without, it reads the recorded one in `course/recordings/`, which shows
 # the same things.
 #
 # Each exercise has a cell for your code (it starts as `raise NotImplementedError`) and a check cell
@@ -313,7 +313,7 @@ checks
 # ever lost. For that the kernel must drop packets. With root and nftables, the next cell builds two
 # network namespaces, "bedside" and "station", joined by a virtual Ethernet pair, drops 20% of the
 # packets towards the station, and records the alarm channel on the station's side for a few seconds
-# (`vitalsim.impair.netns`). Without root it uses `captures/alarm-retransmissions.pcap`, recorded the
+# (`vitalsim.impair.netns`). Without root it uses `course/recordings/alarm-retransmissions.pcap`, recorded the
 # same way. Either way, the namespaces are gone when the cell ends.
 #
 # One thing to know when reading it: the sniffer sees a packet *before* nftables drops it. A lost

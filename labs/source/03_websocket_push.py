@@ -24,7 +24,7 @@
 # WebSocket schema.
 #
 # **Time.** About 60 minutes. No root needed: with root, section 1 also captures a handshake live;
-# without, it uses the recorded `captures/websocket.pcap`, which holds the same things.
+# without, it uses the recorded `course/recordings/websocket.pcap`, which holds the same things.
 #
 # Each exercise has a cell for your code (it starts as `raise NotImplementedError`) and a check cell
 # that tells you *expected X because Y, got Z*, or that the exercise is not done yet.
@@ -40,9 +40,10 @@ from scapy.all import rdpcap
 from tornado.websocket import websocket_connect
 
 from course import Checks, not_done_yet
+from course.constants import RECORDINGS
 from course.formatting import table
 from course.websocket import http_head, iter_frames, tcp_streams
-from vitalsim.impair.live import RECORDED, capture_unavailable_reason
+from vitalsim.impair.live import capture_unavailable_reason
 
 # %% [markdown]
 # ## 1. The upgrade handshake, from a capture
@@ -51,14 +52,14 @@ from vitalsim.impair.live import RECORDED, capture_unavailable_reason
 # connection; the server agrees with `101 Switching Protocols`, and from the next byte on, the same
 # TCP connection carries WebSocket frames both ways, with no more HTTP.
 #
-# `captures/websocket.pcap` holds one dashboard's whole conversation with a station on port 15080
-# (see `captures/README.md`). TCP delivers a byte stream, not packets: `tcp_streams` puts each
+# `course/recordings/websocket.pcap` holds one dashboard's whole conversation with a station on port 15080
+# (see `course/recordings/README.md`). TCP delivers a byte stream, not packets: `tcp_streams` puts each
 # side's bytes back in order, and remembers which packet carried each byte (packet numbers here
 # are indices into `packets`, counting from 0).
 
 # %%
 # NBVAL_CHECK_OUTPUT
-packets = rdpcap(str(RECORDED / "websocket.pcap"))
+packets = rdpcap(str(RECORDINGS / "websocket.pcap"))
 streams = tcp_streams(packets, port=15080)
 client, server = streams["client"], streams["server"]
 request_line, request, request_end = http_head(client.data)

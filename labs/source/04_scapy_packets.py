@@ -26,7 +26,7 @@
 #
 # **Time.** About 50 minutes. **No root needed.** With root (sudo on Linux, or CI), Section 4
 # sniffs the ward live and Section 6 also sends a forgery with scapy's own `send()`; without root
-# they read the recorded captures in `captures/` instead, which show the same things.
+# they read the recorded captures in `course/recordings/` instead, which show the same things.
 #
 # Each exercise has a cell for your code (it starts as `raise NotImplementedError`) and a check cell
 # that tells you *expected X because Y, got Z*, or that the exercise is not done yet.
@@ -55,7 +55,7 @@ from vitalsim.protocol import NumericsMessage, TelemetryError, decode, encode
 # %% [markdown]
 # ## 1. A capture, dissected
 #
-# `captures/telemetry-clean.pcap` holds what two bedside monitors sent a receiver on UDP port 15005
+# `course/recordings/telemetry-clean.pcap` holds what two bedside monitors sent a receiver on UDP port 15005
 # for four seconds (the ward ran at five times real speed). `recorded()` reads it and tells scapy
 # that this port carries telemetry (`bind_ports`), so every datagram to it dissects into the
 # course's `Telemetry` layer. `packet_fields` prints a packet layer by layer, field by field, in the
@@ -120,7 +120,7 @@ print(table(datagrams.groupby("device_id").seq.agg(["count", "min", "max"]), ind
 # %% [markdown]
 # ### Exercise 1: what UDP lost, with evidence
 #
-# `captures/telemetry-loss.pcap` was recorded after an impairment proxy that dropped 20% of the
+# `course/recordings/telemetry-loss.pcap` was recorded after an impairment proxy that dropped 20% of the
 # datagrams of three beds: it is what the station received. UDP itself says nothing about what
 # went missing; only the sequence numbers do.
 #
@@ -190,7 +190,7 @@ checks
 # %% [markdown]
 # ## 2. The alarm channel across a restart
 #
-# `captures/alarm-restart.pcap` follows one device's TCP alarm channel while the station stops for
+# `course/recordings/alarm-restart.pcap` follows one device's TCP alarm channel while the station stops for
 # two seconds and starts again. `pkt[TCP].flags` holds TCP's flags: **S**YN opens a connection,
 # **A**CK acknowledges, **F**IN closes, **R**ST refuses, **P**USH hands data to the application.
 # The connections' openings, closings and refusals (`tcp_flags` writes the flags as letters):
@@ -596,7 +596,7 @@ checks
 # %% [markdown]
 # With root (if Section 4 could sniff live), scapy writes the whole packet, IP header included,
 # and sends it with `send()` through a raw socket: a forger can then also lie about its address.
-# Without root, `captures/spoofed-telemetry.pcap` holds such a packet, from 10.0.0.66. Against
+# Without root, `course/recordings/spoofed-telemetry.pcap` holds such a packet, from 10.0.0.66. Against
 # the authenticated station a false address does not help either: the tag is still missing.
 
 # %%

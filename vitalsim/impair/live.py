@@ -3,7 +3,7 @@
 Sniffing needs root (raw sockets), and scapy needs libpcap to compile a capture filter such as
 ``udp port 5005``; without it, scapy fails only once the sniffer starts ("libpcap is not
 available"), deep inside a lab. Asking here first lets a lab say why in plain words and fall back
-to the recorded pcaps in ``captures/``, which teach the same thing.
+to the course's recorded pcaps (``course/recordings/``), which teach the same thing.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import ctypes.util
 import os
 import socket
 import threading
-from pathlib import Path
 from typing import Any
 
-RECORDED = Path(__file__).resolve().parents[2] / "captures"
+#: where a learner who cannot capture is sent: the course's recordings (vitalsim names them,
+#: and never imports the course)
+RECORDED_HINT = "the course's recorded captures (course/recordings/)"
 SOL_PACKET, PACKET_IGNORE_OUTGOING = 263, 23  # Linux <linux/if_packet.h>
 SO_RCVBUFFORCE = 33  # Linux: root may exceed net.core.rmem_max
 
@@ -25,10 +26,10 @@ def capture_unavailable_reason() -> str | None:
     """Why live capture cannot run here, or None when it can."""
     if os.geteuid() != 0:
         return ("sniffing packets needs root (in CI, or with sudo on Linux); "
-                f"without root, use the recorded captures in {RECORDED}")
+                f"without root, use {RECORDED_HINT}")
     if ctypes.util.find_library("pcap") is None:
         return ("scapy needs libpcap to filter what it captures (apt-get install libpcap0.8); "
-                f"meanwhile, use the recorded captures in {RECORDED}")
+                f"meanwhile, use {RECORDED_HINT}")
     return None
 
 

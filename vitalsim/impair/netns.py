@@ -19,7 +19,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .live import RECORDED, capture_unavailable_reason
+from .live import RECORDED_HINT, capture_unavailable_reason
 
 BEDSIDE_ADDR = "10.213.0.1"
 STATION_ADDR = "10.213.0.2"
@@ -35,14 +35,14 @@ def unavailable_reason() -> str | None:
     """Why kernel-level impairment (and a capture of it) cannot run here, or None when it can."""
     if os.geteuid() != 0:
         return ("network namespaces and nftables need root (in CI, or with sudo on Linux); "
-                f"without root, use the recorded captures in {RECORDED}")
+                f"without root, use {RECORDED_HINT}")
     reason = capture_unavailable_reason()
     if reason is not None:
         return reason
     for tool, package in (("ip", "iproute2"), ("nft", "nftables")):
         if shutil.which(tool) is None:
             return (f"'{tool}' is not installed (apt-get install {package}); meanwhile, "
-                    f"use the recorded captures in {RECORDED}")
+                    f"use {RECORDED_HINT}")
     return None
 
 

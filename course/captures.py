@@ -194,7 +194,8 @@ def alarm_retransmissions(out: Path, tmp: Path) -> None:
     journal = tmp / "netns.sqlite3"
     with Namespaces(loss=0.2) as net:
         station = net.run("station", [
-            sys.executable, "-m", "server", "--beds", "0", "--host", STATION_ADDR,
+            # --devices: the ward in the other namespace is the station's to serve
+            sys.executable, "-m", "server", "--beds", "0", "--devices", "2", "--host", STATION_ADDR,
             "--http-port", "8080", "--udp-port", "5005", "--tcp-port", str(ALARM_PORT),
             "--journal", str(journal)], stdout=subprocess.PIPE, text=True)
         assert station.stdout is not None

@@ -123,38 +123,50 @@ def test_the_tables_of_the_recorded_capture_agree_with_tcp_retransmissions():
     packets = rdpcap(str(RECORDED_CAPTURE))
     seg = segment_table(packets)
     assert len(seg) == len(packets)
-    assert seg.loc[77, "carries"] == "ALARM 1001-5c" and seg.loc[77, "seq"] == 1097776515
+    assert seg.loc[59, "carries"] == f"ALARM 1002-{BOOT}-2" and seg.loc[59, "seq"] == 132394047
     table = retransmission_table(packets)
     reference = {(r.seq, r.times_sent) for r in tcp_retransmissions(packets)}
     assert {(s, len(p.split(", "))) for s, p in zip(table["seq"], table["sent at packets"],
                                                      strict=True)} == reference
-    row = table[table["seq"] == 1097776515].iloc[0]
-    assert row["sent at packets"] == "77, 78, 81" and 190 <= row["ms until resent"] <= 260
+    assert len(table) == 10 and (table["sent at packets"].str.count(",") == 2).sum() == 3, \
+        "lab 02, Exercise 3's check: 10 segments sent again, three of them three times"
+    row = table[table["seq"] == 132394047].iloc[0]
+    assert row["sent at packets"] == "59, 60, 63" and 190 <= row["ms until resent"] <= 260
+
+
+BOOT = 1795904595227894  # the boot id of the recording's ward, in every alarm id
 
 
 def test_the_packets_the_lab_cites_say_what_the_lab_says():
+    """Lab 02's section 3 and its questions point at packets by number; a re-recorded capture
+    fails here, naming the lab to rewrite."""
     seg = segment_table(rdpcap(str(RECORDED_CAPTURE)))
 
     def row(n):
         return seg.loc[n, ["from", "seq", "ack", "len", "carries"]].tolist()
 
-    # packet 20 re-sends packet 15 because the bedside's ACK (16) never reached the station
-    assert row(15) == ["station", 1405378414, 1097775120, 26, "ACK 1001-1"]
-    assert row(16)[:3] == ["bedside", 1097775120, 1405378440]
-    assert row(20) == row(15) and row(21)[2] == 1405378440
-    # packets 53 to 61: 1002-2c lost, 1002-3 held back behind it, both ACKed together
-    assert row(53) == ["bedside", 119291165, 4217102701, 167, "ALARM 1002-2c"]
-    assert row(56)[1:] == row(57)[1:] and row(56)[4] == "ALARM 1002-3"
-    assert row(58)[:3] == ["station", 4217102701, 119291165] and row(58)[3] == 0
-    assert row(59)[1] == 119291165 and row(60)[2] == 119291497
-    assert row(61)[3:] == [53, "ACK 1002-2c, ACK 1002-3"]
-    # packets 77 to 83: head-of-line blocking
-    assert row(77) == row(78) == row(81) == ["bedside", 1097776515, 1405378722, 167,
-                                             "ALARM 1001-5c"]
-    assert row(79) == ["bedside", 1097776515 + 167, 1405378722, 164, "ALARM 1001-6"]
-    assert row(80)[2] == 1097776515 and row(82)[2] == 1097776682 + 164
-    assert row(83)[3:] == [53, "ACK 1001-5c, ACK 1001-6"]
-    assert round((seg.loc[78, "t"] - seg.loc[77, "t"]) * 1000) == 207
+    # question 1: packets 20 and 24 re-send 15, because the bedside's ACKs (16, 21) were lost
+    assert row(15) == ["station", 1851472756, 2247035395, 43, f"ACK 1001-{BOOT}-1"], "lab 02 Q1"
+    assert row(16)[:3] == ["bedside", 2247035395, 1851472799], "lab 02 Q1"
+    assert row(20) == row(24) == row(15) and row(21)[2] == row(25)[2] == 1851472799, "lab 02 Q1"
+    assert round((seg.loc[20, "t"] - seg.loc[15, "t"]) * 1000) == 206, "lab 02 Q1"
+    # question 2: 1001-…-3 lost, 1001-…-3c held back behind it (tail loss probe), ACKed together
+    assert row(37) == ["bedside", 2247035943, 1851472930, 182, f"ALARM 1001-{BOOT}-3"], "lab 02 Q2"
+    assert row(38)[1:] == row(39)[1:] == [2247036125, 1851472930, 184, f"ALARM 1001-{BOOT}-3c"]
+    assert round((seg.loc[39, "t"] - seg.loc[38, "t"]) * 1000) == 11, "lab 02 Q2"
+    assert row(40)[:4] == ["station", 1851472930, 2247035943, 0], "lab 02 Q2"
+    assert row(41) == row(37) and round((seg.loc[41, "t"] - seg.loc[37, "t"]) * 1000) == 321
+    assert row(42)[2] == 2247036125 + 184 and row(43)[3:] == [
+        87, f"ACK 1001-{BOOT}-3, ACK 1001-{BOOT}-3c"], "lab 02 Q2"
+    assert row(45) == row(43), "lab 02 Q2: 45 re-sends 43"
+    # section 3, packets 58 to 66: head-of-line blocking
+    assert row(59) == row(60) == row(63) == ["bedside", 132394047, 1070041734, 182,
+                                             f"ALARM 1002-{BOOT}-2"], "lab 02 section 3"
+    assert round((seg.loc[60, "t"] - seg.loc[59, "t"]) * 1000) == 205, "lab 02 section 3"
+    assert row(61) == ["bedside", 132394047 + 182, 1070041734, 184, f"ALARM 1002-{BOOT}-2c"]
+    assert row(62)[:4] == ["station", 1070041734, 132394047, 0], "lab 02 section 3"
+    assert row(64)[2] == 132394229 + 184, "lab 02 section 3"
+    assert row(65)[3:] == [87, f"ACK 1002-{BOOT}-2, ACK 1002-{BOOT}-2c"], "lab 02 section 3"
 
 
 # -- the live reset drill --------------------------------------------------------------------

@@ -23,14 +23,16 @@ def run(coro):
 
 
 def header_layer(seq_field=IntField) -> type[Packet]:
-    """What a learner writes in lab 04: the 26-byte header, its fields in the protocol's order."""
+    """What a learner writes in lab 04: the 34-byte header of version 2, its fields in the
+    protocol's order."""
 
     class Header(Packet):
         name = "LearnerHeader"
-        fields_desc = [XShortField("magic", 0x5653), ByteField("version", 1),
+        fields_desc = [XShortField("magic", 0x5653), ByteField("version", 2),
                        ByteField("type", 1), ByteField("flags", 0), ByteField("key_id", 0),
                        ShortField("bed", 0), IntField("device_id", 0), seq_field("seq", 0),
-                       LongField("sent_at_us", 0), ShortField("body_len", 0)]
+                       LongField("sent_at_us", 0), LongField("boot_id", 0),
+                       ShortField("body_len", 0)]
 
     return Header
 
@@ -85,6 +87,9 @@ def test_a_correct_header_layer_agrees_and_a_wrong_one_is_told_where():
     assert len(wrong) == 3 and wrong[0].startswith("packet 0, sent_at_us: yours")
     assert lab.header_differences(int, packets, limit=2) == [
         "your layer has no field named 'magic'", "your layer has no field named 'version'"]
+    version_1 = [f for f in header_layer().fields_desc if f.name != "boot_id"]
+    v1 = type("VersionOneHeader", (Packet,), {"name": "V1", "fields_desc": version_1})
+    assert lab.header_differences(v1, packets) == ["your layer has no field named 'boot_id'"]
 
 
 def test_a_learners_bound_layer_leaves_the_course_layers_as_they_were():
@@ -168,8 +173,14 @@ def test_the_packet_numbers_lab04_cites_are_in_the_recordings():
     frames = lab.alarm_table(restart)
     at = {n: list(g.frame) for n, g in frames.groupby("packet")}
     assert at[38] == ["HELLO", "ALARM", "ALARM"] and at[40] == ["ACK", "ACK"], "lab 04, Section 2"
-    assert list(frames[frames.packet == 38].alarm_id)[1:] == ["1001-4", "1001-4c"]
-    assert telemetry_gaps(lab.recorded("telemetry-loss"))[1003][:2] == [24, 25], "lab 04, Ex. 1"
+    boot = 1795904451648344  # the recording's ward booted then: in every alarm id
+    assert list(frames[frames.packet == 38].alarm_id)[1:] == [f"1001-{boot}-4", f"1001-{boot}-4c"]
+    lossy = lab.recorded("telemetry-loss")
+    assert telemetry_gaps(lossy)[1003] == [30, 31, 32, 33], "lab 04, Exercise 1"
+    table = lab.telemetry_table(lossy)
+    seq29, seq34 = (table[(table.device_id == 1003) & (table.seq == n)].iloc[0] for n in (29, 34))
+    assert (seq29.packet, round(seq29.time, 3), seq34.packet, round(seq34.time, 3)) == \
+        (81, 5.816, 91, 6.835), "lab 04, Exercise 1's model answer"
     first = lab.recorded("telemetry-clean")[0][Telemetry]
     assert (first.device_id, first.numerics.hr) == (1001, 72.0), "lab 04, Exercise 3"
 
@@ -181,7 +192,7 @@ def _check_4b(forge):
     from tests.labcells import run_cell
 
     def done():
-        return not_done_yet(forge, 2, 1002, 1, 250.0, 0) is not None
+        return not_done_yet(forge, 2, 1002, 1, 250.0, 0, 0) is not None
 
     ns = run_cell("04", 'Checks("Exercise 4b', {
         "Checks": Checks, "not_done_yet": not_done_yet, "decode": decode, "forge": forge,
@@ -191,11 +202,13 @@ def _check_4b(forge):
 
 
 def test_lab04_4b_fails_a_forgery_that_sends_no_body():
-    def forge(bed, device_id, seq, hr, sent_at_us):  # the header only: no numerics
-        return Telemetry(bed=bed, device_id=device_id, seq=seq, sent_at_us=sent_at_us)
-
-    def right(bed, device_id, seq, hr, sent_at_us):
+    def forge(bed, device_id, seq, hr, sent_at_us, boot_id):  # the header only: no numerics
         return Telemetry(bed=bed, device_id=device_id, seq=seq, sent_at_us=sent_at_us,
+                         boot_id=boot_id)
+
+    def right(bed, device_id, seq, hr, sent_at_us, boot_id):
+        return Telemetry(bed=bed, device_id=device_id, seq=seq, sent_at_us=sent_at_us,
+                         boot_id=boot_id,
                          numerics=TelemetryNumerics(hr=hr, spo2=97, rr=14, temp=36.8))
 
     def stub(*args):

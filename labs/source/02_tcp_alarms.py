@@ -334,8 +334,8 @@ recorded = rdpcap(str(RECORDED_CAPTURE))
 print(len(packets), "packets in your capture,", len(recorded), "in the recorded one")
 
 # %% [markdown]
-# Start with the recorded capture, the same on every machine. Packets 74 to 84 of one device's
-# connection (port 57290), each row one TCP segment as seen on the station's side: `t` is seconds
+# Start with the recorded capture, the same on every machine. Packets 58 to 66 of device 1002's
+# connection (port 34302), each row one TCP segment as seen on the station's side: `t` is seconds
 # since the first packet, `seq` numbers the first byte the segment carries, `ack` is the next byte
 # its sender expects, `len` the bytes of data, and `carries` the alarm-channel frames inside.
 
@@ -344,25 +344,26 @@ print(len(packets), "packets in your capture,", len(recorded), "in the recorded 
 from course.tcp_evidence import retransmission_table, segment_table
 
 segments = segment_table(recorded)
-print(table(segments.loc[74:84], index="no", decimals={"t": 3}))
+print(table(segments.loc[58:66], index="no", decimals={"t": 3}))
 
 # %% [markdown]
-# Read it with the sequence numbers:
+# Read it with the sequence numbers (an alarm id is `device-boot-n`: the middle number is the
+# device's boot id, the same in every alarm of this run of the device, so we write `1002-…-2`):
 #
-# * **77**: the device sends `ALARM 1001-5c`, seq 1097776515, 167 bytes. No ACK comes back.
-# * **78**: the same seq and length, 207 ms later: a retransmission (about 200 ms is Linux's shortest
+# * **59**: the device sends `ALARM 1002-…-2`, seq 132394047, 182 bytes. No ACK comes back.
+# * **60**: the same seq and length, 205 ms later: a retransmission (about 200 ms is Linux's shortest
 #   retransmission timeout). It was dropped too.
-# * **79**: the next alarm, `ALARM 1001-6`, at seq 1097776682 = 1097776515 + 167. It arrives, but
-#   the station's kernel cannot hand it to the application: bytes 1097776515 to 1097776681 are still
+# * **61**: the next alarm, `ALARM 1002-…-2c`, at seq 132394229 = 132394047 + 182. It arrives, but
+#   the station's kernel cannot hand it to the application: bytes 132394047 to 132394228 are still
 #   missing, and TCP delivers in order.
-# * **80**: the station's kernel says so: a duplicate ACK, still `ack` 1097776515.
-# * **81**: third sending of seq 1097776515; **82**: now the ACK jumps to 1097776846 = 1097776682 +
-#   164, covering *both* alarms at once.
-# * **83**: only now does the station's application read the two alarms, journal them, and send
-#   both application-level ACKs in one 53-byte segment.
+# * **62**: the station's kernel says so: a duplicate ACK, still `ack` 132394047.
+# * **63**: third sending of seq 132394047, at once; **64**: now the ACK jumps to 132394413 =
+#   132394229 + 184, covering *both* alarms at once.
+# * **65**: only now does the station's application read the two alarms, journal them, and send
+#   both application-level ACKs in one 87-byte segment.
 #
-# `ALARM 1001-6` was in the station's kernel at packet 79 and reached the application at packet 82:
-# it waited behind the lost one. That is **head-of-line blocking**.
+# `ALARM 1002-…-2c` was in the station's kernel at packet 61 and reached the application at packet
+# 64: it waited behind the lost one. That is **head-of-line blocking**.
 #
 # Every segment with data that was sent more than once, in the recorded capture:
 
@@ -414,7 +415,8 @@ def reference(pkts):
 checks = Checks("Exercise 3: TCP retransmissions")
 checks.expect("recorded capture", lambda: not_done_yet(find_retransmissions, recorded),
               expected=reference(recorded),
-              because="8 segments with data were sent more than once (one of them three times); "
+              because="10 segments with data were sent more than once (three of them three "
+                      "times); "
                       "pure ACKs repeat their seq but carry no data")
 checks.expect("your capture", lambda: not_done_yet(find_retransmissions, packets),
               expected=reference(packets),
@@ -425,42 +427,45 @@ checks
 # ### Questions, answered from the capture
 #
 # Answer each with packet numbers, sequence numbers or counts from the tables above, and these two
-# stretches of the recorded capture, which the first two questions are about (port 57290 is device
-# 1001's connection, 57302 device 1002's):
+# stretches of the recorded capture, which the first two questions are about (port 34300 is device
+# 1001's connection, 34302 device 1002's):
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print("packets 14 to 21:")
-print(table(segments.loc[14:21], index="no", decimals={"t": 3}))
+print("packets 14 to 25:")
+print(table(segments.loc[14:25], index="no", decimals={"t": 3}))
 print()
-print("packets 52 to 63:")
-print(table(segments.loc[52:63], index="no", decimals={"t": 3}))
+print("packets 36 to 46:")
+print(table(segments.loc[36:46], index="no", decimals={"t": 3}))
 
 # %% [markdown]
 #
-# 1. Packet 20 is the station re-sending `ACK 1001-1` (seq 1405378414), first sent at packet 15. The
-#    drops are only towards the station: why did the *station* retransmit?
-# 2. Packets 56 and 57 carry `ALARM 1002-3` twice, 6 ms apart, much sooner than 200 ms. What went
-#    missing just before (look at packets 53 to 60), and which alarm was held back behind which?
-# 3. TCP carried `ALARM 1001-5c` three times (77, 78, 81). How many rows does the station's journal
+# 1. Packet 20 is the station re-sending `ACK 1001-…-1` (seq 1851472756), first sent at packet 15,
+#    and packet 24 sends it a third time. The drops are only towards the station: why did the
+#    *station* retransmit?
+# 2. Packets 38 and 39 carry `ALARM 1001-…-3c` twice, 11 ms apart, much sooner than 200 ms. What
+#    went missing just before (look at packets 37 to 43), and which alarm was held back behind which?
+# 3. TCP carried `ALARM 1002-…-2` three times (59, 60, 63). How many rows does the station's journal
 #    hold for it, and which layer made sure of that?
 # 4. In your capture, how many retransmitted segments came from each side? Does that fit a drop
 #    rule that only drops packets *arriving at the station*?
 
 # %% [markdown] tags=["instructor"]
 # **Model answers.**
-# 1. The bedside's TCP ACK of it (packet 16, ack 1405378440) was dropped on its way into the
-#    station, so the station's TCP never learned that its 26 bytes had arrived, and its
-#    retransmission timer fired after 206 ms. The bedside acknowledged the copy again (packet 21).
-#    The application's ACK frame was delivered twice to the bedside's kernel, and once to its
-#    application: TCP drops the copy by its seq.
-# 2. `ALARM 1002-2c` (packet 53, seq 119291165) was dropped. The station answered the next segment with
-#    a duplicate ACK (`ack` 119291165 at packet 58), and the bedside re-sent 1002-2c at packet 59; the
-#    ACK then jumped to 119291497 (packet 60), past both alarms, and both application ACKs left in one
-#    segment (61). `ALARM 1002-3` waited behind `ALARM 1002-2c`. Neither quick re-sending is the
-#    200 ms timer: 57, 6 ms after 56, is most likely Linux's *tail loss probe* (RFC 8985), which
-#    re-sends the last segment so that the answer (58, a duplicate ACK with SACK) shows the hole;
-#    59 then fills the hole 107 ms after 53.
+# 1. The bedside's TCP ACK of it (packet 16, ack 1851472799) was dropped on its way into the
+#    station, so the station's TCP never learned that its 43 bytes had arrived, and its
+#    retransmission timer fired after 206 ms (packet 20). The bedside acknowledged the copy again
+#    (packet 21), and that ACK was dropped too: a third sending (24), acknowledged at 25, which got
+#    through. The application's ACK frame reached the bedside's kernel three times, and its
+#    application once: TCP drops the copies by their seq.
+# 2. `ALARM 1001-…-3` (packet 37, seq 2247035943) was dropped. The next alarm, `ALARM 1001-…-3c`
+#    (38, seq 2247036125), got no answer either: dropped as well. 39, 11 ms after 38, is no 200 ms
+#    timer: it is most likely Linux's *tail loss probe* (RFC 8985), which re-sends the last segment
+#    so that the answer shows the hole. It arrived, and the answer (40) is a duplicate ACK, still
+#    `ack` 2247035943. The bedside re-sent 1001-…-3 at 41, 321 ms after 37; the ACK then jumped to
+#    2247036309 = 2247036125 + 184 (42), past both alarms, and both application ACKs left in one
+#    87-byte segment (43). `ALARM 1001-…-3c` waited behind `ALARM 1001-…-3`. (45 re-sends 43: the
+#    bedside's ACK of it, 44, was dropped.)
 # 3. One row: TCP delivered its bytes once to the application (it discards copies by seq), and even
 #    if the application had received it twice (after a reconnect), the journal's primary key would
 #    store it once.
@@ -476,7 +481,7 @@ print(table(segments.loc[52:63], index="no", decimals={"t": 3}))
 # | the bytes reach the peer's **kernel** in order, each once, or the connection fails | that the peer's **application** read them, let alone stored them |
 # | lost segments are retransmitted (section 3: about 200 ms at the least) | *which* bytes were lost when a connection dies: `send()` had already returned |
 # | an ordered stream | message boundaries (section 1): framing is the application's job |
-# | flow and congestion control | timeliness: one lost segment holds up everything behind it (head-of-line blocking, packets 77–83) |
+# | flow and congestion control | timeliness: one lost segment holds up everything behind it (head-of-line blocking, packets 59–65) |
 #
 # That is why the alarm channel adds an application-level ACK, sent only *after* the journal has the
 # alarm, and an outbox re-sent after every reconnect: at-least-once delivery, made exactly-once by an
@@ -496,9 +501,11 @@ print("stopped:", not drill.system.station.running)
 #    bytes can be when the connection is reset, and say for each why the device cannot tell.
 # 2. The station journals an alarm *before* it sends the ACK. What would the journal audit of
 #    section 2 find if it were the other way round and the station crashed between the two?
-# 3. An alarm id is unique per device (`1001-5`). What would go wrong after a device reboots and
-#    starts counting from 1 again, and how would you fix it?
-# 4. `ALARM 1001-6` waited behind `ALARM 1001-5c` (packets 79 to 82). Would one TCP connection per
+# 3. An alarm id is `device-boot-n` (`1001-…-5`): the middle number is the device's boot id, its start
+#    time in microseconds. What would go wrong without it, after a device reboots and `n` starts from
+#    1 again? (The telemetry datagram carries the same boot id since version 2: why does the station
+#    need it there too?)
+# 4. `ALARM 1002-…-2c` waited behind `ALARM 1002-…-2` (packets 61 to 64). Would one TCP connection per
 #    alarm avoid that? What would it cost? How does QUIC address head-of-line blocking?
 # 5. The device declares its connection dead when an alarm waits 5 s for its ACK. What does a
 #    shorter timeout buy, and what does it cost on a congested network?

@@ -21,7 +21,7 @@
 # 5. turn on the authentication tag and watch the same forgery being refused while the real
 #    monitors carry on.
 #
-# **Prerequisites.** Lab 01 (the telemetry datagram and its 26-byte header). Lab 02 helps for the
+# **Prerequisites.** Lab 01 (the telemetry datagram and its 34-byte header). Lab 02 helps for the
 # alarm channel in Section 2. A first look at pandas.
 #
 # **Time.** About 50 minutes. **No root needed.** With root (sudo on Linux, or CI), Section 4
@@ -163,27 +163,28 @@ from course.capture_analysis import telemetry_gaps
 
 gaps = telemetry_gaps(lossy)
 evidence = telemetry_table(lossy)
-after_23 = evidence[(evidence.device_id == 1003) & (evidence.seq > 23)].iloc[0]
+after_29 = evidence[(evidence.device_id == 1003) & (evidence.seq > 29)].iloc[0]
 checks = Checks("Exercise 1: what UDP lost")
 for device in (1001, 1002, 1003):
     checks.expect(f"device {device}, missing seq", lambda d=device: not_done_yet(lost, lossy, d),
                   expected=gaps[device],
                   because="the course's gap analysis finds these numbers absent from the capture")
-checks.expect("device 1003, first packet after seq 23",
-              lambda: not_done_yet(first_after, lossy, 1003, 23), expected=int(after_23.packet),
-              because=f"device 1003's next datagram to arrive after seq 23 is seq "
-                      f"{after_23.seq}, in that packet")
+checks.expect("device 1003, first packet after seq 29",
+              lambda: not_done_yet(first_after, lossy, 1003, 29), expected=int(after_29.packet),
+              because=f"device 1003's next datagram to arrive after seq 29 is seq "
+                      f"{after_29.seq}, in that packet")
 checks
 
 # %% [markdown]
-# **Question.** Device 1003 lost seq 24 and 25. From the table (`evidence`), at which packet number
-# and at what time did its seq 23 arrive, and when did the station first have reason to think
+# **Question.** Device 1003 lost seq 30 to 33. From the table (`evidence`), at which packet number
+# and at what time did its seq 29 arrive, and when did the station first have reason to think
 # something was missing? Why could it not know sooner?
 
 # %% [markdown] tags=["instructor"]
-# *Model answer.* `evidence[evidence.device_id == 1003]` shows seq 23 and then seq 26 as the next
-# row: the packet `first_after(lossy, 1003, 23)` returns, about 0.6 s (three monitor periods at
-# 5x) after seq 23. Until seq 26 arrived, a missing 24 looked exactly like a monitor that had not
+# *Model answer.* `evidence[evidence.device_id == 1003]` shows seq 29 (packet 81, at 5.816 s) and
+# then seq 34 as the next row: packet 91, the one `first_after(lossy, 1003, 29)` returns, at
+# 6.835 s, about 1 s (five monitor periods at 5x) after seq 29. Until seq 34 arrived, a missing 30
+# looked exactly like a monitor that had not
 # sent yet: UDP has no acknowledgement and no "I sent 24" message, so the only sign of a loss is a
 # *later* sequence number.
 
@@ -303,7 +304,7 @@ print(second.sprintf("%type%"), "frame:", second.message())
 # `vitalsim.layers` builds its `Telemetry` from the codec's layout table. Its header fields:
 
 # %%
-for field in Telemetry.fields_desc[:10]:
+for field in Telemetry.fields_desc[:11]:
     print(f"{field.name:11} {type(field).__name__:14} {int(field.sz)} byte(s)")
 
 
@@ -314,14 +315,17 @@ for field in Telemetry.fields_desc[:10]:
 #
 # ### Exercise 3: the telemetry header, by hand
 #
-# Complete `make_header_layer()` so that it returns your own layer for the 26-byte header: the ten
-# fields of the table in `docs/PROTOCOL.md`, in order, with the same names (`magic`, `version`,
-# `type`, `flags`, `key_id`, `bed`, `device_id`, `seq`, `sent_at_us`, `body_len`), and defaults
-# `0x5653` for `magic` and `1` for `version`. Then, still inside the function, bind it so that when
-# your header's `type` is 1 the course's `TelemetryNumerics` follows.
+# Complete `make_header_layer()` so that it returns your own layer for the 34-byte header of
+# version 2: the eleven fields of the table in `docs/PROTOCOL.md`, in order, with the same names
+# (`magic`, `version`, `type`, `flags`, `key_id`, `bed`, `device_id`, `seq`, `sent_at_us`,
+# `boot_id`, `body_len`), and defaults `0x5653` for `magic` and `2` for `version`. `boot_id` is
+# the device's start time in microseconds, the same number as in the middle of its alarm ids: it
+# is how the station tells a monitor that restarted (its `seq` starts again at 0, under a newer
+# boot id) from old datagrams replayed. Then, still inside the function, bind it so that when your
+# header's `type` is 1 the course's `TelemetryNumerics` follows.
 #
 # The check reads the 40 captured datagrams with your layer and with `vitalsim.layers` and compares
-# the ten fields; builds the header from those fields with your layer and compares the bytes; and
+# the eleven fields; builds the header from those fields with your layer and compares the bytes; and
 # reads packet 0's heart rate through your binding.
 #
 # (The class lives inside a function so that the rest of the notebook runs while yours is still a
@@ -334,10 +338,10 @@ def make_header_layer() -> type[Packet]:
         name = "MyTelemetryHeader"
         ### BEGIN SOLUTION
         fields_desc = [
-            XShortField("magic", 0x5653), ByteField("version", 1), ByteField("type", 1),
+            XShortField("magic", 0x5653), ByteField("version", 2), ByteField("type", 1),
             ByteField("flags", 0), ByteField("key_id", 0), ShortField("bed", 0),
             IntField("device_id", 0), IntField("seq", 0), LongField("sent_at_us", 0),
-            ShortField("body_len", 0),
+            LongField("boot_id", 0), ShortField("body_len", 0),
         ]
         ### END SOLUTION
 
@@ -353,11 +357,11 @@ packet0 = bytes(clean[0][Telemetry])
 checks = Checks("Exercise 3: a layer of your own")
 checks.expect("fields where your layer and vitalsim.layers differ",
               lambda: header_differences(layer(), clean), expected=[],
-              because="both layers read the same 26 bytes of the same 40 datagrams, and build "
+              because="both layers read the same 34 bytes of the same 40 datagrams, and build "
                       "them back from the same fields")
 checks.expect("the first bytes of a header built with no arguments",
-              lambda: bytes(layer()())[:3], expected=b"VS\x01",
-              because="magic 0x5653 ('VS') and version 1 are the defaults every datagram needs")
+              lambda: bytes(layer()())[:3], expected=b"VS\x02",
+              because="magic 0x5653 ('VS') and version 2 are the defaults every datagram needs")
 checks.expect("packet 0's heart rate through your binding",
               lambda: layer()(packet0)[TelemetryNumerics].hr, expected=72.0,
               because="after your header with type 1 comes TelemetryNumerics, whose first "
@@ -415,12 +419,13 @@ seen[["packet", "time", "src", "sport", "device_id", "bed", "seq", "key_id", "hr
 # ## 5. A forged heart rate
 #
 # The station checks what it can: the device must be provisioned for the bed, the send time may
-# not be ahead of the station's clock (by more than 2 s), every value must be plausible, and the
-# sequence number must be inside the device's window. It keeps, for each bed, the reading with the
-# newest *sequence number*. But the sequence number is just another field of the datagram: a
-# forger who sends the device's next numbers, dated now, with a plausible heart rate, passes
-# every check, and the real datagram that arrives after it with the same number is taken for a
-# duplicate.
+# not be ahead of the station's clock (by more than 2 s), every value must be plausible, the boot
+# id must be the device's current one (an older one is a datagram from before a restart, refused
+# as `old_boot`), and the sequence number must be inside the device's window. It keeps, for each
+# bed, the reading with the newest *sequence number*. But the boot id and the sequence number are
+# just more fields of the datagram: a forger who sends the device's boot id and next numbers,
+# dated now, with a plausible heart rate, passes every check, and the real datagram that arrives
+# after it with the same number is taken for a duplicate.
 #
 # A scapy layer also *builds* packets: call it with field values as keyword arguments, and
 # `bytes()` gives the datagram. The body is a packet of its own, a `TelemetryNumerics`, given as
@@ -440,20 +445,22 @@ print("decoded: bed", decoded.bed, "seq", decoded.seq, "hr", decoded.hr, "spo2",
 # %% [markdown]
 # ### Exercise 4: forge a datagram
 #
-# Write `forge(bed, device_id, seq, hr, sent_at_us)` returning a `Telemetry` packet (the course's
-# layer) of a numerics datagram with those header fields and a body with that heart rate and
+# Write `forge(bed, device_id, seq, hr, sent_at_us, boot_id)` returning a `Telemetry` packet (the
+# course's layer) of a numerics datagram with those header fields and a body with that heart rate and
 # plausible other values (SpO₂ 97, respiration 14, temperature 36.8), built as in the cell above.
 # Leave `type` and `body_len` alone: the layer fills them in.
 #
 # The next cell sends `bytes(forge(...))` to the station with a plain UDP socket, as bed 2's
-# device 1002, with the sequence number after its next one (read here from the station's state;
-# Section 4 showed that a sniffer reads it off the wire just as well), dated now, and a heart rate
-# of 250. No root is needed: the station listens to anyone.
+# device 1002, with its boot id and the sequence number after its next one (read here from the
+# station's state; Section 4 showed that a sniffer reads both off the wire just as well), dated now,
+# and a heart rate of 250. No root is needed: the station listens to anyone.
 
 # %%
-def forge(bed: int, device_id: int, seq: int, hr: float, sent_at_us: int) -> Telemetry:
+def forge(bed: int, device_id: int, seq: int, hr: float, sent_at_us: int,
+          boot_id: int) -> Telemetry:
     ### BEGIN SOLUTION
     return Telemetry(bed=bed, device_id=device_id, seq=seq, sent_at_us=sent_at_us,
+                     boot_id=boot_id,
                      numerics=TelemetryNumerics(hr=hr, spo2=97, rr=14, temp=36.8))
     ### END SOLUTION
 
@@ -467,7 +474,7 @@ def send_forgery(station_port: int) -> Telemetry | None:
     victim = system.station.beds.beds[2].latest
     try:
         pkt = forge(bed=2, device_id=1002, seq=victim.seq + 2, hr=FORGED_HR,
-                    sent_at_us=int(time.time() * 1_000_000))
+                    sent_at_us=int(time.time() * 1_000_000), boot_id=victim.boot_id)
     except NotImplementedError:
         print("forge() is not written yet: nothing sent")
         return None
@@ -494,15 +501,15 @@ beds[["device_id", "hr", "spo2", "rr", "sent_ahead_s"]]
 # plot draws keeps it too, long after the real monitor has taken over again.
 
 # %% tags=["check"]
-done = lambda: not_done_yet(forge, 2, 1002, 1, FORGED_HR, 0) is not None
+done = lambda: not_done_yet(forge, 2, 1002, 1, FORGED_HR, 0, 0) is not None
 checks = Checks("Exercise 4a: the station believed the forgery")
 checks.expect("heart rate in your datagram, as the codec decodes it",
-              lambda: decode(bytes(not_done_yet(forge, 2, 1002, 1, FORGED_HR, 0))).hr,
+              lambda: decode(bytes(not_done_yet(forge, 2, 1002, 1, FORGED_HR, 0, 0))).hr,
               expected=FORGED_HR, because="forge() puts hr into the numerics body")
 checks.expect("bed 2's heart rate in /api/beds, just after", lambda: done() and beds.loc[2, "hr"],
               expected=FORGED_HR,
               because="the station shows the reading with the newest sequence number, and the "
-                      "forgery carried the device's next-but-one")
+                      "forgery carried the device's boot id and its next-but-one")
 checks.that("bed 2's history holds the forged heart rate",
             lambda: done() and FORGED_HR in history["hr"],
             because="the station stores every numerics datagram that decodes, whoever sent it",
@@ -578,7 +585,7 @@ print("rejected:", after["rejected"])
 # %% tags=["check"]
 checks = Checks("Exercise 4b: the authenticated station refused it")
 checks.expect("your forgery's heart rate, decoded with no tag required",
-              lambda: decode(bytes(not_done_yet(forge, 2, 1002, 1, FORGED_HR, 0))).hr,
+              lambda: decode(bytes(not_done_yet(forge, 2, 1002, 1, FORGED_HR, 0, 0))).hr,
               expected=FORGED_HR,
               because="it is a well-formed datagram: the missing tag must be the only reason the "
                       "station refused it")

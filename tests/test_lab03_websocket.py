@@ -350,3 +350,21 @@ def test_lab03_exercise4_fails_an_outbox_whose_replaced_kind_keeps_its_place():
         ["vitals v1, stats s1, vitals v2: the order they are sent"], wrong.report()
     assert "at position 0 expected 's1', got 'v2'" in wrong.report()
     assert checks_for(_OutboxStub).status == "not done yet"
+
+
+def test_the_frames_lab03_cites_are_in_the_recording():
+    """Lab 03's text and model answers cite packets, lengths and masking keys of websocket.pcap;
+    a re-recorded capture fails here, naming the lab to rewrite."""
+    streams = tcp_streams(rdpcap(str(CAPTURES / "websocket.pcap")), 15080)
+    seen = {}
+    for name, start in (("client", http_head(streams["client"].data)[2]),
+                        ("server", http_head(streams["server"].data)[2])):
+        stream = streams[name]
+        for offset, frame in iter_frames(stream.data, start):
+            seen[stream.packet_at(offset)] = (frame.kind, frame.mask, frame.header_size,
+                                              frame.length)
+    assert seen[11] == ("text", bytes.fromhex("39e4a0cd"), 6, 34), "lab 03, section 1"
+    assert seen[16][:2] == ("close", bytes.fromhex("b69333d4")), "lab 03, model answer 1"
+    assert seen[7] == ("text", None, 4, 1466), "lab 03, section 1 and model answer 2"
+    assert seen[9][2] == seen[14][2] == 4 and seen[12] == ("text", None, 2, 49), "lab 03, answer 2"
+    assert seen[17][0] == "close", "lab 03, model answer 3"

@@ -203,8 +203,8 @@ print(f"client,  packet {client.packet_at(request_end)}: "
 
 # %% [markdown]
 # The station's `81`: FIN set, opcode 1 (text). `7e` is 126 with MASK clear: the length is in the
-# next two bytes, `05 a8` = 1448, and the JSON starts right after, `7b 22` = `{"`. The client's `81`
-# is the same, but `a2` = `0x80 | 34`: masked, 34 bytes, then the key `b4 23 48 ae`, then the
+# next two bytes, `05 ba` = 1466, and the JSON starts right after, `7b 22` = `{"`. The client's `81`
+# is the same, but `a2` = `0x80 | 34`: masked, 34 bytes, then the key `39 e4 a0 cd`, then the
 # payload XORed with it.
 #
 # ### Exercise 2: parse a frame
@@ -298,9 +298,9 @@ print(table(pd.DataFrame(rows).sort_values("packet")))
 # %% [markdown] tags=["instructor"]
 # **Model answers.**
 # 1. The client's two frames, packets 11 (`subscribe`) and 16 (close), have MASK = 1, with keys
-#    `b4 23 48 ae` and `a7 83 d4 ec`; every station frame has MASK = 0. A client picks a fresh,
+#    `39 e4 a0 cd` and `b6 93 33 d4`; every station frame has MASK = 0. A client picks a fresh,
 #    unpredictable key per frame, so a page cannot choose the bytes that cross the network.
-# 2. The snapshot (packet 7, 1448 bytes) and the vitals (packets 9 and 14) are 126 bytes or longer,
+# 2. The snapshot (packet 7, 1466 bytes) and the vitals (packets 9 and 14) are 126 bytes or longer,
 #    so byte 1 holds 126 and two more bytes the length; `subscribed` (packet 12, 49 bytes) fits in
 #    the 7 bits.
 # 3. The client, packet 16: status 1000 (normal closure), reason "dashboard closed". The station

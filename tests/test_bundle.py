@@ -79,7 +79,7 @@ def test_the_solution_finder_sees_every_lab_with_solutions_and_the_model_answers
     assert {where.split(",")[0] for where in fragments.values()} >= with_solutions
     assert any(where.endswith("(instructor)") for where in fragments.values())
     # the answer to lab 01's first exercise is among them
-    assert 'return dict(zip(names, struct.unpack_from("!HBBBBHIIQH", data), strict=True))' \
+    assert 'return dict(zip(names, struct.unpack_from("!HBBBBHIIQQH", data), strict=True))' \
         in fragments
 
 

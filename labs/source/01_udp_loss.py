@@ -43,7 +43,7 @@ from vitalsim.protocol.json_codec import encode_json
 # %%
 # NBVAL_CHECK_OUTPUT
 msg = NumericsMessage(device_id=1003, bed=3, seq=41, sent_at=1_764_000_000.5, flags=0,
-                      hr=72.0, spo2=97.0, rr=14.0, temp=36.8)
+                      hr=72.0, spo2=97.0, rr=14.0, temp=36.8, boot_id=1_763_990_000_000_000)
 receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 receiver.bind(("127.0.0.1", 0))            # port 0: any free port
 sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -59,17 +59,19 @@ for offset in range(0, len(data), 16):
 # %% [markdown]
 # ### Exercise 1: read the header
 #
-# The header is 26 bytes: `magic u16, version u8, type u8, flags u8, key_id u8, bed u16,
-# device_id u32, seq u32, sent_at_us u64, body_len u16`, all big-endian (network byte order).
-# Write `parse_header(data)` returning a dict with those ten names. `struct.unpack_from` with a
+# The header is 34 bytes (version 2): `magic u16, version u8, type u8, flags u8, key_id u8,
+# bed u16, device_id u32, seq u32, sent_at_us u64, boot_id u64, body_len u16`, all big-endian
+# (network byte order). `boot_id` is when the monitor started, in microseconds: a monitor that
+# restarts numbers its datagrams from 0 again, and the newer boot id tells the station so.
+# Write `parse_header(data)` returning a dict with those eleven names. `struct.unpack_from` with a
 # format string that starts with `!` is all you need.
 
 # %%
 def parse_header(data: bytes) -> dict:
     names = ("magic", "version", "type", "flags", "key_id", "bed", "device_id", "seq",
-             "sent_at_us", "body_len")
+             "sent_at_us", "boot_id", "body_len")
     ### BEGIN SOLUTION
-    return dict(zip(names, struct.unpack_from("!HBBBBHIIQH", data), strict=True))
+    return dict(zip(names, struct.unpack_from("!HBBBBHIIQQH", data), strict=True))
     ### END SOLUTION
 
 
@@ -82,8 +84,10 @@ checks.expect("bed", lambda: header()["bed"], expected=3, because="the message w
 checks.expect("seq", lambda: header()["seq"], expected=41, because="we sent sequence number 41")
 checks.expect("sent_at_us", lambda: header()["sent_at_us"], expected=1_764_000_000_500_000,
               because="the send time travels as microseconds since 1970")
-checks.expect("body_len", lambda: header()["body_len"], expected=len(data) - 26,
-              because="everything after the 26-byte header is the body")
+checks.expect("boot_id", lambda: header()["boot_id"], expected=1_763_990_000_000_000,
+              because="the monitor started at 1_763_990_000 s, in microseconds")
+checks.expect("body_len", lambda: header()["body_len"], expected=len(data) - 34,
+              because="everything after the 34-byte header is the body")
 checks
 
 # %% [markdown]
@@ -129,7 +133,7 @@ waves_json = [len(encode_json(WaveMessage(1, 1, 0, 0.0, 0, ch, r, 0, [-1000] * n
 checks = Checks("Exercise 2: bandwidth of one bed")
 checks.expect("binary, bytes per second",
               lambda: not_done_yet(bytes_per_second, len(encode(msg)), waves_binary),
-              expected=90 + 4 * sum(p + 28 for p in waves_binary),
+              expected=(len(encode(msg)) + 28) + 4 * sum(p + 28 for p in waves_binary),
               because="1 numerics + 12 wave datagrams a second, each with 28 bytes of headers")
 checks.that("JSON costs more than twice as much",
             lambda: not_done_yet(bytes_per_second, len(encode_json(msg)), waves_json)

@@ -82,6 +82,25 @@ def test_an_alarm_frame_with_nan_gets_an_error_frame_and_never_reaches_the_journ
     run(main())
 
 
+def test_an_alarm_value_that_json_reads_as_infinity_gets_an_error_frame_too():
+    """``1e400`` is a plain JSON number, which Python reads as inf without calling
+    ``parse_constant``: only the frame's schema check (every number finite) stands between it
+    and the journal."""
+    async def main():
+        async with running(station()) as st:
+            r, w = await alarm_connection(st)
+            payload = (b'{"alarm_id":"1001-77-1","device_id":1001,"bed":1,"condition":"HR HIGH",'
+                       b'"priority":"high","state":"raised","value":1e400,"limit":90,'
+                       b'"timestamp":1.0}')
+            w.write(struct.pack("!IB", 1 + len(payload), FrameType.ALARM) + payload)
+            frames = await frames_until_closed(r)
+            errors = [f.error for f in frames if type(f).__name__ == "Error"]
+            assert errors and "value=inf is not a finite number" in errors[0], frames
+            w.close()
+            assert st.journal.count() == 0 and st.alarm_listener.errors["bad_value"] == 1
+    run(main())
+
+
 def test_send_times_in_the_future_and_forged_sequence_numbers_cannot_freeze_a_bed():
     async def main():
         async with running(station()) as st, Udp(st.udp_port) as udp:

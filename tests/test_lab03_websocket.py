@@ -26,7 +26,7 @@ from course.websocket import (
     accept_key,
     close_payload,
     connection_closed,
-    encode_frame,
+    encode_websocket_frame,
     http_head,
     iter_frames,
     parse_frame,
@@ -59,7 +59,7 @@ def test_the_recorded_handshake_answers_its_own_key():
 @pytest.mark.parametrize("mask", [None, b"\x00\xff\x5a\xa5"])
 def test_encode_and_parse_agree_and_a_cut_off_frame_is_incomplete(size, mask):
     payload = bytes((i * 7) % 256 for i in range(size))
-    data = encode_frame(payload, opcode=0x2, mask=mask)
+    data = encode_websocket_frame(payload, opcode=0x2, mask=mask)
     frame = parse_frame(data)
     assert (frame.fin, frame.opcode, frame.masked, frame.length) == (True, 2, mask is not None,
                                                                      size)
@@ -73,7 +73,7 @@ def test_encode_and_parse_agree_and_a_cut_off_frame_is_incomplete(size, mask):
 
 
 def test_masking_changes_the_bytes_on_the_wire_but_not_the_payload():
-    masked = encode_frame("Hello", mask=b"\x37\xfa\x21\x3d")
+    masked = encode_websocket_frame("Hello", mask=b"\x37\xfa\x21\x3d")
     assert b"Hello" not in masked
     assert masked == bytes.fromhex("818537fa213d7f9f4d5158")  # RFC 6455, section 5.7
     assert parse_frame(masked).text() == "Hello"
@@ -133,7 +133,7 @@ def test_the_parser_unmasks_what_a_tornado_client_writes():
         while chunk := await reader.read(65536):
             received.extend(chunk)
             if any(f.opcode == 0x8 for _, f in iter_frames(bytes(received))):
-                writer.write(encode_frame(close_payload(1000), opcode=0x8))
+                writer.write(encode_websocket_frame(close_payload(1000), opcode=0x8))
                 await writer.drain()
                 break
         writer.close()
@@ -298,7 +298,7 @@ def test_every_frame_in_a_random_stream_is_found_at_its_offset():
         offsets.append(len(stream))
         size = rng.choice([0, 10, 125, 126, 300, 65536])
         mask = os.urandom(4) if rng.random() < 0.5 else None
-        stream += encode_frame(bytes(size), opcode=rng.choice([1, 2, 9, 10]), mask=mask)
+        stream += encode_websocket_frame(bytes(size), opcode=rng.choice([1, 2, 9, 10]), mask=mask)
     assert [o for o, _ in iter_frames(stream)] == offsets
     assert [o for o, _ in iter_frames(stream[:-1])] == offsets[:-1]
 

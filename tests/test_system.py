@@ -15,7 +15,7 @@ from server.system import SystemConfig
 from tests.helpers import get_json, next_message, run, wait_until
 from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
-from vitalsim.protocol.alarm_channel import FrameDecoder, Hello, encode_frame
+from vitalsim.protocol.alarm_channel import FrameDecoder, Hello, encode_alarm_frame
 
 
 def system(beds=3, **ward) -> System:
@@ -109,7 +109,7 @@ def test_broken_and_cut_alarm_frames_close_only_their_own_connection():
             w.close()
             # a HELLO, then half a frame, then a disconnect
             r, w = await asyncio.open_connection("127.0.0.1", st.tcp_port)
-            w.write(encode_frame(Hello(1001, 1)) + encode_frame(Hello(1001, 1))[:5])
+            w.write(encode_alarm_frame(Hello(1001, 1)) + encode_alarm_frame(Hello(1001, 1))[:5])
             await w.drain()
             w.close()
             lis = st.alarm_listener

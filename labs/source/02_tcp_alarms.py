@@ -45,7 +45,7 @@ from scapy.all import IP, TCP, rdpcap
 from course import Checks, not_done_yet
 from course.formatting import table
 from vitalsim.protocol import AlarmMessage, Heartbeat, Hello
-from vitalsim.protocol.alarm_channel import encode_frame
+from vitalsim.protocol.alarm_channel import encode_alarm_frame
 
 # %% [markdown]
 # ## 1. A byte stream, not messages
@@ -73,9 +73,9 @@ frames = [
     AlarmMessage("1003-1c", 1003, 3, "HR HIGH", "high", "cleared", 127.0, 130.0, 1_764_000_009.5),
     Heartbeat(sent_at=1_764_000_011.5),
 ]
-stream = b"".join(encode_frame(f) for f in frames)
+stream = b"".join(encode_alarm_frame(f) for f in frames)
 for f in frames:
-    data = encode_frame(f)
+    data = encode_alarm_frame(f)
     print(f"{type(f).__name__:12} {len(data):3d} bytes: {data[:12].hex(' ')} ...")
 print("the stream:", len(stream), "bytes")
 
@@ -92,14 +92,14 @@ listener = socket.create_server(("127.0.0.1", 0))
 device = socket.create_connection(listener.getsockname())
 station_side, _ = listener.accept()
 for f in frames:
-    device.sendall(encode_frame(f))
+    device.sendall(encode_alarm_frame(f))
 device.close()
 reads = []
 while chunk := station_side.recv(50):
     reads.append(len(chunk))
 station_side.close()
 listener.close()
-print("written, one write per frame:", [len(encode_frame(f)) for f in frames])
+print("written, one write per frame:", [len(encode_alarm_frame(f)) for f in frames])
 print("read, up to 50 bytes a time: ", reads)
 
 

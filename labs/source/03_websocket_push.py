@@ -235,7 +235,7 @@ def parse_frame(data: bytes) -> dict:
 
 
 # %% tags=["check"]
-from course.websocket import encode_frame
+from course.websocket import encode_websocket_frame
 
 
 def reference(frame) -> dict:
@@ -253,7 +253,7 @@ def differences() -> list[str]:
     return wrong
 
 
-big = encode_frame(bytes(range(256)) * 300, opcode=0x2, mask=bytes([1, 2, 3, 4]))
+big = encode_websocket_frame(bytes(range(256)) * 300, opcode=0x2, mask=bytes([1, 2, 3, 4]))
 checks = Checks("Exercise 2: parse a frame")
 checks.expect("captured frames parsed unlike the reference", differences, expected=[],
               because="every frame of the capture, both ways, has one right reading")

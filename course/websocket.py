@@ -326,16 +326,14 @@ class RawWebSocket:
         close is answered with a close frame of our own, as RFC 6455 (5.5.1) asks, so that the
         server can end the TCP connection at once."""
         frames: list[Frame] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+
+        async def until_close() -> Frame:
+            while (frame := await self.read_frame()).opcode != 0x8:
+                frames.append(frame)
+            return frame
         close = None
         with contextlib.suppress(TimeoutError, ConnectionError):
-            while close is None:
-                frame = await asyncio.wait_for(self.read_frame(), deadline - loop.time())
-                if frame.opcode == 0x8:
-                    close = frame
-                else:
-                    frames.append(frame)
+            close = await asyncio.wait_for(until_close(), timeout)
         if close is not None:
             with contextlib.suppress(OSError):  # the server may have given up on us already
                 await self._send(encode_websocket_frame(close.payload[:2], opcode=0x8,

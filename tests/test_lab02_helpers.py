@@ -23,12 +23,8 @@ from course.framing import (
     sample_stream,
     verdict,
 )
-from course.reset_drill import (
-    RECORDED_CAPTURE,
-    ResetDrill,
-    alarm_channel_capture,
-    record_alarm_channel,
-)
+from course.netns_recorder import record_alarm_channel
+from course.reset_drill import RECORDED_CAPTURE, ResetDrill, alarm_channel_capture
 from course.tcp_evidence import carried, retransmission_table, segment_table
 from tests.helpers import run
 from tests.requirements import require_nft, require_root

@@ -18,6 +18,7 @@ import tornado.websocket
 from scapy.all import IP, TCP, Raw, rdpcap
 from tornado.websocket import websocket_connect
 
+from course.constants import HR_ALARM_AT_ONCE, RECORDED_HTTP_PORT
 from course.push_vs_poll import PUSH, poll_method, push_versus_polling, summarize
 from course.websocket import (
     IncompleteFrame,
@@ -36,7 +37,6 @@ from server import StationConfig, System
 from server.system import SystemConfig
 from tests.helpers import run, wait_until
 from tests.requirements import require_capture
-from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
@@ -49,7 +49,7 @@ def test_accept_key_is_rfc_6455s_own_example():
 
 
 def test_the_recorded_handshake_answers_its_own_key():
-    streams = tcp_streams(rdpcap(str(CAPTURES / "websocket.pcap")), 15080)
+    streams = tcp_streams(rdpcap(str(CAPTURES / "websocket.pcap")), RECORDED_HTTP_PORT)
     request, response = http_head(streams["client"].data), http_head(streams["server"].data)
     assert request[0] == "GET /ws HTTP/1.1" and response[0].startswith("HTTP/1.1 101")
     assert response[1]["sec-websocket-accept"] == accept_key(request[1]["sec-websocket-key"])
@@ -256,7 +256,7 @@ def test_a_plain_socket_client_that_stops_reading_is_closed_with_4000_and_reads_
             StationConfig(http_port=0, udp_port=0, tcp_port=0, client_alarm_queue=10,
                           client_send_buffer=8192),
             WardConfig(beds=2, scenario="stable_adult", waves=True,
-                       limits=(Limit("hr", 20, 30, "high", delay=0.0),)))
+                       limits=HR_ALARM_AT_ONCE))
         async with System(cfg) as sys_:
             st = sys_.station
             await sys_.wait_ready()

@@ -9,6 +9,7 @@ import time
 import pytest
 from tornado.websocket import websocket_connect
 
+from course.constants import HR_ALARM_AT_ONCE
 from server import Station, StationConfig, System
 from server.config import ward_devices
 from server.system import SystemConfig
@@ -24,12 +25,11 @@ from tests.station_client import (
     station,
     strict,
 )
-from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
 from vitalsim.protocol.alarm_channel import FrameDecoder, Hello, encode_alarm_frame
 from vitalsim.protocol.telemetry import encode
 
-TIGHT = (Limit("hr", 20, 30, "high", delay=0.0),)  # every adult heart rate breaches it
+TIGHT = HR_ALARM_AT_ONCE  # every adult heart rate breaches it
 
 
 def test_an_alarm_sent_again_is_journaled_once_and_counted_as_a_duplicate(tmp_path):

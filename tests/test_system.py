@@ -9,11 +9,11 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.websocket import websocket_connect
 
+from course.constants import HR_ALARM_AT_ONCE
 from server import System
 from server.config import StationConfig
 from server.system import SystemConfig
 from tests.helpers import get_json, next_message, run, wait_until
-from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
 from vitalsim.protocol.alarm_channel import FrameDecoder, Hello, encode_alarm_frame
 
@@ -46,7 +46,7 @@ def test_every_bed_reaches_the_api_and_the_websocket_with_live_values():
 
 
 def test_alarm_travels_to_journal_board_and_dashboard_and_ack_is_pushed():
-    tight = (Limit("hr", 20, 30, "high", delay=0.0),)  # any adult heart rate breaches this
+    tight = HR_ALARM_AT_ONCE  # any adult heart rate breaches this
     async def main():
         async with system(beds=1, limits=tight) as sys_:
             st = sys_.station

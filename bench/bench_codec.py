@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from vitalsim.protocol.alarm_channel import AlarmMessage, FrameDecoder, encode_frame
+from vitalsim.protocol.alarm_channel import AlarmMessage, FrameDecoder, encode_alarm_frame
 from vitalsim.protocol.json_codec import decode_json, encode_json
 from vitalsim.protocol.telemetry import NumericsMessage, WaveMessage, decode, encode
 
@@ -52,9 +52,9 @@ def main() -> None:
                      rate(lambda d=signed: decode(d, keys={1: b"ward-7-key"}), args.seconds)))
         rows.append((label, "JSON", len(j), rate(lambda m=msg: encode_json(m), args.seconds),
                      rate(lambda d=j: decode_json(d), args.seconds)))
-    frame = encode_frame(alarm)
+    frame = encode_alarm_frame(alarm)
     rows.append(("alarm frame", "TCP frame", len(frame),
-                 rate(lambda: encode_frame(alarm), args.seconds),
+                 rate(lambda: encode_alarm_frame(alarm), args.seconds),
                  rate(lambda: FrameDecoder().feed(frame), args.seconds)))
 
     print(f"{'message':24} {'encoding':12} {'bytes':>6} {'encode/s':>12} {'decode/s':>12}")

@@ -39,6 +39,7 @@ from course.constants import (
     RECORDED_TELEMETRY_PORT,
     RECORDINGS,
 )
+from course.netns_recorder import record_alarm_channel
 from course.waiting import wait_until
 from vitalsim.devices.ward import Ward, WardConfig
 from vitalsim.impair import UdpImpairmentProxy, UdpSettings
@@ -189,33 +190,14 @@ def websocket(out: Path, tmp: Path) -> None:
 
 
 def alarm_retransmissions(out: Path, tmp: Path) -> None:
-    from vitalsim.impair.netns import STATION_ADDR, Namespaces
-
-    journal = tmp / "netns.sqlite3"
-    with Namespaces(loss=0.2) as net:
-        station = net.run("station", [
-            # --devices: the ward in the other namespace is the station's to serve
-            sys.executable, "-m", "server", "--beds", "0", "--devices", "2", "--host", STATION_ADDR,
-            "--http-port", "8080", "--udp-port", "5005", "--tcp-port", str(ALARM_PORT),
-            "--journal", str(journal)], stdout=subprocess.PIPE, text=True)
-        assert station.stdout is not None
-        station.stdout.readline()
-        sniff = net.run("station", [
-            sys.executable, "-m", "vitalsim.impair.sniff", "--iface", net.veth["station"],
-            "--out", str(out / "alarm-retransmissions.pcap"), "--seconds", "60",
-            "--count", "400", "--filter", f"tcp port {ALARM_PORT}"],
-            stdout=subprocess.PIPE, text=True)
-        assert sniff.stdout is not None
-        sniff.stdout.readline()
-        ward = net.run("bedside", [
-            sys.executable, "-m", "vitalsim.devices", "--host", STATION_ADDR, "--udp-port",
-            "5005", "--tcp-port", str(ALARM_PORT), "--beds", "2", "--scenario", "stable_adult",
-            "--seed", str(SEED), "--speed", "10", "--seconds", "8", "--no-waves",
-            "--alarm-storm", "--drain", "40"], stdout=subprocess.PIPE, text=True)
-        ward.communicate(timeout=120)
-        sniff.send_signal(signal.SIGTERM)
-        sniff.wait(timeout=60)
-    print("alarm-retransmissions.pcap: recorded in the namespaces")
+    """The alarm channel under 20% kernel loss, recorded between two network namespaces by the
+    same recorder as lab 02's live capture (:func:`course.netns_recorder.record_alarm_channel`),
+    for longer and with fewer beds, so that a few retransmissions are easy to follow."""
+    capture = record_alarm_channel(tmp, pcap=out / "alarm-retransmissions.pcap", loss=0.2,
+                                   beds=2, seconds=8, speed=10, seed=SEED, max_packets=400,
+                                   timeout=80)
+    print(f"{capture.path.name}: recorded in the namespaces; the ward: {capture.ward}, "
+          f"device alarms journaled: {capture.journaled}")
 
 
 def spoofed(out: Path) -> None:

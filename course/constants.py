@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vitalsim.alarms import FLAPPING_HR
+from vitalsim.alarms import FLAPPING_HR, Limit
 
 #: the recorded captures, for learners who cannot sniff (their README says what each shows).
 #: Package data of ``course`` (only the labs and their tests read them), so that a non-editable
@@ -26,6 +26,9 @@ RECORDED_PROXY_PORT = 15105
 RECORDED_HTTP_PORT = 15080
 #: the seed of every ward and impairment the capture generator starts
 CAPTURE_SEED = 2026
+#: a heart-rate limit every adult breaches at once (20-30 bpm, no delay): every bed is in alarm
+#: from its first numerics, for the labs and tests that need alarms to act on
+HR_ALARM_AT_ONCE = (Limit("hr", 20, 30, "high", delay=0.0),)
 
-__all__ = ["CAPTURE_SEED", "FLAPPING_HR", "RECORDED_ALARM_PORT", "RECORDED_HTTP_PORT",
-           "RECORDED_PROXY_PORT", "RECORDED_TELEMETRY_PORT"]
+__all__ = ["CAPTURE_SEED", "FLAPPING_HR", "HR_ALARM_AT_ONCE", "RECORDED_ALARM_PORT",
+           "RECORDED_HTTP_PORT", "RECORDED_PROXY_PORT", "RECORDED_TELEMETRY_PORT"]

@@ -23,7 +23,7 @@ from vitalsim.protocol.alarm_channel import (
     FrameType,
     Heartbeat,
     Hello,
-    encode_frame,
+    encode_alarm_frame,
 )
 
 Frame = tuple[int, dict]
@@ -32,7 +32,7 @@ Frame = tuple[int, dict]
 def frame_type(event: Hello | AlarmMessage | Ack | Heartbeat) -> int:
     """The type byte the codec writes for ``event``: read from its own encoding, so that the
     codec's table (:mod:`vitalsim.protocol.alarm_channel`) stays the only one."""
-    return FRAME_HEAD.unpack_from(encode_frame(event))[1]
+    return FRAME_HEAD.unpack_from(encode_alarm_frame(event))[1]
 
 
 class Decoder(Protocol):
@@ -52,7 +52,7 @@ def sample_stream(alarms: int = 4, *, seed: int = 1, device_id: int = 1003,
         events.append(AlarmMessage(f"{device_id}-{n}", device_id, bed, "HR HIGH", "high",
                                    "raised", hr, 130.0, round(t, 3)))
     events.append(Heartbeat(round(t + 2.0, 3)))
-    return b"".join(encode_frame(e) for e in events)
+    return b"".join(encode_alarm_frame(e) for e in events)
 
 
 def cut(data: bytes, *, seed: int, largest: int = 40) -> list[bytes]:

@@ -19,12 +19,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import psutil
+
+from course.waiting import wait_until_blocking
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -120,18 +121,24 @@ class Hub:
         path = self.folder / "jupyterhub.log"
         return path.read_text() if path.exists() else ""
 
+    def _check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"jupyterhub exited with {self.proc.returncode}:\n"
+                               + self.log()[-3000:])
+
     def wait_until_up(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyterhub exited with {self.proc.returncode}:\n"
-                                   + self.log()[-3000:])
+        def answering() -> bool:
+            self._check_alive()
             try:
                 self.api("GET", "/hub/api/")
-                return
             except (OSError, urllib.error.URLError):
-                time.sleep(0.2)
-        raise TimeoutError(f"jupyterhub not answering after {timeout:g} s:\n{self.log()[-3000:]}")
+                return False
+            return True
+        try:
+            wait_until_blocking(answering, timeout=timeout, interval=0.2,
+                                what="jupyterhub's API to answer")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}:\n{self.log()[-3000:]}") from None
 
     def api(self, method: str, path: str, body: dict | None = None,
             token: str | None = None) -> dict:
@@ -159,20 +166,20 @@ class Hub:
                 raise
 
     def wait_ready(self, names: list[str], timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
         waiting = set(names)
-        while waiting:
+
+        def all_ready() -> bool:
             for name in list(waiting):
                 server = self.api("GET", f"/hub/api/users/{name}").get("servers", {}).get("")
                 if server and server.get("ready"):
                     waiting.discard(name)
-            if self.proc.poll() is not None:
-                raise RuntimeError("jupyterhub died:\n" + self.log()[-3000:])
-            if waiting and time.monotonic() > deadline:
-                raise TimeoutError(f"servers not ready after {timeout:g} s: {sorted(waiting)}\n"
-                                   + self.log()[-3000:])
-            if waiting:
-                time.sleep(0.5)
+            self._check_alive()
+            return not waiting
+        try:
+            wait_until_blocking(all_ready, timeout=timeout, interval=0.5,
+                                what="the users' servers to be ready")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}: {sorted(waiting)}\n{self.log()[-3000:]}") from None
 
     def user_token(self, name: str) -> str:
         """A token of the student's own, as JupyterLab would hold for them."""

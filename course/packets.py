@@ -8,7 +8,7 @@ that the same cells teach the same thing either way.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ from scapy.plist import PacketList
 from scapy.utils import rdpcap
 
 from course.constants import RECORDED_ALARM_PORT, RECORDED_TELEMETRY_PORT, RECORDINGS
+from course.waiting import wait_until
 from vitalsim.impair.live import capture_unavailable_reason, start_sniffer
 from vitalsim.layers import AlarmFrame, Telemetry, bind_ports
 from vitalsim.protocol.telemetry import HEADER, HEADER_FIELDS
@@ -134,11 +135,10 @@ async def sniff_or_recorded(bpf: str, *, count: int, seconds: float, recording: 
     except (OSError, RuntimeError) as exc:
         return Sniffed(recorded(recording), False,
                        f"recorded in course/recordings/{recording}.pcap (could not sniff: {exc})")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
     try:
-        while sniffer.running and loop.time() < deadline:
-            await asyncio.sleep(0.02)
+        with contextlib.suppress(TimeoutError):  # time is up: what it caught is the capture
+            await wait_until(lambda: not sniffer.running, timeout=seconds,
+                             what=f"{count} packets")
     finally:
         if sniffer.running:
             sniffer.stop()

@@ -12,7 +12,9 @@ asyncio streams) because a library client would hide the bytes being counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import math
 import time
 
 import pandas as pd
@@ -44,16 +46,15 @@ async def watch_push(host: str, port: int, seconds: float) -> tuple[list[dict], 
     each bed starts; the values it holds are old news, not arrivals."""
     rows: list[dict] = []
     seen: dict[int, float] = {}
+    messages = 0
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
     ws = await RawWebSocket.connect(host, port)
-    messages = 0
-    try:
-        while (left := end - loop.time()) > 0:
-            try:
-                frame = await asyncio.wait_for(ws.read_frame(), left)
-            except TimeoutError:
-                break
+
+    async def listen() -> None:
+        nonlocal messages
+        while True:  # until the watch is over: the station pushes when it has news
+            frame = await ws.read_frame()
             now = time.time()
             messages += 1
             if frame.opcode != 0x1:
@@ -62,6 +63,9 @@ async def watch_push(host: str, port: int, seconds: float) -> tuple[list[dict], 
             if message["type"] in ("snapshot", "vitals"):
                 _new_values(seen, message["beds"], PUSH, now, rows,
                             record=message["type"] == "vitals")
+    try:
+        with contextlib.suppress(TimeoutError):  # the watch ends with the seconds
+            await asyncio.wait_for(listen(), max(0.0, end - loop.time()))
     finally:
         ws.close()
     return rows, {"method": PUSH, "screens": 1, "messages": messages,
@@ -80,11 +84,15 @@ async def watch_polling(host: str, port: int, interval: float, seconds: float, *
     end = loop.time() + seconds
     await asyncio.sleep(phase)
     start = loop.time()
+    # a fixed schedule, so that a slow answer does not shift the rest: one poll every
+    # ``interval`` from ``start`` until the watch ends
+    polls = max(0, math.ceil((end - start) / interval))
     reader, writer = await asyncio.open_connection(host, port)
     request = f"GET /api/beds HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
     requests = total = 0
     try:
-        while loop.time() < end:
+        for poll in range(polls):
+            await asyncio.sleep(max(0.0, start + poll * interval - loop.time()))
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
@@ -94,9 +102,6 @@ async def watch_polling(host: str, port: int, interval: float, seconds: float, *
             _new_values(seen, json.loads(body)["beds"], method, now, rows, record=requests > 0)
             requests += 1
             total += len(request) + len(head) + length
-            # the next poll on a fixed schedule, so a slow answer does not shift the rest
-            next_at = start + requests * interval
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
     finally:
         writer.close()
         await writer.wait_closed()

@@ -9,27 +9,23 @@ calls them and reads what they give back.
   connections while alarms are unacknowledged and then audits the SQLite journal against the
   alarm ids each device raised. Every wait has a deadline.
 - :func:`alarm_channel_capture`: with root and nftables, records the alarm channel between two
-  network namespaces with 20% of packets dropped by the kernel, in a few seconds; without them,
-  returns the recorded ``course/recordings/alarm-retransmissions.pcap``, which shows the same
-  things.
+  network namespaces with 20% of packets dropped by the kernel, in a few seconds (through
+  :func:`course.netns_recorder.record_alarm_channel`, the recorder the capture generator
+  uses too); without them, returns the recorded
+  ``course/recordings/alarm-retransmissions.pcap``, which shows the same things.
 """
 
 from __future__ import annotations
 
-import json
-import selectors
-import signal
 import sqlite3
 import subprocess
-import sys
 import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from course.constants import FLAPPING_HR, RECORDED_ALARM_PORT, RECORDINGS
+from course.constants import FLAPPING_HR, RECORDINGS
+from course.netns_recorder import AlarmCapture, record_alarm_channel
 from course.waiting import wait_until
 from server.alarm_source import DEVICE_ONLY_SQL
 from server.config import StationConfig
@@ -38,11 +34,9 @@ from vitalsim.alarms import Limit
 from vitalsim.devices import Ward, WardConfig
 from vitalsim.devices.link import DeviceLink
 from vitalsim.impair import TcpSettings
-from vitalsim.impair.netns import STATION_ADDR, Namespaces, unavailable_reason
+from vitalsim.impair.netns import unavailable_reason
 from vitalsim.protocol import AlarmMessage, AlarmSender
 
-#: the alarm channel's port in the captures, recorded and live
-ALARM_PORT = RECORDED_ALARM_PORT
 RECORDED_CAPTURE = RECORDINGS / "alarm-retransmissions.pcap"
 
 DEVICE_ALARMS_SQL = ("SELECT alarm_id, bed, condition, state, received_at FROM alarm_events "
@@ -186,76 +180,6 @@ class ResetDrill:
         """Stop the ward, the proxy and the station, and remove the journal's folder."""
         await self.system.stop()
         self._tmp.cleanup()
-
-
-@dataclass
-class AlarmCapture:
-    """A capture of the alarm channel, live or recorded, and what the ward said of its run."""
-
-    path: Path
-    live: bool
-    note: str
-    ward: dict = field(default_factory=dict)  # live only: the devices' JSON summary
-    journaled: int | None = None  # live only: device alarms in the station's journal
-
-
-def _wait_for_line(proc: subprocess.Popen, words: str, timeout: float) -> str:
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    try:
-        while time.monotonic() < deadline:
-            if sel.select(timeout=max(0.0, deadline - time.monotonic())):
-                line = proc.stdout.readline()  # type: ignore[union-attr]
-                if not line:
-                    break
-                seen.append(line)
-                if words in line:
-                    return line
-    finally:
-        sel.close()
-    raise TimeoutError(f"no line with {words!r} within {timeout:g}s; got {seen!r}")
-
-
-def record_alarm_channel(folder: str | Path, *, loss: float = 0.2, seconds: float = 2.5,
-                         beds: int = 3, timeout: float = 40.0) -> AlarmCapture:
-    """Record the alarm channel between two network namespaces, ``loss`` of the packets towards
-    the station dropped by nftables: a station, a sniffer on the station's side of the veth, and
-    a ward that raises alarms for ``seconds`` then waits for its last ACKs. Needs root and
-    nftables; the namespaces and every process in them are gone when this returns or raises."""
-    folder = Path(folder)
-    pcap, journal = folder / "alarm-channel-live.pcap", folder / "live.sqlite3"
-    py = sys.executable
-    with Namespaces(loss=loss) as net:
-        station = net.run("station", [
-            py, "-m", "server", "--beds", "0", "--devices", str(beds), "--host", STATION_ADDR,
-            "--http-port", "8080",
-            "--udp-port", "5005", "--tcp-port", str(ALARM_PORT), "--journal", str(journal)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        sniffer = net.run("station", [
-            py, "-m", "vitalsim.impair.sniff", "--iface", net.veth["station"], "--out",
-            str(pcap), "--seconds", str(timeout), "--filter", f"tcp port {ALARM_PORT}"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        _wait_for_line(station, "dashboard:", 20)
-        _wait_for_line(sniffer, "sniffing", 20)
-        ward = net.run("bedside", [
-            py, "-m", "vitalsim.devices", "--host", STATION_ADDR, "--udp-port", "5005",
-            "--tcp-port", str(ALARM_PORT), "--beds", str(beds), "--scenario", "stable_adult",
-            "--seed", "2026", "--speed", "20", "--seconds", str(seconds), "--no-waves",
-            "--alarm-storm", "--drain", str(timeout / 2)], stdout=subprocess.PIPE, text=True)
-        out, _ = ward.communicate(timeout=timeout)
-        sniffer.send_signal(signal.SIGTERM)
-        sniffer.wait(timeout=20)
-        station.send_signal(signal.SIGINT)
-        station.wait(timeout=20)
-    summary = json.loads(out.strip().splitlines()[-1])
-    with sqlite3.connect(journal) as db:
-        journaled = db.execute("SELECT COUNT(*) FROM alarm_events "
-                               f"WHERE {DEVICE_ONLY_SQL}").fetchone()[0]
-    return AlarmCapture(pcap, True, f"recorded live just now: {beds} beds for {seconds:g} s, "
-                        f"nftables dropping {loss:.0%} of packets towards the station",
-                        summary, journaled)
 
 
 def alarm_channel_capture(folder: str | Path, *, live: bool | None = None) -> AlarmCapture:

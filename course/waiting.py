@@ -1,6 +1,6 @@
-"""The course's :func:`wait_until`: the one polling loop with a deadline, from the ground floor
-(:mod:`vitalsim.waiting`), under the name the labs and the tests import."""
+"""The course's waits with a deadline: the one polling loop in its two forms, from the ground
+floor (:mod:`vitalsim.waiting`), under the names the labs and the tests import."""
 
-from vitalsim.waiting import wait_until
+from vitalsim.waiting import wait_until, wait_until_blocking
 
-__all__ = ["wait_until"]
+__all__ = ["wait_until", "wait_until_blocking"]

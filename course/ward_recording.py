@@ -16,6 +16,7 @@ talks to the whole system, which ``vitalsim`` never does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import Counter
@@ -26,6 +27,7 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from course.replay import BedReplay, replay_bed, with_onsets
+from course.waiting import wait_until
 from course.websocket import RawWebSocket
 from server.alarm_source import alarm_source
 from server.system import System
@@ -196,18 +198,17 @@ async def drain(system: System, recorder: DashboardRecorder | None = None, *,
         ingest = station.ingest.counters()
         return ingest["received"] + ingest["rejected_total"] >= expected
 
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while not alarms_settled():
-        if loop.time() > start + timeout:
-            left = {link.monitor.bed: list(link.sender.outbox) for link in links
-                    if link.sender.outbox}
-            missing = [] if recorder is None else undelivered_alarms(system, recorder)
-            raise TimeoutError(f"after {timeout}s alarms were still in flight: outboxes {left}, "
-                               f"not yet at the dashboard {missing}")
-        await asyncio.sleep(0.02)
-    while not telemetry_arrived() and loop.time() < start + telemetry_grace:
-        await asyncio.sleep(0.02)
+    try:
+        await wait_until(alarms_settled, timeout=timeout, what="every alarm delivered")
+    except TimeoutError:
+        left = {link.monitor.bed: list(link.sender.outbox) for link in links
+                if link.sender.outbox}
+        missing = [] if recorder is None else undelivered_alarms(system, recorder)
+        raise TimeoutError(f"after {timeout}s alarms were still in flight: outboxes {left}, "
+                           f"not yet at the dashboard {missing}") from None
+    with contextlib.suppress(TimeoutError):  # after the grace, what is missing counts as lost
+        await wait_until(telemetry_arrived, timeout=telemetry_grace,
+                         what="every datagram sent")
 
 
 def undelivered_alarms(system: System, recorder: DashboardRecorder) -> list[str]:

@@ -133,7 +133,7 @@ def iter_frames(data: bytes, offset: int = 0) -> Iterator[tuple[int, Frame]]:
         offset += frame.size
 
 
-def encode_frame(payload: bytes | str, *, opcode: int = 0x1, fin: bool = True,
+def encode_websocket_frame(payload: bytes | str, *, opcode: int = 0x1, fin: bool = True,
                  mask: bytes | None = None) -> bytes:
     """One frame. Clients must mask (``mask``: 4 random bytes), servers must not (RFC 6455 5.1)."""
     data = payload.encode() if isinstance(payload, str) else payload
@@ -307,7 +307,7 @@ class RawWebSocket:
 
     async def send_text(self, text: str) -> None:
         """A text frame, masked with a fresh random key as every client frame must be."""
-        await self._send(encode_frame(text, mask=os.urandom(4)))
+        await self._send(encode_websocket_frame(text, mask=os.urandom(4)))
 
     async def read_frame(self) -> Frame:
         """The next frame from the server (wrap in ``asyncio.wait_for`` for a deadline)."""
@@ -326,19 +326,18 @@ class RawWebSocket:
         close is answered with a close frame of our own, as RFC 6455 (5.5.1) asks, so that the
         server can end the TCP connection at once."""
         frames: list[Frame] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+
+        async def until_close() -> Frame:
+            while (frame := await self.read_frame()).opcode != 0x8:
+                frames.append(frame)
+            return frame
         close = None
         with contextlib.suppress(TimeoutError, ConnectionError):
-            while close is None:
-                frame = await asyncio.wait_for(self.read_frame(), deadline - loop.time())
-                if frame.opcode == 0x8:
-                    close = frame
-                else:
-                    frames.append(frame)
+            close = await asyncio.wait_for(until_close(), timeout)
         if close is not None:
             with contextlib.suppress(OSError):  # the server may have given up on us already
-                await self._send(encode_frame(close.payload[:2], opcode=0x8, mask=os.urandom(4)))
+                await self._send(encode_websocket_frame(close.payload[:2], opcode=0x8,
+                                                        mask=os.urandom(4)))
         return frames, close
 
     def close(self) -> None:

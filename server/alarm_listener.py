@@ -20,7 +20,7 @@ from tornado.tcpserver import TCPServer
 
 from vitalsim.clock import Clock
 from vitalsim.protocol import AlarmMessage, AlarmReceiver, Error, Hello, RemoteProtocolError
-from vitalsim.protocol.alarm_channel import MAX_ERROR, LocalProtocolError, encode_frame
+from vitalsim.protocol.alarm_channel import MAX_ERROR, LocalProtocolError, encode_alarm_frame
 
 from .journal import AlarmJournal
 from .ratelog import RejectLog
@@ -105,7 +105,7 @@ class AlarmListener(TCPServer):
         """Tell the device why, in an ERROR frame, before the connection closes."""
         text = "".join(c if c.isprintable() else "?" for c in message)[:MAX_ERROR] or "refused"
         with contextlib.suppress(StreamClosedError, LocalProtocolError):
-            await asyncio.wait_for(stream.write(encode_frame(Error(text))), 1.0)
+            await asyncio.wait_for(stream.write(encode_alarm_frame(Error(text))), 1.0)
 
     async def _watch(self, stream: IOStream, receiver: AlarmReceiver, source: str) -> None:
         """Close the connection when the receiver says it is dead (silent, or half a frame)."""

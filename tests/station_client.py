@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from server import Station, StationConfig
-from vitalsim.protocol.alarm_channel import AlarmMessage, FrameDecoder, Hello, encode_frame
+from vitalsim.protocol.alarm_channel import AlarmMessage, FrameDecoder, Hello, encode_alarm_frame
 from vitalsim.protocol.telemetry import HEADER, MAGIC, NUMERICS_BODY, VERSION, NumericsMessage
 
 WARD = {1001: 1, 1002: 2}  # device id -> bed: the provisioned devices
@@ -76,7 +76,7 @@ async def get(st: Station, path: str) -> tuple[int, dict, dict]:
 
 async def alarm_connection(st: Station, device_id: int = 1001, bed: int = 1):
     r, w = await asyncio.open_connection("127.0.0.1", st.tcp_port)
-    w.write(encode_frame(Hello(device_id, bed)))
+    w.write(encode_alarm_frame(Hello(device_id, bed)))
     await w.drain()
     return r, w
 

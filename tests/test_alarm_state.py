@@ -3,6 +3,7 @@ silencing), the technical alarms (raised, cleared, rate-limited, replayed after 
 the journal's exactly-once, asserted on its own duplicate count."""
 
 from server.alarm_board import AlarmBoard
+from server.alarm_source import station_alarm_id
 from server.beds import BedState
 from server.technical import TechnicalAlarms
 from vitalsim.flags import Flags
@@ -105,11 +106,12 @@ def test_a_flood_of_technical_alarms_is_raised_a_bounded_number_per_check_and_no
 
 def test_replayed_technical_alarms_stay_until_the_station_can_judge_them_then_clear():
     tech = TechnicalAlarms(telemetry_timeout=10.0)
-    lost = event("station-1-5.000-1", "raised", priority="medium", condition="TELEMETRY LOST")
-    link = event("station-1-5.000-2", "raised", priority="medium", condition="ALARM LINK LOST")
-    gone = event("station-2-5.000-3", "raised", priority="medium", condition="TELEMETRY LOST",
-                 bed=2)
-    for e in (lost, link, gone, event("station-2-5.000-3c", "cleared", priority="medium",
+    lost_id, link_id = station_alarm_id(1, 5.0, 1), station_alarm_id(1, 5.0, 2)
+    gone_id = station_alarm_id(2, 5.0, 3)
+    lost = event(lost_id, "raised", priority="medium", condition="TELEMETRY LOST")
+    link = event(link_id, "raised", priority="medium", condition="ALARM LINK LOST")
+    gone = event(gone_id, "raised", priority="medium", condition="TELEMETRY LOST", bed=2)
+    for e in (lost, link, gone, event(gone_id + "c", "cleared", priority="medium",
                                       condition="TELEMETRY LOST", bed=2)):
         tech.replay(e)
     assert set(tech.active) == {(1, "TELEMETRY LOST"), (1, "ALARM LINK LOST")}
@@ -119,4 +121,4 @@ def test_replayed_technical_alarms_stay_until_the_station_can_judge_them_then_cl
     fresh.alarm_link_seen = fresh.alarm_connected = True
     events = tech.check([fresh], 100.5)
     assert {(e.alarm_id, e.state) for e in events} == {
-        ("station-1-5.000-1c", "cleared"), ("station-1-5.000-2c", "cleared")}
+        (lost_id + "c", "cleared"), (link_id + "c", "cleared")}

@@ -28,7 +28,7 @@ from tests.station_client import (
 )
 from vitalsim.protocol.alarm_channel import (
     FrameType,
-    encode_frame,
+    encode_alarm_frame,
 )
 from vitalsim.protocol.telemetry import (
     encode,
@@ -54,7 +54,7 @@ def test_an_infinite_heart_rate_dated_a_year_ahead_is_refused_and_dashboards_kee
             fresh = await websocket_connect(f"ws://127.0.0.1:{st.http_port}/ws")
             strict(json.dumps(await next_message(fresh, "snapshot")))
             r, w = await alarm_connection(st)
-            w.write(encode_frame(alarm(1)))
+            w.write(encode_alarm_frame(alarm(1)))
             got = await next_message(ws, "alarm")
             assert got["alarm"]["condition"] == "SpO2 LOW", "the open dashboard still hears alarms"
             w.close()

@@ -7,7 +7,12 @@ import pytest
 from scapy.all import IP, TCP, rdpcap
 
 from course.capture_analysis import tcp_retransmissions, telemetry_gaps
-from course.constants import RECORDED_ALARM_PORT, RECORDED_TELEMETRY_PORT, RECORDINGS
+from course.constants import (
+    RECORDED_ALARM_PORT,
+    RECORDED_HTTP_PORT,
+    RECORDED_TELEMETRY_PORT,
+    RECORDINGS,
+)
 from vitalsim.layers import AlarmFrame, Telemetry, bind_ports
 from vitalsim.protocol import decode
 
@@ -73,7 +78,7 @@ def test_websocket_capture_holds_the_upgrade_handshake():
 def test_websocket_capture_holds_masked_client_frames_and_a_close_from_each_side():
     from course.websocket import http_head, iter_frames, tcp_streams
 
-    streams = tcp_streams(rdpcap(str(CAPTURES / "websocket.pcap")), 15080)
+    streams = tcp_streams(rdpcap(str(CAPTURES / "websocket.pcap")), RECORDED_HTTP_PORT)
     sent = {}
     for side, stream in streams.items():
         _, _, end = http_head(stream.data)

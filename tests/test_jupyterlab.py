@@ -40,6 +40,7 @@ import pytest
 
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, wait_for_tiles_updating
 from tests.requirements import require_chromium
+from vitalsim.waiting import wait_until_blocking
 
 pytestmark = pytest.mark.browser
 
@@ -154,12 +155,16 @@ def jupyterlab(tmp_path_factory) -> Iterator[JupyterLab]:
     kernels: set[int] = set()
     try:
         info = base / "runtime" / f"jpserver-{server.pid}.json"
-        end = time.monotonic() + SERVER_SECONDS
-        while not info.exists():  # written once the server listens
-            if server.poll() is not None or time.monotonic() > end:
-                pytest.fail("JupyterLab did not start:\n"
-                            + (base / "jupyterlab.log").read_text()[-3000:])
-            time.sleep(0.2)
+        def listening() -> bool:  # the runtime file is written once the server listens
+            if server.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with {server.returncode}")
+            return info.exists()
+        try:
+            wait_until_blocking(listening, timeout=SERVER_SECONDS, interval=0.2,
+                                what="JupyterLab's runtime file")
+        except (RuntimeError, TimeoutError) as exc:
+            pytest.fail(f"JupyterLab did not start ({exc}):\n"
+                        + (base / "jupyterlab.log").read_text()[-3000:])
         lab = JupyterLab(json.loads(info.read_text())["url"], token, root)
         assert lab.api("GET", "status") is not None
         yield lab
@@ -385,10 +390,11 @@ def sliders_follow_both_ways(page, controls: int, deadline: Deadline) -> None:
         timeout=deadline.ms())
     shown = float(loss.query_selector(".widget-readout").inner_text())
     assert shown > 20.0
-    end = time.monotonic() + deadline.ms() / 1000
-    while (in_kernel := loss_in_kernel(page)) == 0.2 and time.monotonic() < end:
-        pass  # each look is a round trip to the kernel: a condition wait, not a sleep
-    assert in_kernel == pytest.approx(shown / 100), "the slider moved, the proxy did not"
+    # each look is a round trip to the kernel, so there is no need to pause between looks
+    moved = wait_until_blocking(
+        lambda: (in_kernel := loss_in_kernel(page)) != 0.2 and (in_kernel,),
+        timeout=deadline.ms() / 1000, interval=0, what="the proxy's loss to follow the slider")
+    assert moved[0] == pytest.approx(shown / 100), "the slider moved, the proxy did not"
     page.evaluate("() => window.__lab.kernel('system.udp_proxy.settings.loss = 0.05')")
     wait_readout(page, loss, "5.00", deadline)
     page.evaluate("() => window.__lab.kernel('system.udp_proxy.settings.loss = 0.2')")

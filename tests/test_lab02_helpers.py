@@ -23,17 +23,13 @@ from course.framing import (
     sample_stream,
     verdict,
 )
-from course.reset_drill import (
-    RECORDED_CAPTURE,
-    ResetDrill,
-    alarm_channel_capture,
-    record_alarm_channel,
-)
+from course.netns_recorder import record_alarm_channel
+from course.reset_drill import RECORDED_CAPTURE, ResetDrill, alarm_channel_capture
 from course.tcp_evidence import carried, retransmission_table, segment_table
 from tests.helpers import run
 from tests.requirements import require_nft, require_root
 from vitalsim.protocol import Ack, FrameDecoder
-from vitalsim.protocol.alarm_channel import encode_frame
+from vitalsim.protocol.alarm_channel import encode_alarm_frame
 
 # -- framing ---------------------------------------------------------------------------------
 
@@ -70,7 +66,7 @@ def test_frames_from_and_per_read_use_a_fresh_learner_decoder_each_time():
         def feed(self, data):
             return [(3, {"alarm_id": ev.alarm_id}) for ev in self.d.feed(data)]
 
-    stream = encode_frame(Ack("1001-1")) + encode_frame(Ack("1001-2"))
+    stream = encode_alarm_frame(Ack("1001-1")) + encode_alarm_frame(Ack("1001-2"))
     assert frames_from(Reference, byte_by_byte(stream)) == [(3, {"alarm_id": "1001-1"}),
                                                             (3, {"alarm_id": "1001-2"})]
     assert frames_per_read(Reference, [stream[:-1], stream[-1:]]) == [1, 1]
@@ -80,7 +76,7 @@ def test_verdicts_reject_impossible_lengths_at_once_and_pass_a_stub_on():
     assert reference_verdict(header(MAX_FRAME + 1)) == "rejected"
     assert reference_verdict(header(0)) == "rejected"
     assert reference_verdict(header(MAX_FRAME)) == "accepted, 0 frames"
-    assert verdict(AlwaysOne, encode_frame(Ack("1"))) == "accepted, 1 frames"
+    assert verdict(AlwaysOne, encode_alarm_frame(Ack("1"))) == "accepted, 1 frames"
     with pytest.raises(NotImplementedError):
         verdict(Stub, header(0))
 
@@ -113,7 +109,7 @@ def test_the_drill_is_deterministic_and_names_a_bad_design():
 
 
 def test_carried_names_frames_and_marks_a_cut_one():
-    two = encode_frame(Ack("1001-5c")) + encode_frame(Ack("1001-6"))
+    two = encode_alarm_frame(Ack("1001-5c")) + encode_alarm_frame(Ack("1001-6"))
     assert carried(two) == "ACK 1001-5c, ACK 1001-6"
     assert carried(two[:-3]) == "ACK 1001-5c, …"
     assert carried(b"") == ""

@@ -17,7 +17,7 @@ import tornado.websocket
 from scapy.all import IP, TCP, Raw, rdpcap
 from tornado.websocket import websocket_connect
 
-from course.constants import RECORDINGS
+from course.constants import HR_ALARM_AT_ONCE, RECORDED_HTTP_PORT, RECORDINGS
 from course.push_vs_poll import PUSH, poll_method, push_versus_polling, summarize
 from course.websocket import (
     IncompleteFrame,
@@ -26,7 +26,7 @@ from course.websocket import (
     accept_key,
     close_payload,
     connection_closed,
-    encode_frame,
+    encode_websocket_frame,
     http_head,
     iter_frames,
     parse_frame,
@@ -36,7 +36,6 @@ from server import StationConfig, System
 from server.system import SystemConfig
 from tests.helpers import run, wait_until
 from tests.requirements import require_capture
-from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
 
 CAPTURES = RECORDINGS
@@ -49,7 +48,7 @@ def test_accept_key_is_rfc_6455s_own_example():
 
 
 def test_the_recorded_handshake_answers_its_own_key():
-    streams = tcp_streams(rdpcap(str(CAPTURES / "websocket.pcap")), 15080)
+    streams = tcp_streams(rdpcap(str(CAPTURES / "websocket.pcap")), RECORDED_HTTP_PORT)
     request, response = http_head(streams["client"].data), http_head(streams["server"].data)
     assert request[0] == "GET /ws HTTP/1.1" and response[0].startswith("HTTP/1.1 101")
     assert response[1]["sec-websocket-accept"] == accept_key(request[1]["sec-websocket-key"])
@@ -59,7 +58,7 @@ def test_the_recorded_handshake_answers_its_own_key():
 @pytest.mark.parametrize("mask", [None, b"\x00\xff\x5a\xa5"])
 def test_encode_and_parse_agree_and_a_cut_off_frame_is_incomplete(size, mask):
     payload = bytes((i * 7) % 256 for i in range(size))
-    data = encode_frame(payload, opcode=0x2, mask=mask)
+    data = encode_websocket_frame(payload, opcode=0x2, mask=mask)
     frame = parse_frame(data)
     assert (frame.fin, frame.opcode, frame.masked, frame.length) == (True, 2, mask is not None,
                                                                      size)
@@ -73,7 +72,7 @@ def test_encode_and_parse_agree_and_a_cut_off_frame_is_incomplete(size, mask):
 
 
 def test_masking_changes_the_bytes_on_the_wire_but_not_the_payload():
-    masked = encode_frame("Hello", mask=b"\x37\xfa\x21\x3d")
+    masked = encode_websocket_frame("Hello", mask=b"\x37\xfa\x21\x3d")
     assert b"Hello" not in masked
     assert masked == bytes.fromhex("818537fa213d7f9f4d5158")  # RFC 6455, section 5.7
     assert parse_frame(masked).text() == "Hello"
@@ -133,7 +132,7 @@ def test_the_parser_unmasks_what_a_tornado_client_writes():
         while chunk := await reader.read(65536):
             received.extend(chunk)
             if any(f.opcode == 0x8 for _, f in iter_frames(bytes(received))):
-                writer.write(encode_frame(close_payload(1000), opcode=0x8))
+                writer.write(encode_websocket_frame(close_payload(1000), opcode=0x8))
                 await writer.drain()
                 break
         writer.close()
@@ -256,7 +255,7 @@ def test_a_plain_socket_client_that_stops_reading_is_closed_with_4000_and_reads_
             StationConfig(http_port=0, udp_port=0, tcp_port=0, client_alarm_queue=10,
                           client_send_buffer=8192),
             WardConfig(beds=2, scenario="stable_adult", waves=True,
-                       limits=(Limit("hr", 20, 30, "high", delay=0.0),)))
+                       limits=HR_ALARM_AT_ONCE))
         async with System(cfg) as sys_:
             st = sys_.station
             await sys_.wait_ready()
@@ -298,7 +297,7 @@ def test_every_frame_in_a_random_stream_is_found_at_its_offset():
         offsets.append(len(stream))
         size = rng.choice([0, 10, 125, 126, 300, 65536])
         mask = os.urandom(4) if rng.random() < 0.5 else None
-        stream += encode_frame(bytes(size), opcode=rng.choice([1, 2, 9, 10]), mask=mask)
+        stream += encode_websocket_frame(bytes(size), opcode=rng.choice([1, 2, 9, 10]), mask=mask)
     assert [o for o, _ in iter_frames(stream)] == offsets
     assert [o for o, _ in iter_frames(stream[:-1])] == offsets[:-1]
 

@@ -8,7 +8,13 @@ from scapy.layers.inet import IP, TCP, UDP
 
 from tests.strategies import messages
 from vitalsim.layers import AlarmFrame, Telemetry, TelemetryNumerics, TelemetryWave, bind_ports
-from vitalsim.protocol.alarm_channel import Ack, AlarmMessage, FrameDecoder, Hello, encode_frame
+from vitalsim.protocol.alarm_channel import (
+    Ack,
+    AlarmMessage,
+    FrameDecoder,
+    Hello,
+    encode_alarm_frame,
+)
 from vitalsim.protocol.telemetry import (
     HEADER_FIELDS,
     NumericsMessage,
@@ -77,11 +83,11 @@ def test_a_packet_on_the_telemetry_port_dissects_by_itself():
 
 def test_alarm_frames_in_one_segment_dissect_one_by_one():
     alarm = AlarmMessage("1001-1", 1001, 1, "HR HIGH", "high", "raised", 140.0, 130.0, 5.0)
-    stream = encode_frame(Hello(1001, 1)) + encode_frame(alarm)
+    stream = encode_alarm_frame(Hello(1001, 1)) + encode_alarm_frame(alarm)
     seg = IP(bytes(IP() / TCP(sport=50000, dport=5006) / stream))
     frames = [seg[AlarmFrame:i] for i in (1, 2)]
     assert [f.sprintf("%type%") for f in frames] == ["HELLO", "ALARM"]
     assert frames[1].message()["alarm_id"] == "1001-1"
     built = AlarmFrame(type="ACK", body=b'{"alarm_id":"1001-1"}')
     assert FrameDecoder().feed(bytes(built)) == [Ack("1001-1")]
-    assert bytes(built) == encode_frame(Ack("1001-1"))
+    assert bytes(built) == encode_alarm_frame(Ack("1001-1"))

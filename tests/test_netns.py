@@ -4,37 +4,19 @@ Under CI=true a missing requirement fails these tests; on a laptop they skip wit
 """
 
 import json
-import selectors
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 
 from course.capture_analysis import tcp_retransmissions
+from course.netns_recorder import wait_for_line
 from server.alarm_source import DEVICE_ONLY_SQL
 from tests.requirements import require_capture, require_nft, require_root
 from vitalsim.impair.netns import STATION_ADDR, Namespaces, NetnsUnavailable
 
 pytestmark = pytest.mark.root
-
-
-def wait_for_line(proc: subprocess.Popen, words: str, timeout: float) -> str:
-    """Read the process's output until a line containing ``words`` (or fail at the deadline)."""
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        if sel.select(timeout=max(0.0, deadline - time.monotonic())):
-            line = proc.stdout.readline()
-            if not line:
-                break
-            seen.append(line)
-            if words in line:
-                return line
-    raise AssertionError(f"no line with {words!r} within {timeout}s; got {seen!r}")
 
 
 def station_stats(net: Namespaces) -> dict:

@@ -12,7 +12,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,6 +23,7 @@ from server.system import SystemConfig
 from tests.browser import CHROMIUM_ARGS, BackgroundSystem, wait_for_tiles_updating
 from tests.requirements import require_chromium
 from vitalsim.devices import WardConfig
+from vitalsim.waiting import wait_until_blocking
 
 pytestmark = pytest.mark.browser
 
@@ -32,9 +32,9 @@ PREFIX = "/user/alice/"
 
 def wait_for_runtime_file(folder: Path, proc: subprocess.Popen, timeout: float = 60) -> dict:
     """The jpserver-PID.json a Jupyter server writes once it listens (it names its port)."""
-    deadline = time.monotonic() + timeout
     target = folder / f"jpserver-{proc.pid}.json"
-    while time.monotonic() < deadline:
+
+    def written() -> dict | None:
         if proc.poll() is not None:
             raise RuntimeError(f"jupyter server exited with {proc.returncode}")
         if target.exists():
@@ -42,8 +42,8 @@ def wait_for_runtime_file(folder: Path, proc: subprocess.Popen, timeout: float =
                 return json.loads(target.read_text())
             except json.JSONDecodeError:
                 pass  # being written
-        time.sleep(0.1)
-    raise TimeoutError(f"no {target.name} after {timeout:g} s")
+        return None
+    return wait_until_blocking(written, timeout=timeout, interval=0.1, what=target.name)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from vitalsim.protocol.alarm_channel import (
     LocalProtocolError,
     RemoteProtocolError,
     SenderState,
-    encode_frame,
+    encode_alarm_frame,
 )
 
 
@@ -27,7 +27,8 @@ def alarm(n: int) -> AlarmMessage:
 
 
 def test_frames_cut_anywhere_decode_the_same():
-    stream = encode_frame(Hello(1001, 1)) + encode_frame(alarm(1)) + encode_frame(Ack("x"))
+    stream = (encode_alarm_frame(Hello(1001, 1)) + encode_alarm_frame(alarm(1))
+              + encode_alarm_frame(Ack("x")))
     for cut in range(len(stream) + 1):
         dec = FrameDecoder()
         events = dec.feed(stream[:cut]) + dec.feed(stream[cut:])
@@ -70,7 +71,7 @@ def test_receiver_reacks_an_alarm_it_already_confirmed():
     first = receiver.receive_data(sender.connection_made(0.0), 0.0)
     receiver.confirm("1001-1", 0.0)
     receiver.data_to_send(0.0)
-    again = receiver.receive_data(encode_frame(alarm(1)), 1.0)
+    again = receiver.receive_data(encode_alarm_frame(alarm(1)), 1.0)
     assert [type(e) for e in first] == [Hello, AlarmMessage]
     assert again == [] and receiver.duplicates == 1
     assert FrameDecoder().feed(receiver.data_to_send(1.0)) == [Ack("1001-1")]
@@ -96,7 +97,7 @@ def test_reconnect_backoff_doubles_and_is_capped():
 
 def test_alarm_before_hello_is_a_remote_error():
     with pytest.raises(RemoteProtocolError, match="before HELLO"):
-        AlarmReceiver().receive_data(encode_frame(alarm(1)), 0.0)
+        AlarmReceiver().receive_data(encode_alarm_frame(alarm(1)), 0.0)
 
 
 # -- CS144-style scenarios on a virtual clock ---------------------------------------------------
@@ -162,7 +163,7 @@ def test_scenario_missing_ack_declares_the_connection_dead():
     w.deliver_acks = False
     w.to_station(w.sender.send_alarm(alarm(1), w.clock.now()))
     w.clock.advance(2.0)
-    w.sender.receive_data(encode_frame(Heartbeat(w.clock.now())), w.clock.now())  # peer alive
+    w.sender.receive_data(encode_alarm_frame(Heartbeat(w.clock.now())), w.clock.now())  # peer alive
     w.clock.advance(3.0)
     assert not w.sender.is_dead(w.clock.now()), "exactly at the timeout: not yet"
     w.clock.advance(0.01)
@@ -181,7 +182,7 @@ def test_scenario_quiet_line_keeps_alive_with_heartbeats_both_ways():
 
 def test_a_station_speaking_another_version_is_refused():
     with pytest.raises(RemoteProtocolError, match="v9"):
-        AlarmReceiver().receive_data(encode_frame(Hello(1, 1, version=9)), 0.0)
+        AlarmReceiver().receive_data(encode_alarm_frame(Hello(1, 1, version=9)), 0.0)
 
 
 def test_frames_that_break_the_rules_name_what_is_wrong():
@@ -193,7 +194,7 @@ def test_frames_that_break_the_rules_name_what_is_wrong():
         (frame(FrameType.ACK, b"not json"), "not JSON"),
         (frame(FrameType.ACK, b"[1]"), "not a JSON object"),
         (frame(FrameType.ACK, b'{"id": 1}'), "bad Ack frame"),
-        (frame(FrameType.ALARM, encode_frame(alarm(1))[5:].replace(b'"high"', b'"urgent"')),
+        (frame(FrameType.ALARM, encode_alarm_frame(alarm(1))[5:].replace(b'"high"', b'"urgent"')),
          "priority 'urgent'"),
         (struct.pack("!I", 0), "outside 1.."),
     ]
@@ -211,6 +212,6 @@ def test_local_misuse_is_a_local_error():
     with pytest.raises(LocalProtocolError, match="already connected"):
         sender.connection_made(0.0)
     with pytest.raises(LocalProtocolError, match="exceeds MAX_FRAME"):
-        encode_frame(Ack("x" * MAX_FRAME))
+        encode_alarm_frame(Ack("x" * MAX_FRAME))
     with pytest.raises(RemoteProtocolError, match="does not send Hello"):
-        sender.receive_data(encode_frame(Hello(1, 1)), 0.0)
+        sender.receive_data(encode_alarm_frame(Hello(1, 1)), 0.0)

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tornado.websocket import websocket_connect
 
-from tests.helpers import next_message
+from tests.helpers import next_message, wait_until
 from tests.station_client import WARD, alarm, get, rss_bytes, station, strict
-from vitalsim.protocol.alarm_channel import FrameDecoder, FrameType, Hello, encode_frame
+from vitalsim.protocol.alarm_channel import FrameDecoder, FrameType, Hello, encode_alarm_frame
 from vitalsim.protocol.telemetry import HEADER, MAGIC, VERSION
 
 EXAMPLES = 250
@@ -107,13 +107,12 @@ def test_the_station_survives_input_that_decodes_but_makes_no_sense():
         before = st_.ingest.received + st_.ingest.rejects.total
         for data in batch:
             udp.sendto(data, ("127.0.0.1", st_.udp_port))
-        deadline = time.monotonic() + 10
-        while st_.ingest.received + st_.ingest.rejects.total < before + len(batch):
-            assert time.monotonic() < deadline, "the station stopped reading telemetry"
-            await asyncio.sleep(0.001)
+        await wait_until(lambda: st_.ingest.received + st_.ingest.rejects.total
+                         >= before + len(batch), timeout=10, interval=0.001,
+                         what="the station to read the batch of telemetry")
         for frame in frames:
             r, w = await asyncio.open_connection("127.0.0.1", st_.tcp_port)
-            w.write(encode_frame(Hello(1001, 1)) + frame)
+            w.write(encode_alarm_frame(Hello(1001, 1)) + frame)
             decoder, answer = FrameDecoder(), []
             while not answer:  # an ACK, or an ERROR (and the station closes)
                 data = await asyncio.wait_for(r.read(4096), 10)
@@ -148,12 +147,10 @@ def test_the_station_survives_input_that_decodes_but_makes_no_sense():
                 code, _, _ = await get(st_, path)  # get() parses the body as JSON
                 assert code in (200, 404), path
             r, w = await asyncio.open_connection("127.0.0.1", st_.tcp_port)
-            w.write(encode_frame(Hello(1002, 2)) + encode_frame(
+            w.write(encode_alarm_frame(Hello(1002, 2)) + encode_alarm_frame(
                 alarm(1, alarm_id="1002-5-after-the-fuzz", device_id=1002, bed=2)))
-            deadline = time.monotonic() + 10
-            while not any("1002-5-after-the-fuzz" in m for m in ws_messages):
-                assert time.monotonic() < deadline, "the dashboard never got the alarm"
-                await asyncio.sleep(0.01)
+            await wait_until(lambda: any("1002-5-after-the-fuzz" in m for m in ws_messages),
+                             timeout=10, what="the alarm sent after the fuzz at the dashboard")
             w.close()
         loop.run_until_complete(after())
         for message in ws_messages:

@@ -10,6 +10,7 @@ import sqlite3
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.websocket import websocket_connect
 
+from course.constants import HR_ALARM_AT_ONCE
 from course.ward_recording import StalledDashboard
 from server import Station, StationConfig, System
 from server.alarm_source import DEVICE_ONLY_SQL, alarm_source
@@ -17,10 +18,10 @@ from server.config import ward_devices
 from server.system import SystemConfig
 from tests.helpers import next_message, run, wait_until
 from tests.station_client import rss_bytes
-from vitalsim.alarms import FLAPPING_HR, Limit
+from vitalsim.alarms import FLAPPING_HR
 from vitalsim.devices import Ward, WardConfig
 
-TIGHT = (Limit("hr", 20, 30, "high", delay=0.0),)  # every adult heart rate breaches it
+TIGHT = HR_ALARM_AT_ONCE  # every adult heart rate breaches it
 
 
 def ephemeral(**kw) -> StationConfig:

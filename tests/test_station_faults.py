@@ -9,6 +9,7 @@ import time
 import pytest
 from tornado.websocket import websocket_connect
 
+from course.constants import HR_ALARM_AT_ONCE
 from server import Station, StationConfig, System
 from server.config import ward_devices
 from server.system import SystemConfig
@@ -24,12 +25,11 @@ from tests.station_client import (
     station,
     strict,
 )
-from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
-from vitalsim.protocol.alarm_channel import FrameDecoder, Hello, encode_frame
+from vitalsim.protocol.alarm_channel import FrameDecoder, Hello, encode_alarm_frame
 from vitalsim.protocol.telemetry import encode
 
-TIGHT = (Limit("hr", 20, 30, "high", delay=0.0),)  # every adult heart rate breaches it
+TIGHT = HR_ALARM_AT_ONCE  # every adult heart rate breaches it
 
 
 def test_an_alarm_sent_again_is_journaled_once_and_counted_as_a_duplicate(tmp_path):
@@ -37,7 +37,7 @@ def test_an_alarm_sent_again_is_journaled_once_and_counted_as_a_duplicate(tmp_pa
 
     async def send_and_ack(st: Station, frame_alarm) -> None:
         r, w = await alarm_connection(st)
-        w.write(encode_frame(frame_alarm))
+        w.write(encode_alarm_frame(frame_alarm))
         decoder, acks = FrameDecoder(), []
         while not acks:
             acks = [f for f in decoder.feed(await asyncio.wait_for(r.read(4096), 10))
@@ -135,7 +135,7 @@ def test_silent_and_half_frame_alarm_connections_are_closed_and_the_link_is_repo
             silent_r, silent_w = await alarm_connection(st)  # HELLO, then nothing, no FIN
             await wait_until(lambda: st.beds.beds[1].alarm_connected, what="link up")
             half_r, half_w = await asyncio.open_connection("127.0.0.1", st.tcp_port)
-            half_w.write(encode_frame(Hello(1002, 2))[:7])
+            half_w.write(encode_alarm_frame(Hello(1002, 2))[:7])
             mute_r, mute_w = await asyncio.open_connection("127.0.0.1", st.tcp_port)
             started = time.monotonic()
             for reader in (silent_r, half_r, mute_r):
@@ -217,7 +217,7 @@ def test_an_ack_whose_user_holds_a_lone_surrogate_is_refused_and_changes_nothing
     async def main():
         async with running(station()) as st:
             r, w = await alarm_connection(st)
-            w.write(encode_frame(alarm(1)))
+            w.write(encode_alarm_frame(alarm(1)))
             await wait_until(lambda: st.board.entries(), what="the alarm on the board")
             ws = await websocket_connect(f"ws://127.0.0.1:{st.http_port}/ws")
             await next_message(ws, "snapshot")
@@ -305,7 +305,7 @@ def test_udp_and_tcp_rejects_are_logged_alike_first_of_each_reason_always(caplog
             udp.send(encode(numerics(1, device_id=4242, bed=9)))  # unknown_device, after 300
             for n in range(30):
                 r, w = await asyncio.open_connection("127.0.0.1", st.tcp_port)
-                w.write(b"\x00\x00\x00\x00" if n < 29 else encode_frame(Hello(4242, 9)))
+                w.write(b"\x00\x00\x00\x00" if n < 29 else encode_alarm_frame(Hello(4242, 9)))
                 await frames_until_closed(r)
                 w.close()
             await wait_until(lambda: st.ingest.rejects.total == 301

@@ -9,13 +9,13 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.websocket import websocket_connect
 
+from course.constants import HR_ALARM_AT_ONCE
 from server import System
 from server.config import StationConfig
 from server.system import SystemConfig
 from tests.helpers import get_json, next_message, run, wait_until
-from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
-from vitalsim.protocol.alarm_channel import FrameDecoder, Hello, encode_frame
+from vitalsim.protocol.alarm_channel import FrameDecoder, Hello, encode_alarm_frame
 
 
 def system(beds=3, **ward) -> System:
@@ -46,7 +46,7 @@ def test_every_bed_reaches_the_api_and_the_websocket_with_live_values():
 
 
 def test_alarm_travels_to_journal_board_and_dashboard_and_ack_is_pushed():
-    tight = (Limit("hr", 20, 30, "high", delay=0.0),)  # any adult heart rate breaches this
+    tight = HR_ALARM_AT_ONCE  # any adult heart rate breaches this
     async def main():
         async with system(beds=1, limits=tight) as sys_:
             st = sys_.station
@@ -109,7 +109,7 @@ def test_broken_and_cut_alarm_frames_close_only_their_own_connection():
             w.close()
             # a HELLO, then half a frame, then a disconnect
             r, w = await asyncio.open_connection("127.0.0.1", st.tcp_port)
-            w.write(encode_frame(Hello(1001, 1)) + encode_frame(Hello(1001, 1))[:5])
+            w.write(encode_alarm_frame(Hello(1001, 1)) + encode_alarm_frame(Hello(1001, 1))[:5])
             await w.drain()
             w.close()
             lis = st.alarm_listener

@@ -45,7 +45,7 @@ from scapy.all import IP, TCP, rdpcap
 from course import Checks, not_done_yet
 from course.formatting import table
 from vitalsim.protocol import AlarmMessage, Heartbeat, Hello
-from vitalsim.protocol.alarm_channel import encode_frame
+from vitalsim.protocol.alarm_channel import encode_alarm_frame
 
 # %% [markdown]
 # ## 1. A byte stream, not messages
@@ -73,9 +73,9 @@ frames = [
     AlarmMessage("1003-1c", 1003, 3, "HR HIGH", "high", "cleared", 127.0, 130.0, 1_764_000_009.5),
     Heartbeat(sent_at=1_764_000_011.5),
 ]
-stream = b"".join(encode_frame(f) for f in frames)
+stream = b"".join(encode_alarm_frame(f) for f in frames)
 for f in frames:
-    data = encode_frame(f)
+    data = encode_alarm_frame(f)
     print(f"{type(f).__name__:12} {len(data):3d} bytes: {data[:12].hex(' ')} ...")
 print("the stream:", len(stream), "bytes")
 
@@ -92,14 +92,14 @@ listener = socket.create_server(("127.0.0.1", 0))
 device = socket.create_connection(listener.getsockname())
 station_side, _ = listener.accept()
 for f in frames:
-    device.sendall(encode_frame(f))
+    device.sendall(encode_alarm_frame(f))
 device.close()
 reads = []
 while chunk := station_side.recv(50):
     reads.append(len(chunk))
 station_side.close()
 listener.close()
-print("written, one write per frame:", [len(encode_frame(f)) for f in frames])
+print("written, one write per frame:", [len(encode_alarm_frame(f)) for f in frames])
 print("read, up to 50 bytes a time: ", reads)
 
 
@@ -278,13 +278,17 @@ for name, value in counts.items():
 # The first kind were lost with the connection and re-sent from the outbox. The second kind were
 # re-sent too (the device never got their ACK), and the journal recognised them: those are the
 # duplicates ignored. Now look in the journal itself, as an auditor would: it is an SQLite file. The
-# station journals its own technical alarms there too (ids `station-...`), so leave those out.
+# station journals its own technical alarms there too (ids `station-...`), so leave those out:
+# `server.alarm_source`, the one place that knows how to tell them apart, gives the SQL condition
+# that keeps only the devices' alarms, `DEVICE_ONLY_SQL`.
 
 # %%
+from server.alarm_source import DEVICE_ONLY_SQL
+
 db = sqlite3.connect(drill.journal_path)
 journal = pd.read_sql_query(
     "SELECT alarm_id, bed, condition, state, received_at FROM alarm_events "
-    "WHERE alarm_id NOT LIKE 'station-%' ORDER BY received_at", db)
+    f"WHERE {DEVICE_ONLY_SQL} ORDER BY received_at", db)
 db.close()
 journal["received_at"] = pd.to_datetime(journal["received_at"], unit="s")
 raised = drill.raised()          # what the devices themselves raised, from their senders
@@ -313,17 +317,20 @@ checks
 # ever lost. For that the kernel must drop packets. With root and nftables, the next cell builds two
 # network namespaces, "bedside" and "station", joined by a virtual Ethernet pair, drops 20% of the
 # packets towards the station, and records the alarm channel on the station's side for a few seconds
-# (`vitalsim.impair.netns`). Without root it uses `course/recordings/alarm-retransmissions.pcap`, recorded the
-# same way. Either way, the namespaces are gone when the cell ends.
+# (`course.netns_recorder`, on `vitalsim.impair.netns`). Without root it uses
+# `course/recordings/alarm-retransmissions.pcap`, recorded by the same recorder. Either way, the namespaces are
+# gone when the cell ends. Live and recorded, the alarm channel is on the same port,
+# `RECORDED_ALARM_PORT` in `course.constants`.
 #
 # One thing to know when reading it: the sniffer sees a packet *before* nftables drops it. A lost
 # packet is in the capture once, like any other; you know it was lost from what follows.
 
 # %%
+from course.constants import RECORDED_ALARM_PORT
 from course.reset_drill import RECORDED_CAPTURE, alarm_channel_capture
 from vitalsim.layers import bind_ports
 
-bind_ports(alarms=15006)            # scapy decodes the alarm channel's frames on this port
+bind_ports(alarms=RECORDED_ALARM_PORT)   # scapy decodes the alarm channel's frames on this port
 workdir = tempfile.TemporaryDirectory(prefix="lab02-")
 capture = await asyncio.to_thread(alarm_channel_capture, workdir.name)   # a few seconds
 print(capture.note)

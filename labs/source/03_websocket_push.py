@@ -40,7 +40,7 @@ from scapy.all import rdpcap
 from tornado.websocket import websocket_connect
 
 from course import Checks, not_done_yet
-from course.constants import RECORDINGS
+from course.constants import RECORDED_HTTP_PORT, RECORDINGS
 from course.formatting import table
 from course.websocket import http_head, iter_frames, tcp_streams
 from vitalsim.impair.live import capture_unavailable_reason
@@ -52,20 +52,20 @@ from vitalsim.impair.live import capture_unavailable_reason
 # connection; the server agrees with `101 Switching Protocols`, and from the next byte on, the same
 # TCP connection carries WebSocket frames both ways, with no more HTTP.
 #
-# `course/recordings/websocket.pcap` holds one dashboard's whole conversation with a station on port 15080
-# (see `course/recordings/README.md`). TCP delivers a byte stream, not packets: `tcp_streams` puts each
-# side's bytes back in order, and remembers which packet carried each byte (packet numbers here
-# are indices into `packets`, counting from 0).
+# `course/recordings/websocket.pcap` holds one dashboard's whole conversation with a station on the recorded
+# HTTP port, `RECORDED_HTTP_PORT` in `course.constants` (see `course/recordings/README.md`). TCP delivers a
+# byte stream, not packets: `tcp_streams` puts each side's bytes back in order, and remembers which
+# packet carried each byte (packet numbers here are indices into `packets`, counting from 0).
 
 # %%
 # NBVAL_CHECK_OUTPUT
 packets = rdpcap(str(RECORDINGS / "websocket.pcap"))
-streams = tcp_streams(packets, port=15080)
+streams = tcp_streams(packets, port=RECORDED_HTTP_PORT)
 client, server = streams["client"], streams["server"]
 request_line, request, request_end = http_head(client.data)
 status_line, response, response_end = http_head(server.data)
-print(f"{len(packets)} packets; the client sent {len(client.data)} bytes, "
-      f"the station {len(server.data)}")
+print(f"{len(packets)} packets to and from port {RECORDED_HTTP_PORT}; the client sent "
+      f"{len(client.data)} bytes, the station {len(server.data)}")
 print(f"\n--- packet {client.packet_at(0)}, client to station ---")
 print(client.data[:request_end].decode().strip())
 print(f"\n--- packet {server.packet_at(0)}, station to client ---")
@@ -111,16 +111,16 @@ def accept_for(key: str) -> str:
 #   that stops reading is noticed within a couple of seconds.
 
 # %%
+from course.constants import HR_ALARM_AT_ONCE
 from server import StationConfig, System
 from server.system import SystemConfig
-from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
 
 config = SystemConfig(
     StationConfig(http_port=0, udp_port=0, tcp_port=0,   # 0: any free port
                   push_hz=4.0, client_alarm_queue=20, client_send_buffer=8192),
     WardConfig(beds=4, scenario="stable_adult", seed=3, waves=True,
-               limits=(Limit("hr", 20, 30, "high", delay=0.0),)))
+               limits=HR_ALARM_AT_ONCE))   # an HR limit of 20-30 bpm: every bed in alarm
 system = System(config)
 await system.start()
 await system.wait_ready()
@@ -236,7 +236,7 @@ def parse_frame(data: bytes) -> dict:
 
 
 # %% tags=["check"]
-from course.websocket import encode_frame
+from course.websocket import encode_websocket_frame
 
 
 def reference(frame) -> dict:
@@ -254,7 +254,7 @@ def differences() -> list[str]:
     return wrong
 
 
-big = encode_frame(bytes(range(256)) * 300, opcode=0x2, mask=bytes([1, 2, 3, 4]))
+big = encode_websocket_frame(bytes(range(256)) * 300, opcode=0x2, mask=bytes([1, 2, 3, 4]))
 checks = Checks("Exercise 2: parse a frame")
 checks.expect("captured frames parsed unlike the reference", differences, expected=[],
               because="every frame of the capture, both ways, has one right reading")

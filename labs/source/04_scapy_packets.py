@@ -40,6 +40,7 @@ from scapy.all import IP, TCP, UDP, Packet, bind_layers
 from scapy.fields import ByteField, IntField, LongField, ShortField, XShortField
 
 from course import Checks, not_done_yet, wait_until
+from course.constants import RECORDED_ALARM_PORT
 from course.formatting import packet_fields, table, tcp_flags
 from course.packets import (
     alarm_table,
@@ -55,10 +56,10 @@ from vitalsim.protocol import NumericsMessage, TelemetryError, decode, encode
 # %% [markdown]
 # ## 1. A capture, dissected
 #
-# `course/recordings/telemetry-clean.pcap` holds what two bedside monitors sent a receiver on UDP port 15005
-# for four seconds (the ward ran at five times real speed). `recorded()` reads it and tells scapy
-# that this port carries telemetry (`bind_ports`), so every datagram to it dissects into the
-# course's `Telemetry` layer. `packet_fields` prints a packet layer by layer, field by field, in the
+# `course/recordings/telemetry-clean.pcap` holds what two bedside monitors sent a receiver on the recorded UDP
+# port, `RECORDED_TELEMETRY_PORT` in `course.constants`, for four seconds (the ward ran at five times
+# real speed). `recorded()` reads it and tells scapy that this port carries telemetry
+# (`bind_ports`), so every datagram to it dissects into the course's `Telemetry` layer. `packet_fields` prints a packet layer by layer, field by field, in the
 # course's layout: here IP, UDP (a few of their fields), then ours, with the numerics body that
 # travels inside it. (Its values are 32-bit floats, shown to two decimals: 36.8 is stored as
 # 36.79999923706055.)
@@ -257,12 +258,13 @@ alarms = frames[frames.frame == "ALARM"]
 later = alarms[alarms.sport != alarms.sport.iloc[0]]
 checks = Checks("Exercise 2: the alarms that waited")
 checks.expect("ALARM frames after the reconnect",
-              lambda: [tuple(x) for x in not_done_yet(after_reconnect, restart, 15006)],
+              lambda: [tuple(x) for x in not_done_yet(after_reconnect, restart,
+                                                      RECORDED_ALARM_PORT)],
               expected=[(int(r.packet), r.alarm_id) for r in later.itertuples()],
               because=f"the device's second connection (source port {later.sport.iloc[0]}) "
                       "carries these ALARM frames")
 checks.that("each of them ACKed by the station",
-            lambda: {a for _, a in not_done_yet(after_reconnect, restart, 15006)}
+            lambda: {a for _, a in not_done_yet(after_reconnect, restart, RECORDED_ALARM_PORT)}
             <= set(frames[frames.frame == "ACK"].alarm_id),
             because="the station ACKs an alarm once its journal holds it")
 checks

@@ -126,7 +126,7 @@ class TcpImpairmentProxy:
         self.target = target
         self.listen = listen
         self.settings = settings or TcpSettings()
-        self.counters_ = TcpCounters()
+        self.totals = TcpCounters()
         self.port = 0
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
@@ -134,7 +134,7 @@ class TcpImpairmentProxy:
 
     @property
     def counters(self) -> dict[str, int]:
-        return {**self.counters_.as_dict(), "open": len(self._connections)}
+        return {**self.totals.as_dict(), "open": len(self._connections)}
 
     async def start(self) -> TcpImpairmentProxy:
         self.settings.check()
@@ -148,7 +148,7 @@ class TcpImpairmentProxy:
         conns = list(self._connections)
         for conn in conns:
             conn.reset()
-        self.counters_.resets += len(conns)
+        self.totals.resets += len(conns)
         return len(conns)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -159,10 +159,10 @@ class TcpImpairmentProxy:
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
-            self.counters_.refused += 1
+            self.totals.refused += 1
             writer.close()
             return
-        self.counters_.connections += 1
+        self.totals.connections += 1
         conn = _Connection(writer, up_writer)
         self._connections.add(conn)
         conn.tasks = [asyncio.create_task(self._pump(reader, up_writer, "bytes_up")),
@@ -195,7 +195,7 @@ class TcpImpairmentProxy:
                     await asyncio.sleep(len(data) / self.settings.bandwidth)
                 dst.write(data)
                 await dst.drain()
-                setattr(self.counters_, counter, getattr(self.counters_, counter) + len(data))
+                setattr(self.totals, counter, getattr(self.totals, counter) + len(data))
 
         sender = asyncio.create_task(deliver())
         try:

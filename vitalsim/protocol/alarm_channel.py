@@ -118,7 +118,7 @@ _TYPE_OF = {Hello: FrameType.HELLO, AlarmMessage: FrameType.ALARM, Ack: FrameTyp
 _CLASS_OF = {v: k for k, v in _TYPE_OF.items()}
 
 
-def encode_frame(event: Event) -> bytes:
+def encode_alarm_frame(event: Event) -> bytes:
     """One event as one frame on the wire (strict JSON: a NaN is refused here, never sent)."""
     try:
         payload = json.dumps(asdict(event), separators=(",", ":"), allow_nan=False).encode()
@@ -284,10 +284,10 @@ class AlarmSender:
         self.state = SenderState.CONNECTED
         self._decoder = FrameDecoder()
         self._last_heard = self._last_sent = now
-        out = [encode_frame(Hello(self.device_id, self.bed))]
+        out = [encode_alarm_frame(Hello(self.device_id, self.bed))]
         self._sent_at = {}
         for alarm in self.outbox.values():
-            out.append(encode_frame(alarm))
+            out.append(encode_alarm_frame(alarm))
             self._sent_at[alarm.alarm_id] = now
             self.resent += 1
         self.sent_frames += len(out)
@@ -303,7 +303,7 @@ class AlarmSender:
         self._last_sent = now
         self._sent_at[alarm.alarm_id] = now
         self.sent_frames += 1
-        return encode_frame(alarm)
+        return encode_alarm_frame(alarm)
 
     def receive_data(self, data: bytes, now: float) -> list[Event]:
         events = self._decoder.feed(data)
@@ -326,7 +326,7 @@ class AlarmSender:
         if self.state is SenderState.CONNECTED and now - self._last_sent >= self.heartbeat_interval:
             self._last_sent = now
             self.sent_frames += 1
-            return encode_frame(Heartbeat(now))
+            return encode_alarm_frame(Heartbeat(now))
         return b""
 
     def is_dead(self, now: float) -> bool:
@@ -424,7 +424,7 @@ class AlarmReceiver:
                         f"device {self.hello.device_id} bed {self.hello.bed}", "unknown_device")
                 if ev.alarm_id in self._confirmed:
                     self.duplicates += 1
-                    self._outgoing += encode_frame(Ack(ev.alarm_id))
+                    self._outgoing += encode_alarm_frame(Ack(ev.alarm_id))
                 else:
                     out.append(ev)
             elif isinstance(ev, Heartbeat):
@@ -439,12 +439,12 @@ class AlarmReceiver:
         self._confirmed[alarm_id] = None
         if len(self._confirmed) > self._remember:
             self._confirmed.popitem(last=False)
-        self._outgoing += encode_frame(Ack(alarm_id))
+        self._outgoing += encode_alarm_frame(Ack(alarm_id))
 
     def data_to_send(self, now: float) -> bytes:
         """Bytes to write now: queued ACKs, or a heartbeat when the line has been quiet."""
         if not self._outgoing and now - self._last_sent >= self.heartbeat_interval:
-            self._outgoing += encode_frame(Heartbeat(now))
+            self._outgoing += encode_alarm_frame(Heartbeat(now))
         if self._outgoing:
             self._last_sent = now
         data, self._outgoing = bytes(self._outgoing), bytearray()

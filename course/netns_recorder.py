@@ -1,13 +1,13 @@
 """The one recorder of the alarm channel under kernel loss, between two network namespaces.
 
-Lab 02 records a few seconds live when the machine can (:func:`course.reset_drill.
-alarm_channel_capture`), and the capture generator (``python -m course.captures``) records
-``course/recordings/alarm-retransmissions.pcap`` the same way, so that what a learner sees live
-and what the recorded capture shows come from one procedure: a station, a sniffer on the station's side
-of the veth, and a ward whose alarm limits flap, with nftables dropping ``loss`` of the packets
-towards the station. Root and nftables are needed (:func:`vitalsim.impair.netns.
-unavailable_reason` says why not); the namespaces and every process in them are gone when
-:func:`record_alarm_channel` returns or raises.
+Lab 02 records a few seconds live when the machine can
+(:func:`course.reset_drill.alarm_channel_capture`), and the capture generator (``python -m
+course.captures``) records ``course/recordings/alarm-retransmissions.pcap`` the same way, so
+that what a learner sees live and what the recorded capture shows come from one procedure: a
+station, a sniffer on the station's side of the veth, and a ward whose alarm limits flap, with
+nftables dropping ``loss`` of the packets towards the station. Root and nftables are needed
+(:func:`vitalsim.impair.netns.unavailable_reason` says why not); the namespaces and every
+process in them are gone when :func:`record_alarm_channel` returns or raises.
 
 The station and the ward run as subprocesses (``python -m server``, ``python -m
 vitalsim.devices``) because each needs its own namespace; :func:`wait_for_line` reads their

@@ -56,13 +56,13 @@ from vitalsim.protocol import NumericsMessage, TelemetryError, decode, encode
 # %% [markdown]
 # ## 1. A capture, dissected
 #
-# `course/recordings/telemetry-clean.pcap` holds what two bedside monitors sent a receiver on the recorded UDP
-# port, `RECORDED_TELEMETRY_PORT` in `course.constants`, for four seconds (the ward ran at five times
-# real speed). `recorded()` reads it and tells scapy that this port carries telemetry
-# (`bind_ports`), so every datagram to it dissects into the course's `Telemetry` layer. `packet_fields` prints a packet layer by layer, field by field, in the
-# course's layout: here IP, UDP (a few of their fields), then ours, with the numerics body that
-# travels inside it. (Its values are 32-bit floats, shown to two decimals: 36.8 is stored as
-# 36.79999923706055.)
+# `course/recordings/telemetry-clean.pcap` holds what two bedside monitors sent a receiver on the
+# recorded UDP port, `RECORDED_TELEMETRY_PORT` in `course.constants`, for four seconds (the ward ran
+# at five times real speed). `recorded()` reads it and tells scapy that this port carries telemetry
+# (`bind_ports`), so every datagram to it dissects into the course's `Telemetry` layer.
+# `packet_fields` prints a packet layer by layer, field by field, in the course's layout: here IP,
+# UDP (a few of their fields), then ours, with the numerics body that travels inside it. (Its values
+# are 32-bit floats, shown to two decimals: 36.8 is stored as 36.79999923706055.)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -312,8 +312,8 @@ for field in Telemetry.fields_desc[:11]:
 
 # %% [markdown]
 # `bind_layers(Lower, Upper, field=value)` tells scapy: after a `Lower`, when its `field` equals
-# `value`, comes an `Upper`. That is all `bind_ports(telemetry=15005)` does:
-# `bind_layers(UDP, Telemetry, dport=15005)`.
+# `value`, comes an `Upper`. That is all `bind_ports(telemetry=RECORDED_TELEMETRY_PORT)` does:
+# `bind_layers(UDP, Telemetry, dport=RECORDED_TELEMETRY_PORT)`.
 #
 # ### Exercise 3: the telemetry header, by hand
 #

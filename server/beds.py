@@ -78,14 +78,12 @@ class BedState:
     stats: ReceiverStats = field(default_factory=ReceiverStats)
     history: NumericsHistory = field(init=False)
     waves: dict[str, deque] = field(init=False)
-    pending_waves: list[WaveMessage] = field(init=False)  # not yet pushed to dashboards
     alarm_connected: bool = False
     alarm_link_seen: bool = False  # has it ever connected its alarm channel?
 
     def __post_init__(self) -> None:
         self.history = NumericsHistory(self.history_len)
         self.waves = {}
-        self.pending_waves = []
 
     def update(self, msg: NumericsMessage, received_at: float, *, newest: bool = True) -> None:
         """Keep one admitted numerics datagram. ``newest``: its sequence number is the highest
@@ -102,12 +100,6 @@ class BedState:
         if ring is None:
             ring = self.waves[msg.channel] = deque(maxlen=self.wave_chunks)
         ring.append(msg)
-        if len(self.pending_waves) < 4 * self.wave_chunks:  # bounded if nobody drains it
-            self.pending_waves.append(msg)
-
-    def take_pending_waves(self) -> list[WaveMessage]:
-        out, self.pending_waves = self.pending_waves, []
-        return out
 
     def news2(self) -> dict | None:
         m = self.latest

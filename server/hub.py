@@ -21,9 +21,11 @@ holds up the others. What it is sent:
   station hands the hub each burst of changes as soon as it has taken it in, so a change reaches
   an idle dashboard in the same turn of the event loop, not at a tick;
 - **coalesced** once the dashboard falls behind (a change came while a write to it was still
-  under way) or spends its budget: what changes waits for the hub's next tick (``push_hz``),
-  latest wins per bed. At a tick, a dashboard whose writes have finished is sent what it is
-  owed, and returns to sending at once if its budget has room again.
+  under way) or spends its budget: latest wins per bed, and what changed goes in one message
+  at the hub's next tick (``push_hz``), or, for a dashboard only over budget, as soon as its
+  budget has room for one more message (``1/push_budget`` seconds at most). At a tick, a
+  dashboard whose writes have finished is sent what it is owed, and returns to sending at once
+  if its budget has room again.
 
 ``StationConfig(coalesce=False)`` switches to the naive design instead, kept so that the capacity
 benchmark (``python -m bench``) can measure it against this one with the same code: one
@@ -81,15 +83,19 @@ class DashboardClient:
         self.bytes = 0
         self.superseded = 0  # pending updates replaced by a newer one before they were sent
         self.sent_at_once = 0  # update messages sent as soon as their change came
-        self.sent_coalesced = 0  # update messages that waited for a tick
+        self.sent_coalesced = 0  # update messages that waited (for a tick, or the budget)
         # the push policy: a token bucket of `burst` messages, refilled at `budget` a second
         self.budget = budget
         self.burst = burst
         self.clock = clock
         self.tokens = float(burst)
         self._refilled_at = clock()
-        self.coalescing = False  # behind or over budget: updates wait for the next tick
+        # "at once", "behind" (updates wait for a tick) or "over budget" (they wait for a tick
+        # or for the budget to have room, whichever comes first)
+        self.regime = "at once"
         self._tick_due = False  # the tick let this dashboard's owed updates through
+        self._waited = False  # what is pending now has waited: it goes as coalesced
+        self._refill_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._write: asyncio.Future | None = None  # the write under way, if any
@@ -103,6 +109,11 @@ class DashboardClient:
         self._task = asyncio.create_task(self._run())
 
     @property
+    def coalescing(self) -> bool:
+        """Behind or over budget: updates wait and are merged, latest wins."""
+        return self.regime != "at once"
+
+    @property
     def behind(self) -> bool:
         """A write to this dashboard has not finished: its socket (Tornado's buffer) is not
         empty, so anything new would only queue behind it."""
@@ -114,8 +125,9 @@ class DashboardClient:
             self.superseded += 1
             del self.pending[kind]  # re-inserted at the end: oldest kinds go first
         self.pending[kind] = message
-        if self.behind:
-            self.coalescing = True  # it fell behind: from now on, until it catches up, ticks
+        if self.behind:  # it fell behind: from now on, until a tick finds it caught up, ticks
+            self.regime = "behind"
+            self._waited = True
         if not self.coalescing:
             self._wake.set()
 
@@ -164,30 +176,46 @@ class DashboardClient:
         if not self.coalescing or self.behind:
             return
         self._refill()
-        if self.tokens >= 1.0:
-            self.coalescing = False
-        else:
-            self._tick_due = True
+        self.regime = "at once" if self.tokens >= 1.0 else "over budget"
+        if self.pending:
+            self._tick_due = True  # whatever the budget: the tick is the coalesced regime's
+            self._wake.set()
+
+    def _wake_when_refilled(self) -> None:
+        """Over budget: wake the sender when the budget has room for one more message."""
+        if self._refill_timer is None or self._refill_timer.cancelled():
+            delay = max((1.0 - self.tokens) / self.budget, 0.0)
+            self._refill_timer = asyncio.get_running_loop().call_later(delay, self._refilled)
+
+    def _refilled(self) -> None:
+        self._refill_timer = None
         if self.pending:
             self._wake.set()
 
     def _next_update(self) -> str | None:
         """The next pending update, if the push policy lets it go now."""
-        if self.coalescing:
+        self._refill()
+        if self.regime == "over budget" and self.tokens >= 1.0:
+            self.regime = "at once"  # its budget has room again
+        if self.regime == "at once":
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+            else:  # past its budget: coalesce until the budget has room, or a tick
+                self.regime = "over budget"
+                self._waited = True
+                self._wake_when_refilled()
+        if self.regime != "at once":
             if not self._tick_due:
                 return None
+            self._waited = True
+        if self._waited:
             self.sent_coalesced += 1
         else:
-            self._refill()
-            if self.tokens < 1.0:  # over budget: coalesce until a tick finds it refilled
-                self.coalescing = True
-                return None
-            self.tokens -= 1.0
             self.sent_at_once += 1
         kind = next(iter(self.pending))
         message = self.pending.pop(kind)
         if not self.pending:
-            self._tick_due = False
+            self._tick_due = self._waited = False
         if message is None:  # vitals: the newest values of the beds owed
             owed, self.owed = self.owed, set()
             message = self.vitals_message(sorted(owed))
@@ -231,14 +259,21 @@ class DashboardClient:
         """Close this dashboard with 1011 and ``reason``, logged at ERROR."""
         log.error("closing a dashboard: %s", reason, exc_info=exc)
         self.closed = True
+        self._cancel_timer()
         self.failed = reason
         with contextlib.suppress(Exception):
             self.socket.close(CLOSE_INTERNAL, reason[:120])
         if self.on_gone is not None:
             self.on_gone(self.socket)
 
+    def _cancel_timer(self) -> None:
+        if self._refill_timer is not None:
+            self._refill_timer.cancel()
+            self._refill_timer = None
+
     async def stop(self) -> None:
         self.closed = True
+        self._cancel_timer()
         self._wake.set()
         if self._task is not None:
             self._task.cancel()
@@ -323,6 +358,7 @@ class Hub:
         if client is not None:
             self._retire(client)
             client.closed = True
+            client._cancel_timer()
             if client._task is not None:
                 client._task.cancel()
 
@@ -428,6 +464,7 @@ class Hub:
         self.clients.pop(socket, None)
         self._retire(client)
         client.closed = True
+        client._cancel_timer()
 
     async def close(self) -> None:
         for socket in list(self.clients):

@@ -64,7 +64,7 @@ class Station:
             raises_per_second=self.config.technical_raises_per_second)
         self.board = AlarmBoard()
         self.journal: AlarmJournal | None = None
-        self.hub = Hub(self.snapshot, bed_encoded=self.bed_encoded,
+        self.hub = Hub(self.snapshot, bed_encoded=self.bed_text,
                        max_alarm_queue=self.config.client_alarm_queue,
                        push_budget=self.config.push_budget, push_burst=self.config.push_burst)
         self.ingest = TelemetryIngest(self.beds, self.clock, keys=self.config.telemetry_keys,
@@ -223,7 +223,12 @@ class Station:
         if self._changed:
             changed, self._changed = self._changed, set()
             if self.hub.clients:
+                for bed in changed:  # encoded once per change, whatever the dashboards
+                    self.bed_encoded(bed)
                 self.hub.push_vitals(changed)
+            else:  # nobody to send them to: encoded when someone asks (bed_text)
+                for bed in changed:
+                    self._encoded.pop(bed, None)
 
     def _push_numerics_now(self, bed: int) -> None:
         """The naive design (coalesce=False): this datagram's vitals, now, to every client."""
@@ -336,7 +341,7 @@ class Station:
         if state is not None:
             state.alarm_connected = self._alarm_links[bed] > 0
             state.alarm_link_seen = True
-            self._changed.add(bed)
+            self._bed_changed(bed)
 
     def _replay_journal(self) -> None:
         """Rebuild all alarm state from the journal: the board (what a restarted station
@@ -451,6 +456,12 @@ class Station:
         text = encode_part(self.bed_summary(bed))
         self._encoded[bed] = (state.latest, shows, text)
         return text
+
+    def bed_text(self, bed: int) -> str:
+        """One bed's summary as encoded at its last change (the hub joins these into vitals
+        messages for every dashboard): a lookup, as the flush already encoded what changed."""
+        cached = self._encoded.get(bed)
+        return cached[2] if cached is not None else self.bed_encoded(bed)
 
     def snapshot(self) -> dict:
         """What a dashboard gets first. Its statistics are the beds' as last refreshed (a

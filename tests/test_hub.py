@@ -294,3 +294,23 @@ def test_a_dashboard_that_falls_behind_coalesces_and_is_sent_at_once_again_once_
         await wait_until(lambda: len(vitals(socket)) == 4, what="bed 5, at once again")
         await hub.close()
     run(main())
+
+
+def test_a_dashboard_only_over_budget_gets_what_it_is_owed_once_the_budget_has_room():
+    async def main():
+        clock = Clock()
+        hub, readings = hr_hub(clock, push_budget=10.0, push_burst=1)
+        socket = SlowSocket()
+        client = hub.add(socket)
+        socket.let_through(1000)
+        await wait_until(lambda: socket.written, what="the snapshot")
+        hub.push_vitals([1])
+        await wait_until(lambda: len(vitals(socket)) == 1, what="bed 1 at once")
+        hub.push_vitals([2])
+        await wait_until(lambda: client.regime == "over budget", what="the budget spent")
+        hub.push_vitals([2, 3])
+        clock.now += 0.2  # room for one more message (10 a second), and no tick at all
+        await wait_until(lambda: len(vitals(socket)) == 2, what="the owed beds, paced")
+        assert vitals(socket)[1] == {2: 60.0, 3: 60.0} and client.sent_coalesced == 1
+        await hub.close()
+    run(main())

@@ -252,13 +252,15 @@ class Alarms:
         self._heartbeats: asyncio.Task[None] | None = None
 
     async def connect(self, host: str, port: int, batch: int = 64) -> None:
-        """Connect in batches, so the station's accept backlog never overflows."""
+        """Connect in batches, so the station's accept backlog never overflows. Heartbeats
+        start first: connecting thousands of links takes longer than the station waits to hear
+        from the first ones (alarm_dead_after)."""
         loop = asyncio.get_running_loop()
+        self._heartbeats = asyncio.create_task(self._beat())
         for start in range(0, len(self.links), batch):
             await asyncio.gather(*(
                 loop.create_connection(lambda link=link: link, host, port)
                 for link in self.links[start:start + batch]))
-        self._heartbeats = asyncio.create_task(self._beat())
 
     async def _beat(self) -> None:
         while True:

@@ -434,7 +434,9 @@ class Hub:
             client.offer_stream(encode(message))
 
     def wants_waves(self, bed: int) -> bool:
-        return self._wave_beds[bed] > 0
+        """Does any dashboard want this bed's waveforms? (Asked for every chunk: dict.get, as a
+        Counter's own lookup of a missing bed costs a Python call.)"""
+        return self._wave_beds.get(bed, 0) > 0
 
     def push_alarm(self, message: dict) -> None:
         try:

@@ -26,7 +26,10 @@ def test_the_capacity_benchmark_runs_every_part_and_reports_sane_figures(tmp_pat
         assert row["rcvbuf"] >= StationConfig.udp_receive_buffer, "receive buffer not raised"
     for row in paced:
         assert row["loss_percent"] < 5.0, row  # a few hundred datagrams/s on loopback
-        assert row["alarms_sent"] > 0 and row["alarms_lost"] == 0, row
+        assert row["alarms_lost"] == 0, row
+        # alarms go with the full workload; the numerics one is telemetry only
+        assert row["alarms_sent"] > 0 if row["workload"] == "full" else \
+            row["alarms_sent"] == 0 and row["generator"]["links"] == 0, row
         assert 0 < row["p50_ms"] <= row["p99_ms"], row
         assert 0 < row["delivered_percent"] <= 100.0, row
         assert 0 <= row["lag_p99_ms"] <= row["lag_max_ms"], row

@@ -189,6 +189,9 @@ class DashboardClient:
 
     def _refilled(self) -> None:
         self._refill_timer = None
+        self._refill()
+        if self.regime == "over budget" and self.tokens >= 1.0 and not self.pending:
+            self.regime = "at once"  # nothing waited for the room: the next change goes at once
         if self.pending:
             self._wake.set()
 

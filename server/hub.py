@@ -153,8 +153,8 @@ class DashboardClient:
         (a ward losing its network at once): it is *behind* only if it also stopped."""
         if len(self.alarms) >= 4 * self.max_alarm_queue:
             return True
-        since = self.writing_since
-        return since is not None and asyncio.get_running_loop().time() - since > self.stall_after
+        since = self.writing_since  # time.monotonic(): asked from /api/stats too, off the loop
+        return since is not None and time.monotonic() - since > self.stall_after
 
     def offer_alarm(self, message: str) -> bool:
         """Queue an alarm message (or a command's reply); False if this client is too far
@@ -240,7 +240,7 @@ class DashboardClient:
                         message = None
                     if message is None:
                         break
-                    self.writing_since = asyncio.get_running_loop().time()
+                    self.writing_since = time.monotonic()
                     self._write = self.socket.write_message(message)
                     await self._write
                     self.writing_since = None

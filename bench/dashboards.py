@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from .procs import receive
+from .procs import cpu_seconds, receive
 
 
 class Dashboard:
@@ -121,6 +121,7 @@ async def _dashboards(conn: Connection) -> None:
                             if per else []
                         dashboards.append(Dashboard(args["url"], waves))
                     await asyncio.gather(*(d.connect() for d in dashboards))
+                    mark = (time.monotonic(), cpu_seconds())
                     conn.send({"clients": len(dashboards)})
                 elif command == "report":
                     # let what is in flight arrive: stop when nothing came for `quiet` seconds
@@ -133,7 +134,11 @@ async def _dashboards(conn: Connection) -> None:
                             break
                         last = total
                         await asyncio.sleep(quiet)
-                    conn.send(summarize(dashboards, args["since"], args["until"]))
+                    # this process's own CPU: all K dashboards share it, and when it is
+                    # saturated, latency grows here rather than in the station
+                    wall = time.monotonic() - mark[0]
+                    conn.send({**summarize(dashboards, args["since"], args["until"]),
+                               "cpu_percent": 100 * (cpu_seconds() - mark[1]) / wall})
                 elif command == "stop":
                     conn.send({})
                     return

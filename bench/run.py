@@ -391,7 +391,8 @@ def targets(cfg: BenchConfig, rows: list[dict], summary: dict) -> list[dict]:
 
 HEADER_LINE = (f"{'workload':8} {'design':10} {'beds':>5} {'dash':>4} {'offered/s':>9} "
                f"{'loss %':>6} {'deliv %':>7} {'alarms s/a/l':>12} {'p50 ms':>6} "
-               f"{'p99 ms':>6} {'lag max':>7} {'lag p99':>7} {'cpu %':>5} {'rss MB':>6}")
+               f"{'p99 ms':>6} {'lag max':>7} {'lag p99':>7} {'cpu %':>5} {'rss MB':>6} "
+               f"{'dash cpu':>8}")
 
 
 def _ms(value: float | None) -> str:
@@ -411,7 +412,8 @@ def format_row(row: dict) -> str:
             f"{row['offered_per_s']:9,.0f} {row['loss_percent']:6.2f} {delivered:>7} "
             f"{alarms:>12} {_ms(row['p50_ms']):>6} {_ms(row['p99_ms']):>6} "
             f"{_ms(row.get('lag_max_ms')):>7} {_ms(row.get('lag_p99_ms')):>7} "
-            f"{row['cpu_percent']:5.0f} {row['peak_rss'] / 1e6:6.0f}")
+            f"{row['cpu_percent']:5.0f} {row['peak_rss'] / 1e6:6.0f} "
+            f"{_ms(row['dashboards'].get('cpu_percent')):>8}")
 
 
 def format_summary(result: dict) -> str:

@@ -1,6 +1,9 @@
 """Dashboard clients for the capacity benchmark: K real WebSocket clients in one process.
 
-Each subscribes to the overview (every bed's vitals) and to a few beds' waveforms, and records
+Each subscribes to the overview (every bed's vitals), to a few beds' waveforms (none in the
+numerics workload) and to no bed's statistics (the stats message then carries the station's
+totals only, as a dashboard of thousands of beds would ask; the course's dashboard asks for
+every bed's, which the station computes a few beds per tick), and records
 for every update the time from the device's send stamp to its own receipt: a new reading of a
 bed in a ``vitals`` message (a bed repeated with the same reading, as after a resync, is not an
 update), and every chunk of a ``wave`` message. Device and dashboards share this machine's clock.
@@ -16,7 +19,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from .procs import receive
+from .procs import cpu_seconds, receive
 
 
 class Dashboard:
@@ -36,7 +39,7 @@ class Dashboard:
     async def connect(self) -> None:
         self.ws = await websocket_connect(self.url, max_message_size=64 << 20)
         self.ws.write_message(json.dumps({"type": "subscribe", "waves": self.waves,
-                                          "beds": None}))
+                                          "beds": None, "stats": []}))
         while True:  # the snapshot, then the station's answer to the subscription
             raw = await self.ws.read_message()
             if raw is None:
@@ -114,9 +117,11 @@ async def _dashboards(conn: Connection) -> None:
                 if command == "init":
                     beds, per = args["beds"], args.get("waves_per_client", 4)
                     for k in range(args["clients"]):
-                        waves = sorted({(k * per + j) % beds + 1 for j in range(per)})
+                        waves = sorted({(k * per + j) % beds + 1 for j in range(per)}) \
+                            if per else []
                         dashboards.append(Dashboard(args["url"], waves))
                     await asyncio.gather(*(d.connect() for d in dashboards))
+                    mark = (time.monotonic(), cpu_seconds())
                     conn.send({"clients": len(dashboards)})
                 elif command == "report":
                     # let what is in flight arrive: stop when nothing came for `quiet` seconds
@@ -129,7 +134,11 @@ async def _dashboards(conn: Connection) -> None:
                             break
                         last = total
                         await asyncio.sleep(quiet)
-                    conn.send(summarize(dashboards, args["since"], args["until"]))
+                    # this process's own CPU: all K dashboards share it, and when it is
+                    # saturated, latency grows here rather than in the station
+                    wall = time.monotonic() - mark[0]
+                    conn.send({**summarize(dashboards, args["since"], args["until"]),
+                               "cpu_percent": 100 * (cpu_seconds() - mark[1]) / wall})
                 elif command == "stop":
                     conn.send({})
                     return

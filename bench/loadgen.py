@@ -9,6 +9,10 @@ waveform chunk, its first sample index. Each bed starts at its own phase, so the
 
 Alarms go over TCP, one connection per bed as real monitors do, each driven by the sans-I/O
 :class:`~vitalsim.protocol.alarm_channel.AlarmSender` (HELLO, outbox, ACKs, heartbeats).
+
+Two workloads: ``full`` (numerics at 1 Hz and every waveform channel, what a ward sends) and
+``numerics`` (numerics only, one datagram per bed a second, evenly paced: what a latest-value
+broadcast server is usually measured with, so that the figures compare).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import random
 import socket
 import struct
 import time
+from array import array
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
@@ -55,6 +60,12 @@ class Pool:
     @property
     def per_bed_second(self) -> float:
         return sum(len(e) for e in self.events) / len(self.events) / self.cycle
+
+
+def numerics_only(pool: Pool) -> Pool:
+    """The same pool without its waveform chunks: numerics at 1 Hz per bed."""
+    events = [[(at, item) for at, item in mine if not pool.step[item]] for mine in pool.events]
+    return Pool(pool.cycle, pool.data, pool.first, pool.step, events)
 
 
 def build_pool(templates: int = 8, cycle: int = 8, seed: int = 1, tick: float = 0.01) -> Pool:
@@ -136,6 +147,7 @@ class Sender:
         self.sock.setblocking(False)
         self.sent = 0
         self.send_errors = 0  # the sender's own buffer was full: not offered
+        self.numerics_sent_at = array("d")  # send time of every numerics datagram sent
 
     def close(self) -> None:
         self.sock.close()
@@ -153,14 +165,22 @@ class Sender:
                                    (self.pool.first[item] + own_cycle * step) & 0xFFFFFFFF)
         seq = self.seq[bed]
         self.seq[bed] = seq + 1
+        now = time.time()
         _IDENTITY.pack_into(data, _IDENTITY_AT, bed, 1000 + bed, seq & 0xFFFFFFFF,
-                            int(time.time() * 1_000_000))
+                            int(now * 1_000_000))
         try:
             self.sock.send(data)
         except BlockingIOError:
             self.send_errors += 1
             return
         self.sent += 1
+        if not step:
+            self.numerics_sent_at.append(now)
+
+    def numerics_between(self, since: float, until: float) -> int:
+        """Numerics datagrams sent with a send time in [since, until]: the readings each
+        dashboard that wants every bed is owed in that window."""
+        return sum(1 for t in self.numerics_sent_at if since <= t <= until)
 
     async def run(self, seconds: float, *, flood: bool = False) -> float:
         """Send for ``seconds``: on schedule, or (``flood``) back to back. Returns the time
@@ -232,13 +252,15 @@ class Alarms:
         self._heartbeats: asyncio.Task[None] | None = None
 
     async def connect(self, host: str, port: int, batch: int = 64) -> None:
-        """Connect in batches, so the station's accept backlog never overflows."""
+        """Connect in batches, so the station's accept backlog never overflows. Heartbeats
+        start first: connecting thousands of links takes longer than the station waits to hear
+        from the first ones (alarm_dead_after)."""
         loop = asyncio.get_running_loop()
+        self._heartbeats = asyncio.create_task(self._beat())
         for start in range(0, len(self.links), batch):
             await asyncio.gather(*(
                 loop.create_connection(lambda link=link: link, host, port)
                 for link in self.links[start:start + batch]))
-        self._heartbeats = asyncio.create_task(self._beat())
 
     async def _beat(self) -> None:
         while True:
@@ -305,6 +327,8 @@ async def _generator(conn: Connection) -> None:
             try:
                 if command == "init":
                     pool = build_pool(seed=args.get("seed", 1))
+                    if args.get("workload", "full") == "numerics":
+                        pool = numerics_only(pool)
                     sender = Sender(pool, args["beds"], args["host"], args["udp_port"])
                     if args.get("tcp_port"):
                         alarms = Alarms(args["beds"], args.get("seed", 1))
@@ -320,6 +344,10 @@ async def _generator(conn: Connection) -> None:
                     elapsed, *_ = await asyncio.gather(*jobs)
                     conn.send({"sent": sender.sent - sent_before, "seconds": elapsed,
                                "send_errors": sender.send_errors})
+                elif command == "numerics":
+                    assert sender is not None
+                    conn.send({"numerics_sent": sender.numerics_between(args["since"],
+                                                                        args["until"])})
                 elif command == "drain":
                     deadline = time.monotonic() + args.get("timeout_s", 5.0)
                     while alarms is not None and alarms.counts()["alarms_pending"] \

@@ -55,7 +55,6 @@ def measure(beds: int = 50) -> dict:
                                     int(sent * 1_000_000))
                 seq += 1
                 ingest.datagram_received(bytes(data), addr)
-        registry.beds[bed].take_pending_waves()  # a station's push tick empties it
     gc.collect()
     grown = memory()["rss"] - before
     state = registry.beds[1]

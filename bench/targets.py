@@ -16,7 +16,30 @@ import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from server.config import StationConfig, ward_devices
+
 from .procs import cpu_seconds, memory, receive, use_loop
+
+#: what the benchmark must set differently from ``python -m server``'s defaults, and why; the
+#: benchmark prints each beside its results (bench.run.config_differences)
+BENCH_OVERRIDES = {
+    "http_port": "ephemeral ports, so that runs never collide",
+    "udp_port": "ephemeral ports",
+    "tcp_port": "ephemeral ports",
+    "journal_path": "a journal file in a temporary directory (or :memory: with --journal memory)",
+    "devices": "the load generator's beds are provisioned (devices 1000 + bed)",
+    "max_beds": "room for the sweep's largest ward",
+}
+
+
+def station_config(options: dict, journal: str | Path = ":memory:") -> StationConfig:
+    """The station a benchmark point runs: ``python -m server``'s defaults, except the settings
+    in :data:`BENCH_OVERRIDES` and what ``options["station"]`` changes (the naive design's
+    ``coalesce=False``), both printed beside the results."""
+    most = options.get("max_beds", 8192)
+    return StationConfig(http_port=0, udp_port=0, tcp_port=0, journal_path=journal,
+                         devices=ward_devices(most), max_beds=most,
+                         **options.get("station", {}))
 
 
 class _Counter(asyncio.DatagramProtocol):
@@ -73,8 +96,10 @@ async def _bare(conn: Connection, options: dict, loop_name: str) -> None:
     transport, _ = await loop.create_datagram_endpoint(
         lambda: counter, local_addr=("127.0.0.1", 0), family=socket.AF_INET)
     sock = transport.get_extra_info("socket")
-    if options.get("udp_receive_buffer"):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, options["udp_receive_buffer"])
+    # the same receive buffer as the station's, so that the ceiling compares like with like
+    rcvbuf = station_config(options).udp_receive_buffer
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
 
     class Bare(_Target):
         def received(self) -> int:
@@ -97,20 +122,12 @@ def station_main(conn: Connection, options: dict) -> None:
 
 
 async def _station(conn: Connection, options: dict, loop_name: str) -> None:
-    from server.config import StationConfig, ward_devices
     from server.station import Station
 
     with tempfile.TemporaryDirectory(prefix="vitalsim-bench-") as tmp:
         journal = Path(tmp) / "alarms.sqlite3" if options.get("journal") == "file" \
             else ":memory:"
-        # the load generator's beds are 1..N with devices 1000 + bed, as a ward's
-        most = options.get("max_beds", 8192)
-        config = StationConfig(http_port=0, udp_port=0, tcp_port=0, journal_path=journal,
-                               devices=ward_devices(most), max_beds=most,
-                               coalesce=options.get("coalesce", True),
-                               udp_receive_buffer=options.get("udp_receive_buffer"),
-                               **options.get("station", {}))
-        station = Station(config)
+        station = Station(station_config(options, journal))
         await station.start()
         assert station._udp is not None
 
@@ -118,8 +135,13 @@ async def _station(conn: Connection, options: dict, loop_name: str) -> None:
             def received(self) -> int:
                 return station.ingest.received
 
+            def mark(self) -> dict:
+                station.loop_lag.reset()
+                return super().mark()
+
             async def report(self, settle: float = 0.2, timeout: float = 5.0) -> dict:
                 out = await super().report(settle, timeout)
+                out["loop_lag"] = station.loop_lag.counters()  # before stats() costs its own
                 stats = station.stats()
                 beds = stats.pop("beds")
                 out.update(stats)

@@ -322,7 +322,7 @@ def protocol_counters(system: System, recorder: DashboardRecorder) -> dict[str, 
             "alarm_messages_received": int(((pushed["via"] == "push")
                                             & (pushed["source"] == "device")).sum()),
             "alarm_events_not_shown": len(undelivered_alarms(system, recorder)),
-            "vitals_dropped": hub["dropped_vitals"],
+            "updates_superseded": hub["superseded"],
             "disconnected_slow": hub["disconnected_slow"],
         },
     }

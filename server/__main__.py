@@ -46,12 +46,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="provision devices 1001..1000+N for beds 1..N (default: --beds); with "
                         "--beds 0 this is how devices elsewhere are let in. Telemetry or alarms "
                         "from any other device are refused as unknown_device")
+    p.add_argument("--max-beds", type=int, default=StationConfig.max_beds, metavar="N",
+                   help=f"most beds the station serves (default {StationConfig.max_beds}; "
+                        "about 200 KiB each once their retention is full)")
+    p.add_argument("--udp-receive-buffer", type=int, metavar="BYTES",
+                   default=StationConfig.udp_receive_buffer or 0,
+                   help="SO_RCVBUF of the telemetry socket (default "
+                        f"{StationConfig.udp_receive_buffer or 0}, as the capacity benchmark "
+                        "runs; 0: the kernel's default). The kernel caps it at "
+                        "net.core.rmem_max")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if args.beds < 0:
         p.error(f"--beds must be 0 or more, got {args.beds}")
-    if args.devices is not None and not 0 <= args.devices <= StationConfig.max_beds:
-        p.error(f"--devices must be 0..{StationConfig.max_beds}, got {args.devices}")
+    if args.max_beds < 1:
+        p.error(f"--max-beds must be 1 or more, got {args.max_beds}")
+    if args.devices is not None and not 0 <= args.devices <= args.max_beds:
+        p.error(f"--devices must be 0..{args.max_beds} (--max-beds), got {args.devices}")
+    if args.beds > args.max_beds:
+        p.error(f"--beds {args.beds} is more than --max-beds {args.max_beds}")
+    if args.udp_receive_buffer < 0:
+        p.error(f"--udp-receive-buffer must be 0 (the kernel's default) or more bytes, got "
+                f"{args.udp_receive_buffer}")
     try:
         assign_scenarios(args.scenario, max(args.beds, 1))
     except (ScenarioError, ValueError) as exc:
@@ -59,11 +75,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def station_config(args: argparse.Namespace) -> StationConfig:
+    """The station this command line runs. Every setting not given here is StationConfig's
+    default, which is also what the capacity benchmark runs (bench.targets.station_config)."""
+    return StationConfig(host=args.host, http_port=args.http_port, udp_port=args.udp_port,
+                         tcp_port=args.tcp_port, journal_path=args.journal,
+                         devices=ward_devices(args.devices or 0), max_beds=args.max_beds,
+                         udp_receive_buffer=args.udp_receive_buffer or None)
+
+
 async def run(args: argparse.Namespace) -> None:
     config = SystemConfig(
-        StationConfig(host=args.host, http_port=args.http_port, udp_port=args.udp_port,
-                      tcp_port=args.tcp_port, journal_path=args.journal,
-                      devices=ward_devices(args.devices or 0)),
+        station_config(args),
         WardConfig(beds=args.beds, scenario=args.scenario, seed=args.seed, speed=args.speed),
     )
     system = System(config)

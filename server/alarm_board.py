@@ -39,6 +39,7 @@ class AlarmBoard:
     def __init__(self) -> None:
         self._by_key: dict[tuple[int, str], AlarmEntry] = {}
         self._by_id: dict[str, AlarmEntry] = {}
+        self._silenced: dict[str, AlarmEntry] = {}  # the alarms a silence may expire on
 
     def apply_event(self, ev: AlarmMessage, *, source: str = "device") -> AlarmEntry:
         key = (ev.bed, ev.condition)
@@ -76,14 +77,19 @@ class AlarmBoard:
             raise ValueError(f"alarm {alarm_id!r} is already cleared; nothing to silence")
         entry.silenced_by, entry.silenced_until = user, at + seconds
         entry.state = "silenced"
+        self._silenced[alarm_id] = entry
         return entry
 
     def expire_silences(self, now: float) -> list[AlarmEntry]:
-        """Alarms whose silence ran out: active again if their condition is still there."""
+        """Alarms whose silence ran out: active again if their condition is still there.
+        Looks only at the alarms silenced, not the whole board (the station asks every second)."""
         changed = []
-        for entry in self._by_id.values():
-            if entry.state == "silenced" and entry.silenced_until is not None \
-                    and now >= entry.silenced_until:
+        for alarm_id, entry in list(self._silenced.items()):
+            if entry.state != "silenced" or entry.silenced_until is None:
+                del self._silenced[alarm_id]  # acknowledged or cleared since
+                continue
+            if now >= entry.silenced_until:
+                del self._silenced[alarm_id]
                 entry.silenced_until = None
                 latched = entry.priority == "high" and entry.acked_by is None
                 entry.state = "active" if entry.condition_present or latched else "cleared"

@@ -14,10 +14,15 @@ class StationConfig:
     tcp_port: int = 5006
     journal_path: str | Path = ":memory:"
     history_seconds: int = 600  # numerics kept per bed (1 Hz)
-    # coalesced dashboard updates per second. The coalescing window is also the floor of a
-    # dashboard's latency (a reading waits up to 1/push_hz for the next tick): 10 Hz keeps the
-    # end-to-end p99 under 250 ms with a thousand beds (python -m bench)
+    # the push policy (server.hub). A dashboard that keeps up is sent each change at once, up to
+    # push_budget update messages a second on average and push_burst back to back; one that
+    # falls behind gets what changed at the next coalescing tick, push_hz times a second, one
+    # over budget as soon as the budget has room (latest wins per bed, either way). push_hz
+    # also paces the housekeeping: each tick judges 1/push_hz of the ward's beds (stale,
+    # technical alarms)
     push_hz: float = 10.0
+    push_budget: float = 200.0
+    push_burst: int = 20
     wave_history_seconds: int = 30  # waveform chunks kept per bed and channel
     stale_after: float = 3.0  # seconds without numerics before a bed is shown as stale
     telemetry_timeout: float = 10.0  # seconds without numerics before TELEMETRY LOST
@@ -33,8 +38,10 @@ class StationConfig:
     # dashboard, each encoded for that dashboard, none replaced by a newer one
     coalesce: bool = True
     # SO_RCVBUF of the telemetry socket in bytes (None: the kernel's default, about 208 KiB on
-    # Linux; the kernel caps it at net.core.rmem_max). A burst larger than it is dropped
-    udp_receive_buffer: int | None = None
+    # Linux). A burst larger than it is dropped: 4 MiB holds a third of a second of 4,000 beds
+    # with waveforms. The kernel caps it at net.core.rmem_max; /api/stats reports what it gave
+    # (udp.receive_buffer, which Linux doubles for its bookkeeping)
+    udp_receive_buffer: int | None = 4 << 20
     # the boundary (issue 15). devices: device id -> bed, provisioned at start (a System adds
     # its ward's; Station.provision adds more); telemetry or a HELLO from any other device is
     # refused as unknown_device. max_beds bounds the beds, and so their memory

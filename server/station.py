@@ -2,6 +2,19 @@
 
 It owns every socket and every piece of state; nothing lives at module level, so a test or a
 notebook can run several stations, one after another or side by side.
+
+Everything runs on one event loop, so no piece of work may hold it for long: a loop held for
+50 ms is 50 ms of datagrams waiting in the kernel (and dropped once its buffer is full) and of
+dashboards waiting. The work that grows with the ward is therefore incremental or spread:
+
+- changes are pushed as they come (one hand-over to the hub per burst of datagrams taken in);
+- staleness and technical alarms are judged for a slice of the ward at each push tick, so that
+  every bed is judged once a second and no tick judges them all;
+- each bed's statistics are computed only if a dashboard asks for them, a few beds per tick
+  within a time budget, and encoded once per refresh; a stats message is a join;
+- silences are looked up among the silenced alarms only.
+
+:class:`~server.looplag.LoopLag` measures what is left: ``/api/stats`` reports its max and p99.
 """
 
 from __future__ import annotations
@@ -10,6 +23,7 @@ import asyncio
 import json
 import logging
 import socket
+import time
 from collections import Counter
 from collections.abc import Coroutine
 from typing import Any
@@ -24,11 +38,12 @@ from vitalsim.protocol import AlarmMessage, WaveMessage
 from .alarm_board import AlarmBoard, AlarmEntry
 from .alarm_listener import AlarmListener
 from .alarm_source import alarm_source
-from .beds import BedRegistry, wave_json
+from .beds import BedRegistry, BedState, wave_json
 from .config import StationConfig
-from .hub import DashboardClient, Hub, encode_part
+from .hub import DashboardClient, Hub, encode, encode_part
 from .ingest import TelemetryIngest
 from .journal import AlarmJournal
+from .looplag import LoopLag
 from .technical import TechnicalAlarms
 from .web import make_app
 
@@ -46,24 +61,34 @@ class Station:
             self.beds.provision(device_id, bed)
         self.technical = TechnicalAlarms(
             telemetry_timeout=self.config.telemetry_timeout,
-            raises_per_check=self.config.technical_raises_per_second)
+            raises_per_second=self.config.technical_raises_per_second)
         self.board = AlarmBoard()
         self.journal: AlarmJournal | None = None
-        self.hub = Hub(self.snapshot, bed_encoded=self.bed_encoded,
-                       max_alarm_queue=self.config.client_alarm_queue)
+        self.hub = Hub(self.snapshot, bed_encoded=self.bed_text,
+                       max_alarm_queue=self.config.client_alarm_queue,
+                       push_budget=self.config.push_budget, push_burst=self.config.push_burst)
         self.ingest = TelemetryIngest(self.beds, self.clock, keys=self.config.telemetry_keys,
                                       require_tag=self.config.require_tag,
                                       on_numerics=self._bed_changed if self.config.coalesce
                                       else self._push_numerics_now,
-                                      on_wave=None if self.config.coalesce
+                                      on_wave=self._wave_arrived if self.config.coalesce
                                       else self._push_wave_now,
                                       max_skew=self.config.max_clock_skew)
+        self.loop_lag = LoopLag()
         self.alarm_listener: AlarmListener | None = None
         self.http_server: tornado.httpserver.HTTPServer | None = None
         self._udp: socket.socket | None = None
         self._push: PeriodicCallback | None = None
         self._housekeeping: PeriodicCallback | None = None
-        self._changed: set[int] = set()
+        self._changed: set[int] = set()  # beds whose vitals changed since the last hand-over
+        # bed -> wave chunks not yet handed to the hub (only of beds a dashboard subscribed to)
+        self._waves: dict[int, list[WaveMessage]] = {}
+        self._flush_scheduled = False
+        self._sweep_at = 0  # where in the ward the next slice of housekeeping starts
+        self._stats_at = 0  # where in the ward the next statistics refresh starts
+        # bed -> (datagrams received when refreshed, statistics, statistics encoded)
+        self._bed_stats: dict[int, tuple[int, dict, str]] = {}
+        self._ordered: list[BedState] = []  # the beds in bed order, for the slices
         self._alarm_links: Counter[int] = Counter()  # bed -> its open alarm connections
         # bed -> (latest numerics, what else the summary shows, the summary encoded)
         self._encoded: dict[int, tuple[object, tuple, str]] = {}
@@ -114,7 +139,8 @@ class Station:
         self.http_server.add_sockets(sockets)
         self.http_port = sockets[0].getsockname()[1]
 
-        self._push = PeriodicCallback(self._push_vitals, 1000.0 / cfg.push_hz)
+        self.loop_lag.start()
+        self._push = PeriodicCallback(self._push_tick, 1000.0 / cfg.push_hz)
         self._push.start()
         self._housekeeping = PeriodicCallback(self._every_second, 1000.0)
         self._housekeeping.start()
@@ -129,6 +155,7 @@ class Station:
         for timer in (self._push, self._housekeeping):
             if timer is not None:
                 timer.stop()
+        self.loop_lag.stop()
         await self.hub.close()
         if self.http_server is not None:
             self.http_server.stop()
@@ -164,6 +191,44 @@ class Station:
 
     def _bed_changed(self, bed: int) -> None:
         self._changed.add(bed)
+        self._schedule_flush()
+
+    def _wave_arrived(self, msg: WaveMessage) -> None:
+        """A chunk for the dashboards subscribed to its bed, if any; handed over with the
+        burst it came in (bounded: a burst of more than four seconds' chunks keeps the newest)."""
+        if not self.hub.wants_waves(msg.bed):
+            return
+        chunks = self._waves.setdefault(msg.bed, [])
+        chunks.append(msg)
+        if len(chunks) > 4 * self.beds.wave_chunks:
+            del chunks[0]
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        """Hand the changes to the hub once the loop has taken in the burst of datagrams
+        that brought them (one hand-over, and one message per dashboard, per burst)."""
+        if not self._flush_scheduled and self.running:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Changed beds' vitals to every dashboard that wants them, new chunks to the
+        dashboards subscribed to their bed: each sent at once to a dashboard that keeps up,
+        coalesced for one that does not (server.hub)."""
+        self._flush_scheduled = False
+        waves, self._waves = self._waves, {}
+        for bed, chunks in waves.items():
+            self.hub.push_replaceable(f"wave:{bed}", {
+                "type": "wave", "bed": bed, "chunks": [wave_json(c) for c in chunks]}, bed=bed)
+        if self._changed:
+            changed, self._changed = self._changed, set()
+            if self.hub.clients:
+                for bed in changed:  # encoded once per change, whatever the dashboards
+                    self.bed_encoded(bed)
+                self.hub.push_vitals(changed)
+            else:  # nobody to send them to: encoded when someone asks (bed_text)
+                for bed in changed:
+                    self._encoded.pop(bed, None)
 
     def _push_numerics_now(self, bed: int) -> None:
         """The naive design (coalesce=False): this datagram's vitals, now, to every client."""
@@ -177,45 +242,97 @@ class Station:
             self.hub.push_each({"type": "wave", "bed": msg.bed, "chunks": [wave_json(msg)]},
                                bed=msg.bed, wave=True)
 
-    def _push_vitals(self) -> None:
-        """One coalesced tick: changed beds' vitals to everyone, waves to their subscribers."""
-        for state in self.beds.beds.values():
-            chunks = state.take_pending_waves()
-            if chunks and self.config.coalesce and self.hub.wants_waves(state.bed):
-                self.hub.push_latest(f"wave:{state.bed}", {
-                    "type": "wave", "bed": state.bed, "chunks": [wave_json(c) for c in chunks],
-                }, bed=state.bed)
-        if not self._changed or not self.hub.clients:
-            self._changed.clear()
-            return
-        changed, self._changed = self._changed, set()
-        self.hub.push_vitals(changed)
+    def _push_tick(self) -> None:
+        """The hub's coalescing tick (``push_hz``), and one slice of the ward's housekeeping."""
+        self.hub.tick()
+        self._sweep(self.clock.now())
+        self._refresh_bed_stats()
 
-    def _every_second(self) -> None:
-        now = self.clock.now()
-        for state in self.beds.beds.values():
-            stale = state.latest is not None and now - state.received_at > self.config.stale_after
+    def _slice(self, start: int) -> tuple[list[BedState], int]:
+        """The next ``1/push_hz`` of the ward's beds from ``start``, and where the next
+        slice starts: every bed once a second, in bed order, whatever the ward's size."""
+        beds = self.beds.beds
+        n = len(beds)
+        if not n:
+            return [], 0
+        size = -(-n // max(1, round(self.config.push_hz)))  # ceil
+        order = self._order()
+        start %= n
+        return order[start:start + size], (start + size) % n
+
+    def _order(self) -> list[BedState]:
+        """The beds in bed order (rebuilt when a bed is added, which is rare; beds are never
+        removed)."""
+        beds = self.beds.beds
+        if len(self._ordered) != len(beds):
+            self._ordered = [beds[b] for b in sorted(beds)]
+        return self._ordered
+
+    def _sweep(self, now: float) -> None:
+        """Staleness and technical alarms for one slice of the ward."""
+        part, self._sweep_at = self._slice(self._sweep_at)
+        stale_after = self.config.stale_after
+        for state in part:
+            stale = state.latest is not None and now - state.received_at > stale_after
             if stale != state.stale:
                 state.stale = stale
-                self._changed.add(state.bed)
+                self._bed_changed(state.bed)
         changed = []
-        for event in self.technical.check(self.beds.beds.values(), now):
+        for event in self.technical.check(part, now):
             assert self.journal is not None
             self.journal.record(event, now)
             changed.append(self.board.apply_event(event, source="station"))
         self._publish_group(changed)
+
+    def _refresh_bed_stats(self, budget: float = 0.004) -> None:
+        """Recompute the statistics of the beds some dashboard asks for, round the ward,
+        for at most ``budget`` seconds per tick: a bed's percentiles cost tens of
+        microseconds, so a large ward's are refreshed every few seconds rather than all at
+        once. Each is encoded once per refresh; a stats message joins them."""
+        wanted = [c.stats_beds for c in self.hub.clients.values()
+                  if c.stats_beds is None or c.stats_beds]
+        if not wanted:
+            return
+        everyone = any(w is None for w in wanted)
+        order = self._order()
+        n = len(order)
+        deadline = time.perf_counter() + budget
+        for _ in range(n):
+            state = order[self._stats_at % n]
+            self._stats_at = (self._stats_at + 1) % n
+            if not everyone and not any(state.bed in w for w in wanted):
+                continue
+            self._bed_stats_of(state)
+            if time.perf_counter() > deadline:
+                break
+
+    def _bed_stats_of(self, state: BedState) -> tuple[int, dict, str]:
+        """A bed's statistics and their encoding, refreshed if datagrams came since."""
+        cached = self._bed_stats.get(state.bed)
+        received = state.stats.received
+        if cached is None or cached[0] != received:
+            snap = state.stats.snapshot()
+            cached = (received, snap, encode_part(snap))
+            self._bed_stats[state.bed] = cached
+        return cached
+
+    def _every_second(self) -> None:
+        """What is judged once a second and does not grow with the ward: silences, dashboards
+        that stopped reading, and the stats message."""
+        now = self.clock.now()
         for entry in self.board.expire_silences(now):
             self._publish(entry)
         self.hub.drop_stalled()
         if self.hub.clients:
-            self.hub.push_latest("stats", {"type": "stats", **self.stats()})
+            self.hub.push_stats(self.stats_message)
 
     def _publish(self, entry: AlarmEntry) -> None:
         self.hub.push_alarm({"type": "alarm", "alarm": entry.to_json()})
 
     def _publish_group(self, entries: list[AlarmEntry]) -> None:
-        """The technical alarms the station's own check raised and cleared in one second, as one
-        ``alarms`` message carrying every entry.
+        """The technical alarms the station's own check of one slice of the ward raised and
+        cleared (each bed is checked once a second, a slice per push tick), as one ``alarms``
+        message carrying every entry.
 
         A ward that loses its network at once changes hundreds of entries in one check. As
         one message each, they would fill a dashboard's alarm queue (``client_alarm_queue``)
@@ -240,7 +357,7 @@ class Station:
         if state is not None:
             state.alarm_connected = self._alarm_links[bed] > 0
             state.alarm_link_seen = True
-            self._changed.add(bed)
+            self._bed_changed(bed)
 
     def _replay_journal(self) -> None:
         """Rebuild all alarm state from the journal: the board (what a restarted station
@@ -314,19 +431,26 @@ class Station:
         if kind == "subscribe":
             if client is None:
                 raise ValueError("subscribe is only for WebSocket clients")
-            if "waves" not in cmd and "beds" not in cmd:
-                raise ValueError('subscribe needs "waves" and/or "beds": lists of bed numbers')
+            if not {"waves", "beds", "stats"} & cmd.keys():
+                raise ValueError('subscribe needs "waves", "beds" and/or "stats": lists of bed '
+                                 "numbers")
             waves = _bed_list(cmd, "waves", client.wave_beds)
             if len(waves) > 16:
                 raise ValueError(f"subscribe to at most 16 beds' waveforms, not {len(waves)}")
             beds = cmd.get("beds", "unchanged")
             if beds is not None and beds != "unchanged":
                 beds = _bed_list(cmd, "beds", frozenset())
-            client.wave_beds = waves
+            stats = cmd.get("stats", "unchanged")
+            if stats is not None and stats != "unchanged":
+                stats = _bed_list(cmd, "stats", frozenset())
+            if stats != "unchanged":
+                client.stats_beds = stats
+            self.hub.subscribe_waves(client, waves)
             if beds != "unchanged":  # the new set of beds, in full
                 self.hub.subscribe_vitals(client, beds, self.beds.beds)
             return {"type": "subscribed", "waves": sorted(client.wave_beds),
-                    "beds": None if client.beds is None else sorted(client.beds)}
+                    "beds": None if client.beds is None else sorted(client.beds),
+                    "stats": None if client.stats_beds is None else sorted(client.stats_beds)}
         raise ValueError(f"unknown command type {kind!r}; known: ['ack', 'silence', 'subscribe']")
 
     # -- views -----------------------------------------------------------------------------
@@ -349,20 +473,49 @@ class Station:
         self._encoded[bed] = (state.latest, shows, text)
         return text
 
+    def bed_text(self, bed: int) -> str:
+        """One bed's summary as encoded at its last change (the hub joins these into vitals
+        messages for every dashboard): a lookup, as the flush already encoded what changed."""
+        cached = self._encoded.get(bed)
+        return cached[2] if cached is not None else self.bed_encoded(bed)
+
     def snapshot(self) -> dict:
+        """What a dashboard gets first. Its statistics are the beds' as last refreshed (a
+        dashboard connecting never makes the station compute a whole ward's at once); the
+        stats messages that follow fill in the rest."""
         return {
             "beds": self.bed_summaries(),
             "alarms": [e.to_json() for e in self.board.entries()],
-            "stats": self.stats(),
+            "stats": {**self.totals(),
+                      "beds": {str(b): c[1] for b, c in sorted(self._bed_stats.items())}},
+        }
+
+    def totals(self) -> dict:
+        """The station's own counters: each protocol's, and the event loop's lag."""
+        udp = self.ingest.counters()
+        if self._udp is not None:
+            udp["receive_buffer"] = self._udp.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        return {
+            "udp": udp,
+            "tcp": self.alarm_listener.counters() if self.alarm_listener else {},
+            "websocket": self.hub.counters(),
+            "loop": self.loop_lag.counters(),
         }
 
     def stats(self) -> dict:
-        return {
-            "udp": self.ingest.counters(),
-            "tcp": self.alarm_listener.counters() if self.alarm_listener else {},
-            "websocket": self.hub.counters(),
-            "beds": {str(b): s.stats.snapshot() for b, s in sorted(self.beds.beds.items())},
-        }
+        """``/api/stats``: the totals and every bed's statistics (refreshed for beds that
+        received since they were last computed)."""
+        return {**self.totals(),
+                "beds": {str(b): self._bed_stats_of(s)[1]
+                         for b, s in sorted(self.beds.beds.items())}}
+
+    def stats_message(self, beds: frozenset[int] | None) -> str:
+        """A stats message with the statistics of ``beds`` (None: every bed), joined from
+        each bed's encoding as last refreshed (at most a few seconds old in a large ward)."""
+        head = encode({"type": "stats", **self.totals(), "beds": {}})[:-2]
+        parts = self._bed_stats
+        chosen = sorted(parts) if beds is None else sorted(b for b in beds if b in parts)
+        return head + ",".join(f'"{b}":{parts[b][2]}' for b in chosen) + "}}"
 
 
 def _not_json(token: str) -> None:
@@ -384,7 +537,7 @@ def _bed_list(cmd: dict, key: str, default: frozenset[int]) -> frozenset[int]:
     if not isinstance(value, list) or len(value) > 4096 or not all(
             isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 2**16 for b in value):
         raise ValueError(f'subscribe "{key}" must be a list of bed numbers, e.g. [1, 3]'
-                         + (" (or null for every bed)" if key == "beds" else ""))
+                         + (" (or null for every bed)" if key in ("beds", "stats") else ""))
     return frozenset(value)
 
 

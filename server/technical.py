@@ -26,18 +26,22 @@ CONDITIONS = {
 class TechnicalAlarms:
     """Raises each condition when it appears and clears it when it ends.
 
-    At most ``raises_per_check`` new alarms per :meth:`check` (the station checks once a
-    second): when a whole ward loses its network at once, the rest are raised in the next
-    seconds, oldest bed number first, so a flood of technical alarms reaches the dashboards as
-    a steady stream they can keep up with, and none is lost. Clearing is never held back.
+    The station checks a slice of the ward at each push tick, every bed once a second, so that
+    no tick judges a whole large ward at once. At most ``raises_per_second`` new alarms are
+    raised per second of ``now``, whichever slices they fall in: when a whole ward loses its
+    network at once, the rest are raised in the next seconds, as their beds come round again,
+    so a flood of technical alarms reaches the dashboards as a steady stream they can keep up
+    with, and none is lost. Clearing is never held back.
 
     After a restart, :meth:`replay` gives back the alarms the journal says are still raised; a
     condition the station cannot judge yet (no telemetry heard since the restart) stays raised
     until it can, and then clears if it has ended."""
 
-    def __init__(self, *, telemetry_timeout: float = 10.0, raises_per_check: int = 20) -> None:
+    def __init__(self, *, telemetry_timeout: float = 10.0, raises_per_second: int = 20) -> None:
         self.telemetry_timeout = telemetry_timeout
-        self.raises_per_check = raises_per_check
+        self.raises_per_second = raises_per_second
+        self._second: float | None = None  # when the current second of raises began
+        self._raised = 0  # raised in it
         self._active: dict[tuple[int, str], str] = {}
         self._counter = 0
         self.deferred = 0  # raises held back to a later check by the rate limit
@@ -80,19 +84,21 @@ class TechnicalAlarms:
         return out
 
     def check(self, beds: Iterable[BedState], now: float) -> list[AlarmMessage]:
-        """Raise the conditions that appeared and clear those that went, since the last check."""
+        """Raise the conditions that appeared and clear those that went, since ``beds`` were
+        last checked."""
         events = []
-        raised = 0
+        if self._second is None or now - self._second >= 1.0 or now < self._second:
+            self._second, self._raised = now, 0
         for bed in sorted(beds, key=lambda b: b.bed):
             present, known = self.present(bed, now), self.known(bed)
             for condition in CONDITIONS:
                 key = (bed.bed, condition)
                 active = key in self._active
                 if condition in present and not active:
-                    if raised >= self.raises_per_check:
+                    if self._raised >= self.raises_per_second:
                         self.deferred += 1
                         continue
-                    raised += 1
+                    self._raised += 1
                     self._counter += 1
                     alarm_id = station_alarm_id(bed.bed, now, self._counter)
                     self._active[key] = alarm_id

@@ -161,9 +161,9 @@ class WavesHandler(JsonHandler):
                 404, f"no channel {channel!r}; channels: {sorted(WAVE_RATES)}")
         index: list[int] = []
         value: list[int] = []
-        for c in chunks:
-            index.extend(range(c.first_index, c.first_index + len(c.samples)))
-            value.extend(c.samples.tolist())
+        for first_index, _sent_at, samples in chunks:  # as BedState.add_wave keeps them
+            index.extend(range(first_index, first_index + len(samples)))
+            value.extend(samples.tolist())
         rate = WAVE_RATES[channel]
         first = index[0] if index else 0
         self.write_json({"bed": bed.bed, "channel": channel, "rate": rate, "index": index,

@@ -96,8 +96,8 @@ def test_technical_alarms_raise_when_a_condition_appears_and_clear_when_it_ends(
     assert tech.check([bed], 19.0) == [] and tech.active == {}
 
 
-def test_a_flood_of_technical_alarms_is_raised_a_bounded_number_per_check_and_none_is_lost():
-    tech = TechnicalAlarms(telemetry_timeout=1.0, raises_per_check=20)
+def test_a_flood_of_technical_alarms_is_raised_a_bounded_number_per_second_and_none_is_lost():
+    tech = TechnicalAlarms(telemetry_timeout=1.0, raises_per_second=20)
     beds = [bed_heard(b, 0.0) for b in range(1, 51)]
     per_check = [len(tech.check(beds, 2.0 + i)) for i in range(4)]
     assert per_check == [20, 20, 10, 0]

@@ -23,9 +23,6 @@ SOURCES = sorted((ROOT / "labs" / "source").glob("*.py"))
 SHARED_BY_DESIGN = {
     # lab 03 asks learners to rebuild the station's own per-dashboard outbox (latest wins,
     # alarms never dropped); the station is what they run, so its hub ships with it
-    ("if kind in self.latest:", "hub.py"),
-    ("del self.latest[kind]", "hub.py"),
-    ("self.latest[kind] = message", "hub.py"),
     ("self.alarms.append(message)", "hub.py"),
     # scapy's usual test for a TCP segment with data, also in the capture analysis
     ("if IP in pkt and TCP in pkt and len(pkt[TCP].payload) > 0:", "capture_analysis.py"),

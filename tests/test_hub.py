@@ -67,14 +67,18 @@ def test_a_slow_dashboard_is_owed_each_changed_bed_once_with_its_newest_value():
             await wait_until(lambda t=tick: len(vitals(quick)) == t + 1, what="the quick one")
         assert vitals(quick) == [{3: 100.0, 7: 100.0}, {7: 101.0, 9: 101.0}, {11: 102.0}]
         slow.let_through(1000)
-        await wait_until(lambda: vitals(slow), what="the slow dashboard's vitals")
-        # the first tick's message was already being written when it got stuck; the next two
-        # folded into one: every bed that changed since, each with its newest value, and none
-        # of the 96 beds that did not change
+        await wait_until(lambda: not slow_client.behind, what="the stuck write to finish")
+        assert slow_client.coalescing and vitals(slow) == [{3: 100.0, 7: 100.0}], \
+            "it fell behind: what it is owed waits for the coalescing tick"
+        hub.tick()
+        await wait_until(lambda: len(vitals(slow)) == 2, what="the slow dashboard's vitals")
+        # the first change's message was already being written when it got stuck; the next
+        # two folded into one: every bed that changed since, each with its newest value, and
+        # none of the 96 beds that did not change
         assert vitals(slow) == [{3: 100.0, 7: 100.0}, {7: 101.0, 9: 101.0, 11: 102.0}]
-        assert slow_client.dropped_vitals == 1
+        assert slow_client.superseded == 1
         assert set(encodings) == {3, 7, 9, 11}, "only changed beds, never the whole ward"
-        assert quick_client.dropped_vitals == 0
+        assert quick_client.superseded == 0 and quick_client.sent_at_once == 3
         await hub.close()
     run(main())
 
@@ -233,3 +237,128 @@ def test_encoding_is_strict_an_object_json_has_no_type_for_is_never_sent_as_its_
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert any("cannot be encoded" in m for m in errors), errors
     assert sum("closing a dashboard" in m for m in errors) >= 2, errors
+
+
+# -- the push policy: at once while a dashboard keeps up, coalesced once it does not ----------
+# The hub has no timer of its own: the station calls hub.tick() at push_hz. Here the test is
+# the tick, and the budget's clock is a number the test moves, so that "before the next tick"
+# and "a second later" mean exactly that.
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def hr_hub(clock: Clock, **kw) -> tuple[Hub, dict[int, float]]:
+    readings: dict[int, float] = {}
+    hub = Hub(lambda: {"beds": []}, clock=clock,
+              bed_encoded=lambda bed: json.dumps({"bed": bed, "hr": readings.get(bed, 60.0)}),
+              **kw)
+    return hub, readings
+
+
+def test_a_change_reaches_an_idle_dashboard_at_once_without_waiting_for_a_tick():
+    async def main():
+        hub, readings = hr_hub(Clock())
+        socket = SlowSocket()
+        client = hub.add(socket)
+        socket.let_through(1000)
+        await wait_until(lambda: socket.written, what="the snapshot")
+        for n, bed in enumerate((4, 5, 6)):
+            readings[bed] = 80.0 + n
+            hub.push_vitals([bed])  # no hub.tick() anywhere in this test
+            await wait_until(lambda n=n: len(vitals(socket)) == n + 1, what=f"change {n}")
+        assert vitals(socket) == [{4: 80.0}, {5: 81.0}, {6: 82.0}]
+        assert client.sent_at_once == 3 and client.sent_coalesced == 0
+        assert not client.coalescing and client.superseded == 0
+        await hub.close()
+    run(main())
+
+
+def test_a_dashboard_past_its_budget_coalesces_until_a_tick_finds_its_budget_refilled():
+    async def main():
+        clock = Clock()
+        hub, readings = hr_hub(clock, push_budget=10.0, push_burst=2)
+        socket = SlowSocket()
+        client = hub.add(socket)
+        socket.let_through(1000)
+        await wait_until(lambda: socket.written, what="the snapshot")
+        for bed in (1, 2):  # the burst: both at once
+            hub.push_vitals([bed])
+            await wait_until(lambda b=bed: len(vitals(socket)) == b, what=f"bed {bed} at once")
+        hub.push_vitals([3])  # no budget left at this instant: from here on, coalesced
+        await wait_until(lambda: client.coalescing, what="the switch to coalescing")
+        readings[3] = 99.0
+        hub.push_vitals([3, 4])
+        hub.push_replaceable("wave:1", {"type": "wave", "bed": 1, "n": 1})
+        hub.push_replaceable("wave:1", {"type": "wave", "bed": 1, "n": 2})
+        hub.push_alarm({"type": "alarm", "alarm": {"alarm_id": "a1"}})
+        await wait_until(lambda: alarm_ids(socket) == ["a1"],
+                         what="the alarm, which never waits for a tick")
+        assert len(vitals(socket)) == 2 and client.owed == {3, 4}, "updates wait for the tick"
+        hub.tick()  # the same instant: the budget has not refilled
+        await wait_until(lambda: len(vitals(socket)) == 3, what="the tick's vitals")
+        assert vitals(socket)[2] == {3: 99.0, 4: 60.0}, "each owed bed once, newest value"
+        waves = [m for m in socket.written if m["type"] == "wave"]
+        assert [w["n"] for w in waves] == [2] and client.superseded == 2  # wave 1, vitals
+        assert client.coalescing and client.sent_coalesced == 2
+        clock.now += 1.0  # a second later: the budget has refilled
+        hub.tick()
+        assert not client.coalescing, "back to sending at once"
+        hub.push_vitals([7])
+        await wait_until(lambda: len(vitals(socket)) == 4, what="bed 7, at once again")
+        assert client.sent_at_once == 3 and client.sent_coalesced == 2
+        await hub.close()
+    run(main())
+
+
+def test_a_dashboard_that_falls_behind_coalesces_and_is_sent_at_once_again_once_caught_up():
+    async def main():
+        hub, readings = hr_hub(Clock())
+        socket = SlowSocket()
+        client = hub.add(socket)
+        socket.let_through(2)  # the snapshot and one vitals message
+        hub.push_vitals([1])
+        await wait_until(lambda: len(vitals(socket)) == 1, what="bed 1, at once")
+        readings[2] = 70.0
+        hub.push_vitals([2])  # its write gets stuck: the dashboard stopped reading
+        await wait_until(lambda: client.behind, what="the stuck write")
+        for hr in (71.0, 72.0):  # changes that come while it is behind
+            readings[2] = hr
+            hub.push_vitals([2, 3])
+        assert client.coalescing, "a change came while a write was under way"
+        hub.tick()  # still behind: nothing more is queued behind the stuck write
+        assert client.coalescing and client.owed == {2, 3}
+        socket.let_through(1000)
+        await wait_until(lambda: not client.behind, what="the dashboard to read again")
+        assert vitals(socket) == [{1: 60.0}, {2: 70.0}], "the owed beds wait for the tick"
+        hub.tick()  # caught up, and its budget is full: back to sending at once
+        await wait_until(lambda: len(vitals(socket)) == 3, what="the owed beds")
+        assert vitals(socket)[2] == {2: 72.0, 3: 60.0} and not client.coalescing
+        hub.push_vitals([5])
+        await wait_until(lambda: len(vitals(socket)) == 4, what="bed 5, at once again")
+        await hub.close()
+    run(main())
+
+
+def test_a_dashboard_only_over_budget_gets_what_it_is_owed_once_the_budget_has_room():
+    async def main():
+        clock = Clock()
+        hub, readings = hr_hub(clock, push_budget=10.0, push_burst=1)
+        socket = SlowSocket()
+        client = hub.add(socket)
+        socket.let_through(1000)
+        await wait_until(lambda: socket.written, what="the snapshot")
+        hub.push_vitals([1])
+        await wait_until(lambda: len(vitals(socket)) == 1, what="bed 1 at once")
+        hub.push_vitals([2])
+        await wait_until(lambda: client.regime == "over budget", what="the budget spent")
+        hub.push_vitals([2, 3])
+        clock.now += 0.2  # room for one more message (10 a second), and no tick at all
+        await wait_until(lambda: len(vitals(socket)) == 2, what="the owed beds, paced")
+        assert vitals(socket)[1] == {2: 60.0, 3: 60.0} and client.sent_coalesced == 1
+        await hub.close()
+    run(main())

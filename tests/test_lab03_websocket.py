@@ -263,8 +263,9 @@ def test_a_plain_socket_client_that_stops_reading_is_closed_with_4000_and_reads_
             stalled = await RawWebSocket.connect("127.0.0.1", st.http_port, rcvbuf=4096)
             try:
                 await stalled.send_text(json.dumps({"type": "subscribe", "waves": [1, 2]}))
-                await wait_until(lambda: st.hub.counters()["dropped_vitals"] > 0, timeout=20,
-                                 what="the stalled client's vitals to be dropped")
+                await wait_until(lambda: st.hub.counters()["stalled"] == 1
+                                 and st.hub.counters()["superseded"] > 0, timeout=20,
+                                 what="the stalled client to stop reading, its vitals dropped")
                 healthy = await RawWebSocket.connect("127.0.0.1", st.http_port)
                 ids = [e.alarm_id for e in st.board.entries("active")]
                 updates = 0

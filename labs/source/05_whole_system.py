@@ -484,7 +484,7 @@ for link, figures in counters.items():
 # `disconnected_slow` is 0: the frozen dashboard is still connected, and every alarm is queued for
 # it in full, behind its stuck socket; only when 256 alarms were waiting would the hub close it (code
 # 4000), so that it reconnects and starts again from a snapshot. Its vitals, by contrast, were simply
-# replaced by newer ones: `vitals_dropped`.
+# replaced by newer ones: `updates_superseded` (vitals, waves and stats alike).
 #
 # ### Exercise 4: loss per protocol
 #
@@ -506,7 +506,7 @@ def loss_per_protocol(counters: dict) -> pd.DataFrame:
         "UDP telemetry": (udp["sent"], udp["sent"] - udp["received"]),
         "TCP alarms": (tcp["raised"], tcp["raised"] - tcp["journaled"]),
         "WebSocket alarms": (tcp["journaled"], ws["alarm_events_not_shown"]),
-        "WebSocket vitals": (ws["vitals_and_stats_received"], ws["vitals_dropped"]),
+        "WebSocket vitals": (ws["vitals_and_stats_received"], ws["updates_superseded"]),
     }
     frame = pd.DataFrame(rows, index=["carried", "lost"]).T
     frame["lost_pct"] = 100 * frame["lost"] / frame["carried"]

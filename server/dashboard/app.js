@@ -263,7 +263,7 @@
       row(["TCP alarms", fmt(perSecond(["tcp", "received"]), 1), fmt(perSecond(["tcp", "bytes"]), 0),
         "dup " + (s.tcp.duplicates ?? 0), "", "", "open " + (s.tcp.open ?? 0)]),
       row(["WebSocket", fmt(perSecond(["websocket", "sent"]), 1), fmt(perSecond(["websocket", "bytes"]), 0),
-        "drop " + (s.websocket.dropped_vitals ?? 0), "", "", (s.websocket.clients ?? 0) + " clients"]),
+        "drop " + (s.websocket.superseded ?? 0), "", "", (s.websocket.clients ?? 0) + " clients"]),
     );
     $("net-beds").replaceChildren(...beds.map(([bed, b]) => row([
       bed, String(b.received), String(b.lost), pct(b.loss_ratio), fmt(b.latency_p50_ms, 1), fmt(b.latency_p99_ms, 1), fmt(b.jitter_ms, 2),

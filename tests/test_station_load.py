@@ -1,0 +1,123 @@
+"""The station's per-second work at ward scale, as behaviour rather than speed: no tick does the
+whole ward's work, statistics are computed only for what someone asks for, and the loop-lag
+monitor reports a stall in /api/stats. (How long a tick takes is the benchmark's to print.)"""
+
+import asyncio
+import json
+import time
+
+from server import Station, StationConfig
+from server.config import ward_devices
+from server.looplag import LoopLag
+from tests.helpers import get_json, run, wait_until
+from vitalsim.clock import VirtualClock
+from vitalsim.protocol import NumericsMessage, ReceiverStats
+
+WARD = 4000
+
+
+def ward_station(clock: VirtualClock, beds: int = WARD, **kw) -> Station:
+    """A station (not started: no sockets) whose ward of ``beds`` beds has each been heard."""
+    station = Station(StationConfig(http_port=0, udp_port=0, tcp_port=0,
+                                    devices=ward_devices(beds), max_beds=beds, **kw),
+                      clock=clock)
+    for bed in range(1, beds + 1):
+        state = station.beds.get(bed, 1000 + bed)
+        assert state is not None
+        state.update(NumericsMessage(1000 + bed, bed, 0, clock.now(), 0, 72.0, 97.0, 14.0,
+                                     36.8), clock.now())
+        state.stats.observe(0, clock.now(), clock.now())
+    return station
+
+
+def test_each_push_tick_judges_a_tenth_of_the_ward_and_a_second_of_ticks_judges_every_bed_once():
+    clock = VirtualClock(100.0)
+    station = ward_station(clock, push_hz=10.0)
+    judged: list[list[int]] = []
+    check = station.technical.check
+    station.technical.check = lambda beds, now: (judged.append([b.bed for b in beds]),
+                                                 check(beds, now))[1]
+    clock.advance(5.0)  # every bed went quiet: all stale (3 s), none lost yet (10 s)
+    station._push_tick()
+    assert len(judged[0]) == WARD // 10, "one tick judges its slice, not the ward"
+    assert sum(s.stale for s in station.beds.beds.values()) == WARD // 10
+    for _ in range(9):
+        station._push_tick()
+    assert sorted(b for part in judged for b in part) == list(range(1, WARD + 1)), \
+        "ten ticks (a second) judge every bed exactly once"
+    assert all(s.stale for s in station.beds.beds.values())
+
+
+def test_statistics_are_computed_only_for_the_beds_a_dashboard_asks_for(monkeypatch):
+    computed: list[int] = []
+    snapshot = ReceiverStats.snapshot
+
+    def counting(self):
+        computed.append(id(self))
+        return snapshot(self)
+
+    monkeypatch.setattr(ReceiverStats, "snapshot", counting)
+
+    async def main():
+        clock = VirtualClock(100.0)
+        station = ward_station(clock)
+        for _ in range(20):  # two seconds of ticks, nobody asking
+            station._push_tick()
+        assert computed == [], "no dashboard asked for any bed's statistics"
+        client = station.hub.add(NullSocket())
+        client.stats_beds = frozenset({7, 9})
+        for _ in range(20):
+            station._push_tick()
+        wanted = {id(station.beds.beds[7].stats), id(station.beds.beds[9].stats)}
+        assert sorted(computed) == sorted(wanted), "each asked-for bed once: nothing new came"
+        message = json.loads(station.stats_message(client.stats_beds))
+        assert set(message["beds"]) == {"7", "9"} and message["type"] == "stats"
+        assert {"udp", "tcp", "websocket", "loop"} <= message.keys()
+        totals = json.loads(station.stats_message(frozenset()))
+        assert totals["beds"] == {} and len(computed) == 2, "totals cost no bed statistics"
+        await station.hub.close()
+    run(main())
+
+
+class NullSocket:
+    """A dashboard that reads everything at once."""
+
+    def write_message(self, message: str) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        pass
+
+
+def test_loop_lag_is_kept_as_max_and_p99_and_starts_again_at_a_reset():
+    lag = LoopLag(resolution=0.001)
+    for _ in range(990):
+        lag.record(0.0002)
+    for _ in range(10):
+        lag.record(0.050)
+    assert lag.counters()["lag_max_ms"] == 50.0
+    assert lag.counters()["lag_p99_ms"] == 1.0, "99 % of wake-ups came within the first bin"
+    lag.record(0.3)
+    assert 50.0 <= lag.counters()["lag_p99_ms"] <= 51.0, "the 50 ms bin, to its resolution"
+    assert lag.counters()["samples"] == 1001
+    lag.reset()
+    assert lag.counters() == {"interval_ms": 10.0, "samples": 0, "lag_max_ms": 0.0,
+                              "lag_p99_ms": 0.0}
+
+
+def test_a_stall_of_the_station_loop_shows_in_api_stats():
+    async def main():
+        station = Station(StationConfig(http_port=0, udp_port=0, tcp_port=0))
+        await station.start()
+        try:
+            await wait_until(lambda: station.loop_lag.count > 0, what="the monitor's first tick")
+            time.sleep(0.08)  # the stall itself: the loop is held for 80 ms
+            await wait_until(lambda: station.loop_lag.max >= 0.07, timeout=5,
+                             what="the monitor to record the stall")
+            loop = (await get_json(f"{station.url}api/stats"))["loop"]
+            assert loop["lag_max_ms"] >= 70.0 and 0.0 <= loop["lag_p99_ms"] <= loop["lag_max_ms"]
+        finally:
+            await station.stop()
+    run(main())

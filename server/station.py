@@ -89,6 +89,8 @@ class Station:
         # bed -> (datagrams received when refreshed, statistics, statistics encoded)
         self._bed_stats: dict[int, tuple[int, dict, str]] = {}
         self._ordered: list[BedState] = []  # the beds in bed order, for the slices
+        # technical alarm entries the slices changed since the last second: one message a second
+        self._technical_changed: list[AlarmEntry] = []
         self._alarm_links: Counter[int] = Counter()  # bed -> its open alarm connections
         # bed -> (latest numerics, what else the summary shows, the summary encoded)
         self._encoded: dict[int, tuple[object, tuple, str]] = {}
@@ -250,7 +252,9 @@ class Station:
 
     def _slice(self, start: int) -> tuple[list[BedState], int]:
         """The next ``1/push_hz`` of the ward's beds from ``start``, and where the next
-        slice starts: every bed once a second, in bed order, whatever the ward's size."""
+        slice starts: every bed once a second, in bed order, whatever the ward's size. A slice
+        that reaches the end of the ward goes on from its start, so that no bed is skipped
+        when the ward grew between two slices and ``start`` no longer falls on a slice's edge."""
         beds = self.beds.beds
         n = len(beds)
         if not n:
@@ -258,7 +262,10 @@ class Station:
         size = -(-n // max(1, round(self.config.push_hz)))  # ceil
         order = self._order()
         start %= n
-        return order[start:start + size], (start + size) % n
+        part = order[start:start + size]
+        if len(part) < size:
+            part += order[:size - len(part)]
+        return part, (start + size) % n
 
     def _order(self) -> list[BedState]:
         """The beds in bed order (rebuilt when a bed is added, which is rare; beds are never
@@ -277,12 +284,10 @@ class Station:
             if stale != state.stale:
                 state.stale = stale
                 self._bed_changed(state.bed)
-        changed = []
         for event in self.technical.check(part, now):
             assert self.journal is not None
             self.journal.record(event, now)
-            changed.append(self.board.apply_event(event, source="station"))
-        self._publish_group(changed)
+            self._technical_changed.append(self.board.apply_event(event, source="station"))
 
     def _refresh_bed_stats(self, budget: float = 0.004) -> None:
         """Recompute the statistics of the beds some dashboard asks for, round the ward,
@@ -318,8 +323,11 @@ class Station:
 
     def _every_second(self) -> None:
         """What is judged once a second and does not grow with the ward: silences, dashboards
-        that stopped reading, and the stats message."""
+        that stopped reading, the technical alarms the slices changed (one message), and the
+        stats message."""
         now = self.clock.now()
+        changed, self._technical_changed = self._technical_changed, []
+        self._publish_group(changed)
         for entry in self.board.expire_silences(now):
             self._publish(entry)
         self.hub.drop_stalled()
@@ -330,8 +338,8 @@ class Station:
         self.hub.push_alarm({"type": "alarm", "alarm": entry.to_json()})
 
     def _publish_group(self, entries: list[AlarmEntry]) -> None:
-        """The technical alarms the station's own check of one slice of the ward raised and
-        cleared (each bed is checked once a second, a slice per push tick), as one ``alarms``
+        """The technical alarms the station's own checks raised and cleared in one second (each
+        bed is checked once a second, a slice of the ward per push tick), as one ``alarms``
         message carrying every entry.
 
         A ward that loses its network at once changes hundreds of entries in one check. As

@@ -4,8 +4,10 @@ The boundary validates before anything is stored, in this order: the datagram de
 tag verifies), its device is provisioned for its bed (``unknown_device``), its send time and
 boot id are not in the future beyond a bound (``future``), every value is finite and plausible
 (``bad_value``), it is not from an earlier boot of its device (``old_boot``; a newer boot is a
-restart, believed from its second datagram, ``new_boot`` for the first), and its sequence
-number is inside the device's window (``sequence``). A datagram that fails is
+restart, believed from its second datagram, ``new_boot`` for the first), it is not a replay
+(``replay``: its (boot id, sequence number) was admitted already, or is further behind than the
+device's anti-replay window reaches), and its sequence number is not too far ahead
+(``sequence``). A datagram that fails is
 counted by reason and logged (rate-limited, the first of each reason always); it never reaches
 the beds and never stops the endpoint.
 """
@@ -122,5 +124,9 @@ def _refusal(verdict: str, msg: NumericsMessage | WaveMessage, current: int | No
         return (f"boot id {msg.boot_id} is newer than device {msg.device_id}'s current boot "
                 f"{current}; a restart is believed when the next datagram of that boot "
                 "continues from it")
+    if verdict == "replay":
+        return (f"seq {msg.seq} of boot {msg.boot_id} was admitted from device "
+                f"{msg.device_id} already, or is too far behind its anti-replay window to tell: "
+                "a replay (or a network duplicate), not stored again")
     return (f"seq {msg.seq} is outside device {msg.device_id}'s window; believed only when the "
             "next datagram continues from it")

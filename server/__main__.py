@@ -10,9 +10,11 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from vitalsim.devices import WardConfig
 from vitalsim.devices.ward import assign_scenarios
+from vitalsim.keys import KeyFile, KeyFileError
 from vitalsim.scenarios import ScenarioError
 
 from .config import StationConfig, ward_devices
@@ -46,12 +48,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="provision devices 1001..1000+N for beds 1..N (default: --beds); with "
                         "--beds 0 this is how devices elsewhere are let in. Telemetry or alarms "
                         "from any other device are refused as unknown_device")
+    p.add_argument("--keys", metavar="FILE", default=None,
+                   help="device key file (JSON, docs/PROTOCOL.md 'Device keys'), read by the "
+                        "station and its ward; created with a fresh key for every provisioned "
+                        "device if it does not exist. Tagged telemetry is verified with each "
+                        "device's own key")
+    p.add_argument("--require-keys", action="store_true",
+                   help="refuse untagged telemetry, and make every alarm connection prove its "
+                        "device's key (needs --keys)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if args.beds < 0:
         p.error(f"--beds must be 0 or more, got {args.beds}")
     if args.devices is not None and not 0 <= args.devices <= StationConfig.max_beds:
         p.error(f"--devices must be 0..{StationConfig.max_beds}, got {args.devices}")
+    if args.require_keys and args.keys is None:
+        p.error("--require-keys needs --keys FILE (the device key file)")
     try:
         assign_scenarios(args.scenario, max(args.beds, 1))
     except (ScenarioError, ValueError) as exc:
@@ -59,11 +71,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def device_keys(path: str, devices: int) -> KeyFile:
+    """The key file at ``path``; a new one (a key for each of ``devices`` devices) if none."""
+    if not Path(path).exists():
+        keys = KeyFile.generate(list(ward_devices(devices)))
+        keys.save(path)
+        print(f"keys: wrote a new key for devices 1001..{1000 + devices} to {path}", flush=True)
+        return keys
+    try:
+        return KeyFile.load(path)
+    except KeyFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 async def run(args: argparse.Namespace) -> None:
+    provisioned = args.devices if args.devices is not None else args.beds
+    keys = None if args.keys is None else device_keys(args.keys, provisioned)
     config = SystemConfig(
         StationConfig(host=args.host, http_port=args.http_port, udp_port=args.udp_port,
                       tcp_port=args.tcp_port, journal_path=args.journal,
-                      devices=ward_devices(args.devices or 0)),
+                      devices=ward_devices(args.devices or 0),
+                      device_keys=keys, require_auth=args.require_keys),
         WardConfig(beds=args.beds, scenario=args.scenario, seed=args.seed, speed=args.speed),
     )
     system = System(config)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vitalsim.keys import KeyFile
+
 
 @dataclass
 class StationConfig:
@@ -25,8 +27,14 @@ class StationConfig:
     # the kernel's send buffer per dashboard is part of its outgoing queue: keep it small, or
     # Linux grows it to megabytes and a stalled dashboard looks healthy for minutes
     client_send_buffer: int = 64 * 1024
-    telemetry_keys: dict[int, bytes] | None = None
+    telemetry_keys: dict[int, bytes] | None = None  # key id -> key, the same for every device
     require_tag: bool = False
+    # device credentials (issue 16): each device's own keys, from a key file the ward reads
+    # too. A tagged datagram is verified with its device's key (retired keys are refused).
+    # require_auth refuses untagged telemetry, and makes every alarm connection prove its
+    # device's key (HELLO, CHALLENGE, AUTH) before it is taken for that device
+    device_keys: KeyFile | None = None
+    require_auth: bool = False
     # True: vitals and waves are coalesced at push_hz and each message is encoded once for every
     # dashboard that shares a subscription. False: the naive design that the capacity benchmark
     # (python -m bench) measures against: one WebSocket message per datagram per

@@ -20,6 +20,7 @@ import socket
 from collections.abc import Callable
 
 from vitalsim.clock import Clock
+from vitalsim.keys import KeyFile
 from vitalsim.protocol import NumericsMessage, TelemetryError, WaveMessage, decode
 from vitalsim.protocol.validate import MAX_SKEW, check_message
 
@@ -36,6 +37,7 @@ MAX_RECEIVE = 65536
 class TelemetryIngest(asyncio.DatagramProtocol):
     def __init__(self, beds: BedRegistry, clock: Clock, *,
                  keys: dict[int, bytes] | None = None, require_tag: bool = False,
+                 device_keys: KeyFile | None = None,
                  on_numerics: Callable[[int], None] | None = None,
                  on_wave: Callable[[WaveMessage], None] | None = None,
                  max_skew: float = MAX_SKEW) -> None:
@@ -43,6 +45,9 @@ class TelemetryIngest(asyncio.DatagramProtocol):
         self.clock = clock
         self.keys = keys
         self.require_tag = require_tag
+        # each device's own keys, looked up at the station's time (a retired key is refused)
+        self.key_for = None if device_keys is None else \
+            (lambda device_id, key_id: device_keys.lookup(device_id, key_id, clock.now()))
         self.on_numerics = on_numerics
         self.on_wave = on_wave  # only the naive design (coalesce=False) pushes each chunk
         self.received = 0
@@ -83,7 +88,8 @@ class TelemetryIngest(asyncio.DatagramProtocol):
         now = self.clock.now()
         self.bytes += len(data)
         try:
-            msg = decode(data, keys=self.keys, require_tag=self.require_tag)
+            msg = decode(data, keys=self.keys, require_tag=self.require_tag,
+                         key_for=self.key_for)
             bed = self.beds.get(msg.bed, msg.device_id)
             if bed is None:
                 raise TelemetryError("unknown_device", f"device {msg.device_id} is not "

@@ -52,7 +52,9 @@ class Station:
         self.hub = Hub(self.snapshot, bed_encoded=self.bed_encoded,
                        max_alarm_queue=self.config.client_alarm_queue)
         self.ingest = TelemetryIngest(self.beds, self.clock, keys=self.config.telemetry_keys,
-                                      require_tag=self.config.require_tag,
+                                      require_tag=self.config.require_tag
+                                      or self.config.require_auth,
+                                      device_keys=self.config.device_keys,
                                       on_numerics=self._bed_changed if self.config.coalesce
                                       else self._push_numerics_now,
                                       on_wave=None if self.config.coalesce
@@ -100,7 +102,8 @@ class Station:
             self.journal, self.clock, on_alarm=self._on_alarm,
             on_connection=self._on_alarm_connection, provisioned=self.beds.owns,
             dead_after=cfg.alarm_dead_after, frame_timeout=cfg.alarm_frame_timeout,
-            frames_per_second=cfg.alarm_frames_per_second)
+            frames_per_second=cfg.alarm_frames_per_second,
+            device_keys=cfg.device_keys if cfg.require_auth else None)
         sockets = tornado.netutil.bind_sockets(cfg.tcp_port, cfg.host, family=socket.AF_INET)
         self.alarm_listener.add_sockets(sockets)
         self.tcp_port = sockets[0].getsockname()[1]

@@ -36,6 +36,12 @@ class System:
         self.config = config or SystemConfig()
         self.clock = clock or WallClock()
         self.station = Station(self.config.station, clock=self.clock)
+        station = self.config.station
+        if station.device_keys is not None and self.config.ward.keys is None:
+            # the ward's devices are provisioned with the station's key file: they sign their
+            # telemetry, and answer the alarm channel's CHALLENGE when the station asks one
+            self.config.ward.keys = station.device_keys
+            self.config.ward.alarm_auth = station.require_auth
         # the ward's devices are the station's provisioned devices (Ward numbers them
         # 1000 + bed); anything else that sends to it is refused as unknown_device
         for device_id, bed in ward_devices(self.config.ward.beds).items():

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from ..alarms import Limit
 from ..clock import Clock, WallClock
+from ..keys import KeyFile
+from ..protocol.alarm_channel import AlarmSender
 from ..scenarios import load_scenario, scenario_names
 from .link import DeviceLink
 from .monitor import BedsideMonitor
@@ -45,6 +47,11 @@ class WardConfig:
     waves: bool = True
     key: bytes | None = None
     limits: tuple[Limit, ...] | None = None  # None: adult defaults
+    # device credentials (vitalsim.keys): each device signs its telemetry with its newest key
+    # in the file; with alarm_auth it also answers the alarm channel's CHALLENGE with it (a
+    # station started with require_auth sends one; one without never does, so leave it off)
+    keys: KeyFile | None = None
+    alarm_auth: bool = False
 
 
 class Ward:
@@ -58,15 +65,21 @@ class Ward:
         # every device of this run boots now: its alarm ids carry this epoch, so a ward
         # started again against the same journal raises alarms the journal has never seen
         boot_id = round(clock.now() * 1_000_000)
-        self.links = [
-            DeviceLink(
-                BedsideMonitor(device_id=1000 + bed, bed=bed, scenario=name,
+        self.links = []
+        for bed, name in enumerate(names, start=1):
+            device_id = 1000 + bed
+            key, key_id = config.key, 1
+            if config.keys is not None:
+                current = config.keys.current(device_id)  # KeyError names a missing device
+                key, key_id = current.key, current.key_id
+            sender = AlarmSender(device_id, bed, key=key if config.alarm_auth else None,
+                                 key_id=key_id)
+            self.links.append(DeviceLink(
+                BedsideMonitor(device_id=device_id, bed=bed, scenario=name,
                                seed=config.seed * 1000 + bed, waves=config.waves,
-                               key=config.key, limits=config.limits, boot_id=boot_id),
-                host, udp_port, tcp_port, clock=clock, speed=config.speed,
-            )
-            for bed, name in enumerate(names, start=1)
-        ]
+                               key=key, key_id=key_id, limits=config.limits, boot_id=boot_id),
+                host, udp_port, tcp_port, clock=clock, speed=config.speed, sender=sender,
+            ))
 
     @property
     def monitors(self) -> list[BedsideMonitor]:

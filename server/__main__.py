@@ -18,6 +18,7 @@ from vitalsim.keys import KeyFile, KeyFileError
 from vitalsim.scenarios import ScenarioError
 
 from .config import StationConfig, ward_devices
+from .sessions import Operator, UserFileError, default_users, load_users
 from .system import System, SystemConfig
 
 
@@ -56,12 +57,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--require-keys", action="store_true",
                    help="refuse untagged telemetry, and make every alarm connection prove its "
                         "device's key (needs --keys)")
+    p.add_argument("--users", metavar="FILE", default=None,
+                   help="operators who may log in to the dashboard (JSON: name, role viewer or "
+                        "nurse, token; server/sessions.py); default: a nurse and a viewer with "
+                        "fresh tokens, printed at start")
+    p.add_argument("--no-auth", action="store_true",
+                   help="no dashboard sessions: anyone who can reach the HTTP port may read "
+                        "every bed and acknowledge alarms (for the early labs only)")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="another origin (scheme://host:port) whose pages may use the API and "
+                        "WebSocket, e.g. a hub's when the dashboard is proxied; repeatable")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if args.beds < 0:
         p.error(f"--beds must be 0 or more, got {args.beds}")
     if args.devices is not None and not 0 <= args.devices <= StationConfig.max_beds:
         p.error(f"--devices must be 0..{StationConfig.max_beds}, got {args.devices}")
+    if args.no_auth and args.users is not None:
+        p.error("--no-auth and --users contradict each other: sessions are either off or on")
     if args.require_keys and args.keys is None:
         p.error("--require-keys needs --keys FILE (the device key file)")
     try:
@@ -85,6 +98,19 @@ def device_keys(path: str, devices: int) -> KeyFile:
         raise SystemExit(2) from None
 
 
+def operators(args: argparse.Namespace) -> list[Operator] | None:
+    """The dashboard's operators: from --users, a fresh nurse and viewer, or None (--no-auth)."""
+    if args.no_auth:
+        return None
+    if args.users is None:
+        return default_users()
+    try:
+        return load_users(args.users)
+    except UserFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 async def run(args: argparse.Namespace) -> None:
     provisioned = args.devices if args.devices is not None else args.beds
     keys = None if args.keys is None else device_keys(args.keys, provisioned)
@@ -92,7 +118,8 @@ async def run(args: argparse.Namespace) -> None:
         StationConfig(host=args.host, http_port=args.http_port, udp_port=args.udp_port,
                       tcp_port=args.tcp_port, journal_path=args.journal,
                       devices=ward_devices(args.devices or 0),
-                      device_keys=keys, require_auth=args.require_keys),
+                      device_keys=keys, require_auth=args.require_keys,
+                      operators=operators(args), allowed_origins=tuple(args.allow_origin)),
         WardConfig(beds=args.beds, scenario=args.scenario, seed=args.seed, speed=args.speed),
     )
     system = System(config)
@@ -106,7 +133,13 @@ async def run(args: argparse.Namespace) -> None:
         print(f"error: cannot listen: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     st = system.station
-    print(f"dashboard: {st.url}", flush=True)
+    print(f"dashboard: {st.login_url()}", flush=True)
+    if st.sessions is None:
+        print("sessions: OFF (--no-auth): anyone who can reach this port may read and "
+              "acknowledge", flush=True)
+    else:
+        for user in st.sessions.users:
+            print(f"login as {user.name} ({user.role}): {st.login_url(user.name)}", flush=True)
     print(f"telemetry: udp {args.host}:{st.udp_port}  alarms: tcp {args.host}:{st.tcp_port}  "
           f"beds: {args.beds}  (Ctrl-C stops)", flush=True)
     try:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from vitalsim.keys import KeyFile
 
+from .sessions import Operator
+
 
 @dataclass
 class StationConfig:
@@ -35,6 +37,14 @@ class StationConfig:
     # device's key (HELLO, CHALLENGE, AUTH) before it is taken for that device
     device_keys: KeyFile | None = None
     require_auth: bool = False
+    # dashboard sessions (issue 16, server/sessions.py): the operators who may log in, each
+    # with a role and a token. None: no sessions, and the API and WebSocket answer anyone who
+    # can reach the port (the station logs so at start, python -m server prints it); python -m server
+    # turns them on unless told --no-auth
+    operators: list[Operator] | None = None
+    # origins besides the station's own whose pages may use the API and WebSocket (exact
+    # "scheme://host:port" strings, e.g. a hub's origin when the dashboard is proxied)
+    allowed_origins: tuple[str, ...] = ()
     # True: vitals and waves are coalesced at push_hz and each message is encoded once for every
     # dashboard that shares a subscription. False: the naive design that the capacity benchmark
     # (python -m bench) measures against: one WebSocket message per datagram per

@@ -29,6 +29,7 @@ from .config import StationConfig
 from .hub import DashboardClient, Hub, encode_part
 from .ingest import TelemetryIngest
 from .journal import AlarmJournal
+from .sessions import Operator, Sessions
 from .technical import TechnicalAlarms
 from .web import make_app
 
@@ -49,6 +50,8 @@ class Station:
             raises_per_check=self.config.technical_raises_per_second)
         self.board = AlarmBoard()
         self.journal: AlarmJournal | None = None
+        self.sessions = None if self.config.operators is None \
+            else Sessions(self.config.operators)
         self.hub = Hub(self.snapshot, bed_encoded=self.bed_encoded,
                        max_alarm_queue=self.config.client_alarm_queue)
         self.ingest = TelemetryIngest(self.beds, self.clock, keys=self.config.telemetry_keys,
@@ -122,6 +125,11 @@ class Station:
         self._housekeeping = PeriodicCallback(self._every_second, 1000.0)
         self._housekeeping.start()
         self.running = True
+        if self.sessions is None:
+            # INFO, not WARNING: a notebook would print a warning into every lab's cell; the
+            # demo prints it itself (python -m server --no-auth), and the labs say so
+            log.info("dashboard sessions are off: anyone who can reach %s may read every "
+                        "bed and acknowledge alarms", self.url)
         log.info("station listening: http %s, udp %s, tcp %s",
                  self.http_port, self.udp_port, self.tcp_port)
 
@@ -152,6 +160,24 @@ class Station:
     @property
     def url(self) -> str:
         return f"http://{self.config.host}:{self.http_port}/"
+
+    def login_url(self, name: str | None = None) -> str:
+        """The dashboard's URL with an operator's login token (the first nurse's when no
+        ``name`` is given); the plain URL when sessions are off. Opening it logs in."""
+        if self.sessions is None:
+            return self.url
+        users = self.sessions.users
+        chosen = [u for u in users if u.name == name] if name is not None \
+            else [u for u in users if u.may_act] or users
+        if not chosen:
+            raise KeyError(f"no operator {name!r}; operators: {[u.name for u in users]}")
+        return f"{self.url}?token={chosen[0].token}"
+
+    def token(self, name: str | None = None) -> str | None:
+        """An operator's login token (as :meth:`login_url` chooses), for a script's
+        ``Authorization: Bearer`` header; None when sessions are off."""
+        url = self.login_url(name)
+        return url.split("?token=", 1)[1] if "?token=" in url else None
 
     def provision(self, device_id: int, bed: int) -> None:
         """Let ``device_id`` send telemetry and alarms for ``bed``. Everything else is refused
@@ -270,8 +296,12 @@ class Station:
                 continue  # e.g. a silence recorded after the alarm cleared
         self.board.expire_silences(self.clock.now())
 
-    def command(self, raw: str | bytes, client: DashboardClient | None = None) -> dict | None:
-        """A dashboard command. Raises ValueError with a readable reason when it is bad."""
+    def command(self, raw: str | bytes, client: DashboardClient | None = None,
+                operator: Operator | None = None) -> dict | None:
+        """A dashboard command. Raises ValueError with a readable reason when it is bad.
+
+        With sessions, ``operator`` is the session's: an ack or a silence needs a nurse, and
+        records the operator's name (a ``user`` field in the command is not believed)."""
         try:
             cmd = json.loads(raw, parse_constant=_not_json)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -283,6 +313,15 @@ class Station:
         kind = cmd["type"]
         if kind in ("ack", "silence"):
             alarm_id, user = cmd.get("alarm_id"), cmd.get("user")
+            if self.sessions is not None:
+                if operator is None:
+                    raise ValueError(f"{kind} needs a logged-in operator (open the dashboard's "
+                                     "token URL)")
+                if not operator.may_act:
+                    self.sessions.refuse("role")
+                    raise ValueError(f"{operator.name} is a {operator.role}: only a nurse may "
+                                     f"{'acknowledge' if kind == 'ack' else 'silence'} alarms")
+                user = operator.name
             if not isinstance(alarm_id, str) or not isinstance(user, str) or not user.strip():
                 raise ValueError(f'{kind} needs "alarm_id" (string) and "user" '
                                  "(non-empty string)")
@@ -365,6 +404,8 @@ class Station:
             "tcp": self.alarm_listener.counters() if self.alarm_listener else {},
             "websocket": self.hub.counters(),
             "beds": {str(b): s.stats.snapshot() for b, s in sorted(self.beds.beds.items())},
+            **({} if self.sessions is None else {"sessions": {
+                "refused": dict(self.sessions.refused)}}),
         }
 
 

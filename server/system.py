@@ -121,3 +121,13 @@ class System:
     @property
     def url(self) -> str:
         return self.station.url
+
+    def login_url(self, name: str | None = None) -> str:
+        """The dashboard's URL with an operator's login token: what a lab shows
+        (``course.links.dashboard_link(system.login_url())``), and the plain URL when the
+        station has no sessions. See :meth:`Station.login_url`."""
+        return self.station.login_url(name)
+
+    def token(self, name: str | None = None) -> str | None:
+        """An operator's token for ``Authorization: Bearer`` (None without sessions)."""
+        return self.station.token(name)

@@ -39,8 +39,8 @@ class StationConfig:
     require_auth: bool = False
     # dashboard sessions (issue 16, server/sessions.py): the operators who may log in, each
     # with a role and a token. None: no sessions, and the API and WebSocket answer anyone who
-    # can reach the port (the station logs so at start, python -m server prints it); python -m server
-    # turns them on unless told --no-auth
+    # can reach the port (the station logs so at start, python -m server prints it).
+    # python -m server turns them on unless told --no-auth
     operators: list[Operator] | None = None
     # origins besides the station's own whose pages may use the API and WebSocket (exact
     # "scheme://host:port" strings, e.g. a hub's origin when the dashboard is proxied)

@@ -299,3 +299,40 @@ def test_python_m_server_takes_a_key_file_creates_it_once_and_requires_it_on_req
     with pytest.raises(SystemExit):
         device_keys(str(tmp_path / "bad.json"), 2)
     assert "not JSON" in capsys.readouterr().err
+
+
+def test_python_m_server_with_authentication_on_runs_its_ward_without_a_refusal(tmp_path):
+    """What `make demo` runs: device keys made on first start, required; sessions on. The ward
+    signs and authenticates, so the station refuses nothing of it; the API answers the token."""
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "--beds", "2", "--http-port", "0", "--udp-port", "0",
+         "--tcp-port", "0", "--journal", ":memory:", "--keys", str(tmp_path / "k.json"),
+         "--require-keys"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(2)]
+        assert lines[0].startswith("keys: wrote") and lines[1].startswith("dashboard: "), lines
+        login = lines[1].split()[1]
+        base, token = login.split("?token=")
+
+        def stats() -> dict:
+            request = urllib.request.Request(base + "api/stats",
+                                             headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return json.loads(resp.read())
+
+        run(wait_until(lambda: len(stats()["beds"]) == 2 and stats()["tcp"]["open"] == 2,
+                       timeout=20, interval=0.2, what="both beds heard and both alarm links up"))
+        now = stats()
+        assert now["udp"]["rejected"] == {} and now["tcp"]["errors"] == {}, now
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(base + "api/stats", timeout=10)
+        assert err.value.code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()

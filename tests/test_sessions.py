@@ -173,3 +173,18 @@ def test_a_viewer_may_look_and_a_nurses_ack_records_the_nurse_not_a_typed_name()
             nurse.close()
             w.close()
     run(main())
+
+
+def test_the_course_link_to_the_dashboard_carries_the_login_token_behind_a_hub():
+    """A lab shows ``dashboard_link(system.login_url())``: locally the token URL itself, under
+    a hub the proxy's path with the same token, so the learner logs in either way."""
+    from course.links import dashboard_link
+
+    async def main():
+        async with running(with_sessions()) as st:
+            local = dashboard_link(st.login_url(), environ={})
+            hub = dashboard_link(st.login_url(),
+                                 environ={"JUPYTERHUB_SERVICE_PREFIX": "/user/amy/"})
+            assert local.href == st.url + "?token=" + NURSE.token
+            assert hub.href == f"/user/amy/proxy/{st.http_port}/?token={NURSE.token}"
+    run(main())

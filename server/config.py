@@ -37,6 +37,9 @@ class StationConfig:
     # device's key (HELLO, CHALLENGE, AUTH) before it is taken for that device
     device_keys: KeyFile | None = None
     require_auth: bool = False
+    # the anti-replay window (docs/PROTOCOL.md, reason `replay`). False only to show what it
+    # prevents (lab 06): a replayed datagram is then stored again
+    anti_replay: bool = True
     # dashboard sessions (issue 16, server/sessions.py): the operators who may log in, each
     # with a role and a token. None: no sessions, and the API and WebSocket answer anyone who
     # can reach the port (the station logs so at start, python -m server prints it).

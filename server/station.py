@@ -42,7 +42,8 @@ class Station:
         self.clock = clock or WallClock()
         self.beds = BedRegistry(self.config.history_seconds,
                                 wave_chunks=self.config.wave_history_seconds * 4,
-                                max_beds=self.config.max_beds)
+                                max_beds=self.config.max_beds,
+                                anti_replay=self.config.anti_replay)
         for device_id, bed in (self.config.devices or {}).items():
             self.beds.provision(device_id, bed)
         self.technical = TechnicalAlarms(

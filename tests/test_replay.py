@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tests.helpers import run, wait_until
 from tests.station_client import Udp, numerics, running, station
 from vitalsim.protocol.replay import SEQ_MOD, ReplayWindow
-from vitalsim.protocol.telemetry import encode
+from vitalsim.protocol.telemetry import decode, encode
 
 BOOT = 1_700_000_000_000_000
 SIZE, AHEAD = 64, 16  # a small window, so that hypothesis reaches both of its edges
@@ -144,4 +144,34 @@ def test_the_station_refuses_a_replayed_signed_datagram_and_stores_it_once():
                     bed.stats.restarts) == (4101, 0, 0.0, 0)
             assert bed.latest.seq == 4101 and bed.latest.hr == 72.0
             assert st.stats()["udp"]["rejected"]["replay"] == 12
+    run(main())
+
+
+def test_with_anti_replay_off_a_replay_is_stored_again_which_is_what_the_window_prevents():
+    """The switch lab 06 uses to show the attack: off, the replayed reading joins the history a
+    second time and counts as a duplicate; the default (on) is tested above."""
+    async def main():
+        async with running(station(anti_replay=False)) as st, Udp(st.udp_port) as udp:
+            boot = round(time.time() * 1e6) - 10_000_000
+            for seq in (1, 2, 3):
+                udp.send(encode(numerics(seq, boot_id=boot)))
+            await wait_until(lambda: 1 in st.beds.beds and st.beds.beds[1].stats.received == 3,
+                             what="three datagrams")
+            udp.send(encode(numerics(2, boot_id=boot)))
+            bed = st.beds.beds[1]
+            await wait_until(lambda: bed.stats.duplicates == 1, what="the replay, admitted")
+            assert [m.seq for m in bed.history] == [1, 2, 3, 2]
+            assert st.ingest.rejected.get("replay") is None
+    run(main())
+
+
+def test_a_tap_on_the_udp_proxy_sees_every_datagram_the_ward_sends():
+    from server.system import System
+
+    async def main():
+        async with System.ephemeral(beds=1, waves=False, impaired=True) as system:
+            seen: list[bytes] = []
+            system.udp_proxy.taps.append(seen.append)
+            await wait_until(lambda: len(seen) >= 2, what="two datagrams at the tap")
+            assert decode(seen[0]).device_id == 1001
     run(main())

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .model import TcpSettings, UdpImpairer, UdpSettings
@@ -35,6 +36,9 @@ class UdpImpairmentProxy:
         self.target = target
         self.listen = listen
         self.impairer = UdpImpairer(settings or UdpSettings(), seed)
+        # whoever sits on the path sees every datagram: taps are called with each one as it
+        # arrives (lab 06 captures a signed datagram here, where it cannot sniff without root)
+        self.taps: list[Callable[[bytes], None]] = []
         self.port = 0
         self._inbound: asyncio.DatagramTransport | None = None
         self._outbound: asyncio.DatagramTransport | None = None
@@ -59,6 +63,8 @@ class UdpImpairmentProxy:
         return self
 
     def _arrived(self, data: bytes) -> None:
+        for tap in self.taps:
+            tap(data)
         loop = asyncio.get_running_loop()
         try:
             times = self.impairer.decide(loop.time())

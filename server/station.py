@@ -180,6 +180,13 @@ class Station:
         url = self.login_url(name)
         return url.split("?token=", 1)[1] if "?token=" in url else None
 
+    def set_anti_replay(self, on: bool) -> None:
+        """Turn the anti-replay window's refusal on or off for every bed, now and to come.
+        Off only to show what it prevents (lab 06): replays are then stored again."""
+        self.beds.anti_replay = on
+        for state in self.beds.beds.values():
+            state.stats.anti_replay = on
+
     def provision(self, device_id: int, bed: int) -> None:
         """Let ``device_id`` send telemetry and alarms for ``bed``. Everything else is refused
         as ``unknown_device``. Raises ValueError past ``config.max_beds`` beds."""

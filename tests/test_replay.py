@@ -162,6 +162,10 @@ def test_with_anti_replay_off_a_replay_is_stored_again_which_is_what_the_window_
             await wait_until(lambda: bed.stats.duplicates == 1, what="the replay, admitted")
             assert [m.seq for m in bed.history] == [1, 2, 3, 2]
             assert st.ingest.rejected.get("replay") is None
+            st.set_anti_replay(True)  # and on again, on the running station
+            udp.send(encode(numerics(2, boot_id=boot)))
+            await wait_until(lambda: st.ingest.rejected.get("replay") == 1, what="refused now")
+            assert [m.seq for m in bed.history] == [1, 2, 3, 2]
     run(main())
 
 

@@ -120,14 +120,17 @@ FORGED_HR = 250.0
 attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)   # any program, no root
 victim = station.beds.beds[2].latest
 before = dict(station.stats()["udp"]["rejected"])
-plain = not_done_yet(forge, 2, 1002, victim.seq + 2, victim.boot_id, FORGED_HR)
+try:
+    plain = forge(2, 1002, victim.seq + 2, victim.boot_id, FORGED_HR)
+except NotImplementedError:
+    plain = None
+    print("forge() is not written yet: nothing sent")
 if plain is not None:
     guessed = Telemetry(plain)
     guessed.key_id = 1                                      # "signed with key 1"
-    body = bytes(guessed)[:-16] if guessed.tag else bytes(guessed)
-    tag = hmac.new(b"a guessed key", bytes(guessed)[:34 + guessed.body_len],
-                   hashlib.sha256).digest()[:16]
-    for data in (plain, bytes(guessed)[:34 + guessed.body_len] + tag):
+    signed_part = bytes(guessed)[:34 + guessed.body_len]   # header and body, as a device signs
+    tag = hmac.new(b"a guessed key", signed_part, hashlib.sha256).digest()[:16]
+    for data in (plain, signed_part + tag):
         attacker.sendto(data, ("127.0.0.1", station.udp_port))
     await wait_until(lambda: sum(station.stats()["udp"]["rejected"].values())
                      >= sum(before.values()) + 2, timeout=3, what="the station's verdicts")
@@ -142,7 +145,8 @@ checks.expect("heart rate in your datagram, decoded without a key",
               lambda: decode(not_done_yet(forge, 2, 1002, 1, 0, FORGED_HR)).hr,
               expected=FORGED_HR, because="forge() puts hr in the numerics body")
 checks.expect("datagrams refused as bad_tag, from your two forgeries",
-              lambda: plain is not None and rejected.get("bad_tag", 0) - before.get("bad_tag", 0),
+              lambda: not_done_yet(forge, 2, 1002, 1, 0, FORGED_HR) is not None
+              and rejected.get("bad_tag", 0) - before.get("bad_tag", 0),
               expected=2, because="one has no tag and this station requires one; the other's "
                                   "tag was made without device 1002's key")
 checks.that("bed 2's history holds no 250", FORGED_HR not in history_hr,
@@ -261,8 +265,11 @@ async def inject(data: bytes) -> list:
 
 journaled = station.journal.count()
 answer = []
-if (data := not_done_yet(injection)) is not None:
-    answer = await inject(data)
+try:
+    answer = await inject(injection())
+except NotImplementedError:
+    print("injection() is not written yet: nothing sent")
+if answer:
     await wait_until(lambda: station.stats()["tcp"]["errors"], timeout=3, what="the count")
 for frame in answer:
     print(type(frame).__name__, frame)
@@ -272,11 +279,13 @@ print("tcp errors:", station.stats()["tcp"]["errors"])
 checks = Checks("Exercise 2: the injected alarm refused")
 checks.expect("frames in your injection", lambda: len(FrameDecoder().feed(not_done_yet(injection))),
               expected=2, because="a HELLO and an ALARM")
-checks.expect("the station's answers", lambda: [type(f).__name__ for f in answer],
+checks.expect("the station's answers",
+              lambda: not_done_yet(injection) and [type(f).__name__ for f in answer],
               expected=["Error"], because="an ALARM before the AUTH that answers the station's "
                                           "CHALLENGE is refused, and never ACKed")
 checks.expect("refused as unauthenticated",
-              lambda: station.stats()["tcp"]["errors"].get("unauthenticated", 0), expected=1,
+              lambda: not_done_yet(injection)
+              and station.stats()["tcp"]["errors"].get("unauthenticated", 0), expected=1,
               because="the station counts every refusal by its reason")
 checks.expect("alarms journaled since", lambda: station.journal.count() - journaled, expected=0,
               because="nothing from an unauthenticated connection is stored")
@@ -344,7 +353,11 @@ seqs[rng.choice(3000, 60, replace=False)] -= 500          # stragglers and old r
 seqs = [int(s) for s in np.maximum(seqs, 0)]
 reference = ReplayWindow(size=64, max_ahead=10**9)        # never refuses a jump ahead
 theirs = [reference.judge(1, s) == "admit" for s in seqs]
-mine = not_done_yet(my_window, seqs, 64)
+try:
+    mine = my_window(seqs, 64)
+except NotImplementedError:
+    mine = None
+    print("my_window() is not written yet")
 first_difference = None if mine is None else next(
     (i for i, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b), None)
 print("the station admits", sum(theirs), "of", len(seqs))

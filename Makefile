@@ -26,8 +26,11 @@ $(STAMP): requirements.lock pyproject.toml
 AUTH ?= on
 DEMO_AUTH_on = --keys device-keys.json --require-keys
 DEMO_AUTH_off = --no-auth
+# TLS=on: HTTPS and TLS on the alarm channel, with a self-signed certificate in tls/
+TLS ?= off
+DEMO_TLS_on = --tls tls
 demo: $(STAMP)
-	$(PY) -m server --beds $(BEDS) $(DEMO_AUTH_$(AUTH))
+	$(PY) -m server --beds $(BEDS) $(DEMO_AUTH_$(AUTH)) $(DEMO_TLS_$(TLS))
 
 test: $(STAMP)
 	$(PY) -m ruff check --no-cache .

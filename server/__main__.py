@@ -20,6 +20,7 @@ from vitalsim.scenarios import ScenarioError
 from .config import StationConfig, ward_devices
 from .sessions import Operator, UserFileError, default_users, load_users
 from .system import System, SystemConfig
+from .tls import TlsError, self_signed
 
 
 def port(text: str) -> int:
@@ -67,6 +68,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                    help="another origin (scheme://host:port) whose pages may use the API and "
                         "WebSocket, e.g. a hub's when the dashboard is proxied; repeatable")
+    p.add_argument("--tls", metavar="DIR", default=None,
+                   help="HTTPS for the dashboard and TLS for the alarm channel, with DIR/cert.pem "
+                        "and DIR/key.pem (a self-signed certificate for 127.0.0.1 is made there "
+                        "if they do not exist; browsers warn about it). The ward trusts it")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if args.beds < 0:
@@ -114,12 +119,22 @@ def operators(args: argparse.Namespace) -> list[Operator] | None:
 async def run(args: argparse.Namespace) -> None:
     provisioned = args.devices if args.devices is not None else args.beds
     keys = None if args.keys is None else device_keys(args.keys, provisioned)
+    cert = key = None
+    if args.tls is not None:
+        try:
+            cert, key = self_signed(args.tls)
+        except TlsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        print(f"tls: {cert} (self-signed: a browser warns; trust it, or give your own)",
+              flush=True)
     config = SystemConfig(
         StationConfig(host=args.host, http_port=args.http_port, udp_port=args.udp_port,
                       tcp_port=args.tcp_port, journal_path=args.journal,
                       devices=ward_devices(args.devices or 0),
                       device_keys=keys, require_auth=args.require_keys,
-                      operators=operators(args), allowed_origins=tuple(args.allow_origin)),
+                      operators=operators(args), allowed_origins=tuple(args.allow_origin),
+                      tls_cert=cert, tls_key=key),
         WardConfig(beds=args.beds, scenario=args.scenario, seed=args.seed, speed=args.speed),
     )
     system = System(config)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import ssl
 from collections.abc import Callable
 
 from tornado.iostream import IOStream, StreamClosedError
@@ -37,8 +38,10 @@ class AlarmListener(TCPServer):
                  provisioned: Callable[[int, int], bool] | None = None,
                  dead_after: float = 6.0, frame_timeout: float = 5.0,
                  frames_per_second: float = 200.0,
-                 device_keys: KeyFile | None = None) -> None:
-        super().__init__(max_buffer_size=1 << 20)
+                 device_keys: KeyFile | None = None,
+                 ssl_options: ssl.SSLContext | None = None) -> None:
+        # with ssl_options every connection is TLS; the receiver still sees plain frames
+        super().__init__(max_buffer_size=1 << 20, ssl_options=ssl_options)
         self.journal = journal
         self.clock = clock
         self.on_alarm = on_alarm

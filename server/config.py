@@ -48,6 +48,10 @@ class StationConfig:
     # origins besides the station's own whose pages may use the API and WebSocket (exact
     # "scheme://host:port" strings, e.g. a hub's origin when the dashboard is proxied)
     allowed_origins: tuple[str, ...] = ()
+    # HTTPS for the dashboard and TLS for the alarm channel (server/tls.py): a PEM certificate
+    # and its key (None: the key is in the certificate's file). None: plain HTTP and TCP
+    tls_cert: str | Path | None = None
+    tls_key: str | Path | None = None
     # True: vitals and waves are coalesced at push_hz and each message is encoded once for every
     # dashboard that shares a subscription. False: the naive design that the capacity benchmark
     # (python -m bench) measures against: one WebSocket message per datagram per

@@ -31,6 +31,7 @@ from .ingest import TelemetryIngest
 from .journal import AlarmJournal
 from .sessions import Operator, Sessions
 from .technical import TechnicalAlarms
+from .tls import server_context
 from .web import make_app
 
 log = logging.getLogger("server.station")
@@ -53,6 +54,9 @@ class Station:
         self.journal: AlarmJournal | None = None
         self.sessions = None if self.config.operators is None \
             else Sessions(self.config.operators)
+        # HTTPS and TLS on the alarm channel, when given a certificate (server/tls.py)
+        self._tls = None if self.config.tls_cert is None \
+            else server_context(self.config.tls_cert, self.config.tls_key or self.config.tls_cert)
         self.hub = Hub(self.snapshot, bed_encoded=self.bed_encoded,
                        max_alarm_queue=self.config.client_alarm_queue)
         self.ingest = TelemetryIngest(self.beds, self.clock, keys=self.config.telemetry_keys,
@@ -107,7 +111,8 @@ class Station:
             on_connection=self._on_alarm_connection, provisioned=self.beds.owns,
             dead_after=cfg.alarm_dead_after, frame_timeout=cfg.alarm_frame_timeout,
             frames_per_second=cfg.alarm_frames_per_second,
-            device_keys=cfg.device_keys if cfg.require_auth else None)
+            device_keys=cfg.device_keys if cfg.require_auth else None,
+            ssl_options=self._tls)
         sockets = tornado.netutil.bind_sockets(cfg.tcp_port, cfg.host, family=socket.AF_INET)
         self.alarm_listener.add_sockets(sockets)
         self.tcp_port = sockets[0].getsockname()[1]
@@ -116,7 +121,7 @@ class Station:
         # client that connects and sends nothing, or a header a byte a minute, is closed
         self.http_server = tornado.httpserver.HTTPServer(
             make_app(self), idle_connection_timeout=cfg.http_idle_timeout,
-            body_timeout=cfg.http_idle_timeout)
+            body_timeout=cfg.http_idle_timeout, ssl_options=self._tls)
         sockets = tornado.netutil.bind_sockets(cfg.http_port, cfg.host, family=socket.AF_INET)
         self.http_server.add_sockets(sockets)
         self.http_port = sockets[0].getsockname()[1]
@@ -160,7 +165,8 @@ class Station:
 
     @property
     def url(self) -> str:
-        return f"http://{self.config.host}:{self.http_port}/"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{self.config.host}:{self.http_port}/"
 
     def login_url(self, name: str | None = None) -> str:
         """The dashboard's URL with an operator's login token (the first nurse's when no

@@ -42,6 +42,8 @@ class System:
             # telemetry, and answer the alarm channel's CHALLENGE when the station asks one
             self.config.ward.keys = station.device_keys
             self.config.ward.alarm_auth = station.require_auth
+        if station.tls_cert is not None and self.config.ward.tls_ca is None:
+            self.config.ward.tls_ca = station.tls_cert  # the ward trusts its station's cert
         # the ward's devices are the station's provisioned devices (Ward numbers them
         # 1000 + bed); anything else that sends to it is refused as unknown_device
         for device_id, bed in ward_devices(self.config.ward.beds).items():

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..alarms import Limit
 from ..clock import Clock, WallClock
@@ -13,6 +15,14 @@ from ..protocol.alarm_channel import AlarmSender
 from ..scenarios import load_scenario, scenario_names
 from .link import DeviceLink
 from .monitor import BedsideMonitor
+
+
+def client_context(cafile: str | Path) -> ssl.SSLContext:
+    """A device's TLS settings: it trusts the station's certificate ``cafile`` alone, and
+    checks that it names the host it dialled."""
+    context = ssl.create_default_context(cafile=str(cafile))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 #: the order in which "mix" hands out scenarios: the interesting ones first
 MIX_ORDER = ("stable_adult", "sepsis", "hypoxia", "af_rvr", "haemorrhage", "bradycardia",
@@ -52,6 +62,8 @@ class WardConfig:
     # station started with require_auth sends one; one without never does, so leave it off)
     keys: KeyFile | None = None
     alarm_auth: bool = False
+    # a station with TLS on its alarm channel: the certificate (PEM) the devices trust
+    tls_ca: str | Path | None = None
 
 
 class Ward:
@@ -79,6 +91,7 @@ class Ward:
                                seed=config.seed * 1000 + bed, waves=config.waves,
                                key=key, key_id=key_id, limits=config.limits, boot_id=boot_id),
                 host, udp_port, tcp_port, clock=clock, speed=config.speed, sender=sender,
+                tls=None if config.tls_ca is None else client_context(config.tls_ca),
             ))
 
     @property

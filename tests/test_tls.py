@@ -59,3 +59,22 @@ def test_the_ward_speaks_tls_to_the_alarm_channel_and_the_dashboard_is_https(cer
             w.close()
             assert st.stats()["tcp"]["errors"] == {}
     run(main())
+
+
+def test_a_tap_on_the_tcp_proxy_sees_tls_records_but_no_frame(cert):
+    """What lab 06 shows an eavesdropper: the alarm channel's bytes through an on-path relay,
+    TLS records (content type 23, application data) whose sizes it sees and whose frames it
+    cannot read."""
+    crt, key = cert
+
+    async def main():
+        async with System.ephemeral(beds=1, waves=False, impaired=True, tls_cert=crt,
+                                    tls_key=key) as system:
+            seen: list[tuple[str, bytes]] = []
+            system.tcp_proxy.taps.append(lambda way, data: seen.append((way, data)))
+            system.tcp_proxy.reset_connections()  # the device reconnects, through the tap
+            await wait_until(lambda: any(d[:1] == b"\x17" for _, d in seen),
+                             timeout=15, what="application data records at the tap")
+            assert all(b"HELLO" not in d and b"device_id" not in d for _, d in seen)
+            assert {way for way, _ in seen} == {"up", "down"}
+    run(main())

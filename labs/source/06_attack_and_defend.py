@@ -20,7 +20,8 @@
 #    station's;
 # 5. explain cross-site WebSocket hijacking (CSWSH) with a real case, CVE-2024-28179, and show
 #    the station refusing a WebSocket from another origin;
-# 6. write a threat model of the ward: asset, attacker, attack, defence, residual risk.
+# 6. read what TLS leaves an eavesdropper: sizes, timing and ports;
+# 7. write a threat model of the ward: asset, attacker, attack, defence, residual risk.
 #
 # **Prerequisites.** Lab 04 (the datagram, scapy's `Telemetry` layer, the forged heart rate and
 # the HMAC tag). Lab 02 for the alarm channel's frames, lab 03 for the WebSocket.
@@ -451,7 +452,80 @@ checks
 # cookie.
 
 # %% [markdown]
-# ## 7. A threat model of the ward
+# ## 7. What TLS still shows
+#
+# Everything above was readable on the wire: heart rates, alarms, the token in a URL, the session
+# cookie. With `--tls` the station wraps the alarm channel in TLS and serves the dashboard over
+# HTTPS (docs/PROTOCOL.md section 2). A second, small ward below runs its alarm channel through
+# TLS and a TCP relay on the path; the relay's tap keeps what an eavesdropper would see. Its
+# monitor has an alarm limit at the patient's own heart rate, so it raises alarms every few
+# seconds. (Making the self-signed certificate needs the `openssl` command; without it this
+# section says so.)
+
+# %%
+import tempfile
+
+import pandas as pd
+
+from server.tls import TlsError, self_signed
+from vitalsim.alarms import FLAPPING_HR
+from vitalsim.impair import TcpSettings
+
+seen_tls: list[tuple[float, str, bytes]] = []
+try:
+    cert, key = self_signed(tempfile.mkdtemp(prefix="lab06-tls-"))
+except TlsError as exc:
+    cert = None
+    print("no TLS here:", exc)
+if cert is not None:
+    secure = System(SystemConfig(
+        StationConfig(http_port=0, udp_port=0, tcp_port=0, tls_cert=cert, tls_key=key,
+                      device_keys=keys, require_auth=True, operators=operators),
+        WardConfig(beds=1, scenario="stable_adult", seed=6, waves=False, speed=4.0,
+                   limits=FLAPPING_HR),
+        tcp_impairment=TcpSettings()))
+    await secure.start()
+    t0 = time.monotonic()
+    secure.tcp_proxy.taps.append(lambda way, data: seen_tls.append((time.monotonic() - t0,
+                                                                    way, data)))
+    secure.tcp_proxy.reset_connections()     # the monitor reconnects, through the tap
+    await wait_until(lambda: secure.station.journal.count() >= 2, timeout=20,
+                     what="two alarms journaled over TLS")
+    await secure.stop()
+    print("the dashboard was at", secure.url)
+records = pd.DataFrame([{"t_s": round(t, 2), "way": way, "bytes": len(d),
+                         "TLS record type": d[0]} for t, way, d in seen_tls])
+print(f"{len(records)} pieces seen; readable 'device_id' in any:",
+      any(b"device_id" in d for _, _, d in seen_tls))
+records.head(12)
+
+# %% tags=["check"]
+checks = Checks("Section 7: the eavesdropper's view of TLS")
+checks.that("pieces of the alarm channel seen on the path", cert is None or len(seen_tls) > 0,
+            because="TLS hides content, not the traffic itself", got=len(seen_tls))
+checks.that("none of them readable", not any(b"device_id" in d for _, _, d in seen_tls),
+            because="every frame travels inside encrypted application-data records (type 23)",
+            got=lambda: [d[:40] for _, _, d in seen_tls if b"device_id" in d][:1])
+checks
+
+# %% [markdown]
+# **Question.** From the table alone (times, directions, sizes, the port), what can the
+# eavesdropper still tell about bed 1? Think of the handshake, the heartbeats every 2 s, an ALARM
+# and the station's ACK right after it.
+
+# %% [markdown]
+# *Your answer here.*
+
+# %% [markdown] tags=["instructor"]
+# **Model answer (instructor).** That a device is connected to the station's alarm port, when it
+# (re)connected (the handshake's large records), that the line is alive (small records every
+# 2 s in each direction), and when an alarm was raised: an upstream record larger than a
+# heartbeat followed at once by a small downstream one (the ACK). Sizes even hint at which frame
+# (a longer condition name makes a longer record). Padding and constant-rate cover traffic would
+# hide this, at a cost in bandwidth.
+
+# %% [markdown]
+# ## 8. A threat model of the ward
 #
 # ### Exercise 5 (written): fill in the last column
 #
@@ -465,7 +539,7 @@ checks
 # | patient data, acknowledgements | a web page the nurse visits | CSWSH | session cookie + Origin check | … |
 # | acknowledgements | a logged-in viewer | acknowledging as a nurse | roles; the ack records the session's user | … |
 # | device keys | someone with the key file or a stolen monitor | signing as that device | a key per device, rotation with a grace period | … |
-# | confidentiality of vitals | eavesdropper | reading the traffic | none (no encryption) | … |
+# | confidentiality of alarms, tokens, cookies | eavesdropper | reading the traffic | TLS with `--tls` (telemetry stays in clear UDP) | … |
 
 # %% [markdown]
 # *Your table here.*
@@ -481,10 +555,10 @@ checks
 # | CSWSH | an allowed origin that is itself compromised (the hub) is trusted; tokens in printed URLs may leak into logs or history |
 # | roles | a nurse's session cookie stolen from the browser acts as the nurse until it expires (sessions here do not expire) |
 # | device keys | one compromised monitor is one device, not the ward; rotation needs every device updated within the grace period |
-# | confidentiality | everything is readable on the wire; TLS (DTLS for UDP) would hide content, not sizes, timing or who talks to whom |
+# | confidentiality | without `--tls` everything is readable; with it, telemetry still is (it would need DTLS), and sizes, timing and who talks to whom stay visible (Section 7) |
 
 # %% [markdown]
-# ## 8. Stop everything
+# ## 9. Stop everything
 
 # %%
 attacker.close()
@@ -498,8 +572,8 @@ print("stopped:", not system.station.running)
 #    `replay`, the injection of Section 4 as `unauthenticated`, the foreign page of Section 6 as
 #    `origin`. Which of these counters would you alarm on in a real hospital, and which would
 #    fire during normal operation (think of network duplicates)?
-# 2. With TLS on the alarm channel and HTTPS on the dashboard, an eavesdropper no longer reads the
-#    alarms. What does it still learn from sizes, timing and ports (which bed alarms, and when)?
+# 2. Section 7's eavesdropper saw one bed. On a ward of 30, with all alarm channels to one port,
+#    what could it still tell apart, and what would a VPN between the ward and the station hide?
 # 3. Key rotation has a grace period. What goes wrong if it is too short, and what if it is too
 #    long?
 # 4. The early labs ran without any of this. What did that make easier to teach, and what should a

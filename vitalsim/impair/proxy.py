@@ -137,6 +137,9 @@ class TcpImpairmentProxy:
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
         self._handlers: set[asyncio.Task] = set()  # one per accepted connection, until it ends
+        # an observer on the path: each tap is called with ("up" or "down", the bytes) for every
+        # piece read from either side (lab 06 reads what TLS leaves visible: sizes and timing)
+        self.taps: list[Callable[[str, bytes], None]] = []
 
     @property
     def counters(self) -> dict[str, int]:
@@ -207,6 +210,9 @@ class TcpImpairmentProxy:
         try:
             while True:
                 chunk = await src.read(16384 if self.settings.bandwidth else 65536)
+                for tap in self.taps:
+                    if chunk:
+                        tap("up" if counter == "bytes_up" else "down", chunk)
                 await queue.put((loop.time() + self.settings.latency, chunk))
                 if not chunk:
                     break

@@ -336,3 +336,20 @@ def test_python_m_server_with_authentication_on_runs_its_ward_without_a_refusal(
         proc.terminate()
         proc.wait(timeout=10)
         proc.stdout.close()
+
+
+def test_python_m_vitalsim_keys_makes_a_file_and_rotates_a_key(tmp_path, capsys):
+    from vitalsim.keys import main
+
+    path = str(tmp_path / "k.json")
+    main(["new", path, "--devices", "2"])
+    main(["rotate", path, "1002", "--grace", "60"])
+    keys = KeyFile.load(path)
+    assert [k.key_id for k in keys.devices[1002]] == [1, 2]
+    assert keys.devices[1002][0].retire_at is not None and keys.devices[1001][0].retire_at is None
+    assert "new key id 2" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["rotate", path, "1009"])
+    assert "device 1009 has no key" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["new", path, "--devices", "1"])  # never overwrites

@@ -161,3 +161,44 @@ class KeyFile:
             json.dump(self.to_json(), f, indent=1)
             f.write("\n")
         os.chmod(path, 0o600)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m vitalsim.keys``: make a key file, or rotate a device's key in one.
+
+    The one place this module reads the clock: a rotation's grace period starts now."""
+    import argparse
+    import time
+
+    p = argparse.ArgumentParser(prog="python -m vitalsim.keys", description=main.__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    new = sub.add_parser("new", help="a key file with a fresh key for devices 1001..1000+N")
+    new.add_argument("file")
+    new.add_argument("--devices", type=int, required=True, metavar="N")
+    rot = sub.add_parser("rotate", help="give DEVICE a new key; its old ones are refused "
+                                        "after the grace period")
+    rot.add_argument("file")
+    rot.add_argument("device", type=int)
+    rot.add_argument("--grace", type=float, default=3600.0,
+                     help="seconds the old key is still accepted (default 3600)")
+    args = p.parse_args(argv)
+    if args.command == "new":
+        if Path(args.file).exists():
+            p.error(f"{args.file} exists; a new key file never overwrites one")
+        KeyFile.generate(range(1001, 1001 + args.devices)).save(args.file)
+        print(f"wrote keys for devices 1001..{1000 + args.devices} to {args.file}")
+        return
+    try:
+        keys = KeyFile.load(args.file)
+        if args.device not in keys.devices:
+            p.error(f"device {args.device} has no key in {args.file}")
+        new_key = keys.rotate(args.device, time.time(), args.grace)
+    except (KeyFileError, ValueError) as exc:
+        p.error(str(exc))
+    keys.save(args.file)
+    print(f"device {args.device}: new key id {new_key.key_id}; older keys refused after "
+          f"{args.grace:g} s. Restart the station and the device to use it")
+
+
+if __name__ == "__main__":
+    main()

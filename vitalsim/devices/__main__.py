@@ -39,7 +39,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-waves", action="store_true", help="numerics only")
     p.add_argument("--keys", metavar="FILE", default=None,
                    help="device key file (vitalsim.keys; the station's --keys): sign telemetry "
-                        "and authenticate the alarm channel with each device's key")
+                        "and authenticate the alarm channel with each device's key (the "
+                        "station must run with --require-keys, or the alarms wait)")
     p.add_argument("--alarm-storm", action="store_true",
                    help="an HR limit at the patient's own rate: alarms every few seconds")
     args = p.parse_args(argv)

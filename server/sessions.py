@@ -111,13 +111,17 @@ def save_users(users: list[Operator], path: str | Path) -> None:
 
 
 class Sessions:
-    """Tokens in, sessions out; no I/O. At most ``max_sessions`` are kept (the oldest login
-    goes first), so logging in again and again cannot grow the station's memory."""
+    """Tokens in, sessions out; no I/O, the time passed in. At most ``max_sessions`` are kept
+    (the oldest login goes first), so logging in again and again cannot grow the station's
+    memory; a session ends ``max_age`` seconds after its login (a shift), so a cookie copied
+    from a browser does not act for ever."""
 
-    def __init__(self, users: list[Operator], *, max_sessions: int = 1024) -> None:
+    def __init__(self, users: list[Operator], *, max_sessions: int = 1024,
+                 max_age: float = 12 * 3600) -> None:
         self.users = list(users)
-        self._sessions: OrderedDict[str, Operator] = OrderedDict()
+        self._sessions: OrderedDict[str, tuple[Operator, float]] = OrderedDict()
         self.max_sessions = max_sessions
+        self.max_age = max_age
         self.refused: dict[str, int] = {}  # reason -> count, for /api/stats
 
     def by_token(self, token: str) -> Operator | None:
@@ -128,19 +132,27 @@ class Sessions:
                 found = user
         return found
 
-    def login(self, token: str) -> str | None:
+    def login(self, token: str, now: float) -> str | None:
         """A new session id for the token's operator, or None for a token nobody has."""
         user = self.by_token(token)
         if user is None:
             return None
         session = secrets.token_urlsafe(32)
-        self._sessions[session] = user
+        self._sessions[session] = (user, now + self.max_age)
         while len(self._sessions) > self.max_sessions:
             self._sessions.popitem(last=False)
         return session
 
-    def operator(self, session: str | None) -> Operator | None:
-        return None if not session else self._sessions.get(session)
+    def operator(self, session: str | None, now: float) -> Operator | None:
+        """The session's operator, or None: no such session, or it has ended."""
+        found = self._sessions.get(session) if session else None
+        if found is None:
+            return None
+        user, ends = found
+        if now >= ends:
+            del self._sessions[session]
+            return None
+        return user
 
     def refuse(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1

@@ -54,7 +54,7 @@ def authorize(handler: tornado.web.RequestHandler, station: Station) -> Operator
                  "(StationConfig.allowed_origins, python -m server --allow-origin)")
     if sessions is None:
         return None
-    operator = sessions.operator(handler.get_cookie(COOKIE))
+    operator = sessions.operator(handler.get_cookie(COOKIE), station.clock.now())
     if operator is not None:
         return operator
     bearer = handler.request.headers.get("Authorization", "")
@@ -305,15 +305,16 @@ class DashboardFiles(tornado.web.StaticFileHandler):
         if sessions is not None and path in ("", "index.html"):
             token = self.get_query_argument("token", None)
             if token is not None:  # the token URL: trade it for a session cookie
-                session = sessions.login(token)
+                session = sessions.login(token, self.station.clock.now())
                 if session is None:
                     sessions.refuse("bad_token")
                     raise tornado.web.HTTPError(401, "this token is no operator's token")
                 # HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it
-                self.set_cookie(COOKIE, session, httponly=True, samesite="Strict")
+                self.set_cookie(COOKIE, session, httponly=True, samesite="Strict",
+                                max_age=int(sessions.max_age))
                 self.redirect("./")  # relative: right behind a hub's path prefix too
                 return
-            if sessions.operator(self.get_cookie(COOKIE)) is None:
+            if sessions.operator(self.get_cookie(COOKIE), self.station.clock.now()) is None:
                 sessions.refuse("no_session")
                 raise tornado.web.HTTPError(401, "not logged in: open the dashboard with the "
                                                  "token URL the station printed at start")

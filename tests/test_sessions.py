@@ -42,14 +42,16 @@ async def fetch(url: str, **kw):
         return exc.response
 
 
-def test_sessions_log_in_by_token_and_nothing_else():
-    s = Sessions([NURSE, VIEWER], max_sessions=2)
-    assert s.login("x" * 48) is None and s.by_token("") is None
-    first = s.login(NURSE.token)
-    assert s.operator(first) == NURSE and s.operator("forged") is None
-    s.login(VIEWER.token)
-    s.login(VIEWER.token)
-    assert s.operator(first) is None  # the oldest session went: memory is bounded
+def test_sessions_log_in_by_token_and_nothing_else_and_end_after_max_age():
+    s = Sessions([NURSE, VIEWER], max_sessions=2, max_age=100.0)
+    assert s.login("x" * 48, 0.0) is None and s.by_token("") is None
+    first = s.login(NURSE.token, 0.0)
+    assert s.operator(first, 99.0) == NURSE and s.operator("forged", 0.0) is None
+    assert s.operator(first, 100.0) is None and s.operator(first, 0.0) is None  # ended, gone
+    first = s.login(NURSE.token, 0.0)
+    s.login(VIEWER.token, 0.0)
+    s.login(VIEWER.token, 0.0)
+    assert s.operator(first, 0.0) is None  # the oldest session went: memory is bounded
 
 
 def test_origin_is_the_stations_own_or_an_allowed_one():
@@ -97,6 +99,7 @@ def test_the_token_url_sets_an_httponly_samesite_cookie_that_opens_api_and_webso
             assert resp.code == 302 and resp.headers["Location"] == "./"
             cookie = resp.headers["Set-Cookie"]
             assert "HttpOnly" in cookie and "SameSite=Strict" in cookie, cookie
+            assert "Max-Age=43200" in cookie, cookie  # ends after a shift
             session = cookie.split(";")[0]
             assert session.startswith(COOKIE + "=") and NURSE.token not in cookie
             me = await fetch(st.url + "api/me", headers={"Cookie": session})

@@ -20,8 +20,17 @@ $(STAMP): requirements.lock pyproject.toml
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
 
+# authentication on: device keys (made in device-keys.json on first run), required for
+# telemetry and the alarm channel, and dashboard sessions. `make demo AUTH=off` turns both off,
+# as the early labs (00-05) have them
+AUTH ?= on
+DEMO_AUTH_on = --keys device-keys.json --require-keys
+DEMO_AUTH_off = --no-auth
+# TLS=on: HTTPS and TLS on the alarm channel, with a self-signed certificate in tls/
+TLS ?= off
+DEMO_TLS_on = --tls tls
 demo: $(STAMP)
-	$(PY) -m server --beds $(BEDS)
+	$(PY) -m server --beds $(BEDS) $(DEMO_AUTH_$(AUTH)) $(DEMO_TLS_$(TLS))
 
 test: $(STAMP)
 	$(PY) -m ruff check --no-cache .

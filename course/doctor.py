@@ -129,7 +129,7 @@ class Report:
             link = "through the hub's proxy, which is missing here, so the link will not open"
         if not self.get("free ports").available:
             return {lab: "cannot start a system: no free ports on 127.0.0.1"
-                    for lab in ("00", "01", "02", "03", "04", "05")}
+                    for lab in ("00", "01", "02", "03", "04", "05", "06")}
         return {
             "00": f"runs in full; dashboard {link}",
             "01": f"runs in full (loss from the user-space proxy, no root); dashboard {link}",
@@ -145,6 +145,10 @@ class Report:
                         "course/recordings/spoofed-telemetry.pcap instead of injecting")
                   + f"; dashboard {link}",
             "05": f"runs in full (replay on virtual time, then live); dashboard {link}",
+            "06": "runs in full, no root (the replay's capture is a tap on the path)"
+                  + ("" if shutil.which("openssl") else
+                     "; its TLS section is skipped: it needs the openssl command")
+                  + f"; dashboard {link}",
         }
 
     def text(self) -> str:

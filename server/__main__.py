@@ -10,13 +10,17 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from vitalsim.devices import WardConfig
 from vitalsim.devices.ward import assign_scenarios
+from vitalsim.keys import KeyFile, KeyFileError
 from vitalsim.scenarios import ScenarioError
 
 from .config import StationConfig, ward_devices
+from .sessions import Operator, UserFileError, default_users, load_users
 from .system import System, SystemConfig
+from .tls import TlsError, self_signed
 
 
 def port(text: str) -> int:
@@ -55,6 +59,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         f"{StationConfig.udp_receive_buffer or 0}, as the capacity benchmark "
                         "runs; 0: the kernel's default). The kernel caps it at "
                         "net.core.rmem_max")
+    p.add_argument("--keys", metavar="FILE", default=None,
+                   help="device key file (JSON, docs/PROTOCOL.md 'Device keys'), read by the "
+                        "station and its ward; created with a fresh key for every provisioned "
+                        "device if it does not exist. Tagged telemetry is verified with each "
+                        "device's own key")
+    p.add_argument("--require-keys", action="store_true",
+                   help="refuse untagged telemetry, and make every alarm connection prove its "
+                        "device's key (needs --keys)")
+    p.add_argument("--users", metavar="FILE", default=None,
+                   help="operators who may log in to the dashboard (JSON: name, role viewer or "
+                        "nurse, token; server/sessions.py); default: a nurse and a viewer with "
+                        "fresh tokens, printed at start")
+    p.add_argument("--no-auth", action="store_true",
+                   help="no dashboard sessions: anyone who can reach the HTTP port may read "
+                        "every bed and acknowledge alarms (for the early labs only)")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="another origin (scheme://host:port) whose pages may use the API and "
+                        "WebSocket, e.g. a hub's when the dashboard is proxied; repeatable")
+    p.add_argument("--tls", metavar="DIR", default=None,
+                   help="HTTPS for the dashboard and TLS for the alarm channel, with DIR/cert.pem "
+                        "and DIR/key.pem (a self-signed certificate for 127.0.0.1 is made there "
+                        "if they do not exist; browsers warn about it). The ward trusts it")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if args.beds < 0:
@@ -68,6 +94,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.udp_receive_buffer < 0:
         p.error(f"--udp-receive-buffer must be 0 (the kernel's default) or more bytes, got "
                 f"{args.udp_receive_buffer}")
+    if args.devices is not None and not 0 <= args.devices <= StationConfig.max_beds:
+        p.error(f"--devices must be 0..{StationConfig.max_beds}, got {args.devices}")
+    if args.no_auth and args.users is not None:
+        p.error("--no-auth and --users contradict each other: sessions are either off or on")
+    if args.require_keys and args.keys is None:
+        p.error("--require-keys needs --keys FILE (the device key file)")
     try:
         assign_scenarios(args.scenario, max(args.beds, 1))
     except (ScenarioError, ValueError) as exc:
@@ -75,18 +107,60 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def station_config(args: argparse.Namespace) -> StationConfig:
+def device_keys(path: str, devices: int) -> KeyFile:
+    """The key file at ``path``; a new one (a key for each of ``devices`` devices) if none."""
+    if not Path(path).exists():
+        keys = KeyFile.generate(list(ward_devices(devices)))
+        keys.save(path)
+        print(f"keys: wrote a new key for devices 1001..{1000 + devices} to {path}", flush=True)
+        return keys
+    try:
+        return KeyFile.load(path)
+    except KeyFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def operators(args: argparse.Namespace) -> list[Operator] | None:
+    """The dashboard's operators: from --users, a fresh nurse and viewer, or None (--no-auth)."""
+    if args.no_auth:
+        return None
+    if args.users is None:
+        return default_users()
+    try:
+        return load_users(args.users)
+    except UserFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def station_config(args: argparse.Namespace, *, keys: KeyFile | None = None,
+                   cert: Path | None = None, key: Path | None = None) -> StationConfig:
     """The station this command line runs. Every setting not given here is StationConfig's
     default, which is also what the capacity benchmark runs (bench.targets.station_config)."""
     return StationConfig(host=args.host, http_port=args.http_port, udp_port=args.udp_port,
                          tcp_port=args.tcp_port, journal_path=args.journal,
                          devices=ward_devices(args.devices or 0), max_beds=args.max_beds,
-                         udp_receive_buffer=args.udp_receive_buffer or None)
+                         udp_receive_buffer=args.udp_receive_buffer or None,
+                         device_keys=keys, require_auth=args.require_keys,
+                         operators=operators(args), allowed_origins=tuple(args.allow_origin),
+                         tls_cert=cert, tls_key=key)
 
 
 async def run(args: argparse.Namespace) -> None:
+    provisioned = args.devices if args.devices is not None else args.beds
+    keys = None if args.keys is None else device_keys(args.keys, provisioned)
+    cert = key = None
+    if args.tls is not None:
+        try:
+            cert, key = self_signed(args.tls)
+        except TlsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        print(f"tls: {cert} (self-signed: a browser warns; trust it, or give your own)",
+              flush=True)
     config = SystemConfig(
-        station_config(args),
+        station_config(args, keys=keys, cert=cert, key=key),
         WardConfig(beds=args.beds, scenario=args.scenario, seed=args.seed, speed=args.speed),
     )
     system = System(config)
@@ -100,7 +174,13 @@ async def run(args: argparse.Namespace) -> None:
         print(f"error: cannot listen: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     st = system.station
-    print(f"dashboard: {st.url}", flush=True)
+    print(f"dashboard: {st.login_url()}", flush=True)
+    if st.sessions is None:
+        print("sessions: OFF (--no-auth): anyone who can reach this port may read and "
+              "acknowledge", flush=True)
+    else:
+        for user in st.sessions.users:
+            print(f"login as {user.name} ({user.role}): {st.login_url(user.name)}", flush=True)
     print(f"telemetry: udp {args.host}:{st.udp_port}  alarms: tcp {args.host}:{st.tcp_port}  "
           f"beds: {args.beds}  (Ctrl-C stops)", flush=True)
     try:

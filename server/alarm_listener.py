@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
+import ssl
 from collections.abc import Callable
 
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.tcpserver import TCPServer
 
 from vitalsim.clock import Clock
+from vitalsim.keys import KeyFile
 from vitalsim.protocol import AlarmMessage, AlarmReceiver, Error, Hello, RemoteProtocolError
 from vitalsim.protocol.alarm_channel import MAX_ERROR, LocalProtocolError, encode_alarm_frame
 
@@ -34,8 +37,11 @@ class AlarmListener(TCPServer):
                  on_connection: Callable[[int, bool], None],
                  provisioned: Callable[[int, int], bool] | None = None,
                  dead_after: float = 6.0, frame_timeout: float = 5.0,
-                 frames_per_second: float = 200.0) -> None:
-        super().__init__(max_buffer_size=1 << 20)
+                 frames_per_second: float = 200.0,
+                 device_keys: KeyFile | None = None,
+                 ssl_options: ssl.SSLContext | None = None) -> None:
+        # with ssl_options every connection is TLS; the receiver still sees plain frames
+        super().__init__(max_buffer_size=1 << 20, ssl_options=ssl_options)
         self.journal = journal
         self.clock = clock
         self.on_alarm = on_alarm
@@ -44,6 +50,9 @@ class AlarmListener(TCPServer):
         self.dead_after = dead_after
         self.frame_timeout = frame_timeout
         self.frames_per_second = frames_per_second
+        # with keys, every connection authenticates (HELLO, CHALLENGE, AUTH) before its HELLO
+        # counts: until then it changes nothing about the device it claims to be
+        self.device_keys = device_keys
         self.connections = 0
         self.received = 0
         self.bytes = 0
@@ -55,8 +64,13 @@ class AlarmListener(TCPServer):
     async def handle_stream(self, stream: IOStream, address: tuple) -> None:
         self.connections += 1
         self._streams.add(stream)
-        receiver = AlarmReceiver(dead_after=self.dead_after, frame_timeout=self.frame_timeout,
-                                 provisioned=self.provisioned, now=self.clock.now())
+        keys = self.device_keys
+        receiver = AlarmReceiver(
+            dead_after=self.dead_after, frame_timeout=self.frame_timeout,
+            provisioned=self.provisioned, now=self.clock.now(),
+            key_for=None if keys is None else (
+                lambda device_id, key_id: keys.lookup(device_id, key_id, self.clock.now())),
+            challenge=None if keys is None else secrets.token_bytes(32))
         bed: int | None = None
         source = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
         watchdog = asyncio.ensure_future(self._watch(stream, receiver, source))

@@ -149,7 +149,8 @@ class BedRegistry:
     take, about 80 KB each) is bounded by ``max_beds``."""
 
     def __init__(self, history_len: int, wave_chunks: int = 120, *,
-                 max_beds: int = 1024) -> None:
+                 max_beds: int = 1024, anti_replay: bool = True) -> None:
+        self.anti_replay = anti_replay  # False: replays admitted (lab 06 shows why not)
         self.history_len = history_len
         self.wave_chunks = wave_chunks
         self.max_beds = max_beds
@@ -190,11 +191,12 @@ class BedRegistry:
                 return None
             state = self.beds[bed] = BedState(bed, device_id, self.history_len,
                                               self.wave_chunks)
+            state.stats = ReceiverStats(anti_replay=self.anti_replay)
         elif state.device_id != device_id:
             if self.devices.get(device_id) != bed:
                 return None
             # the bed's monitor was replaced: a new device, a new sequence space
-            state.device_id, state.stats = device_id, ReceiverStats()
+            state.device_id, state.stats = device_id, ReceiverStats(anti_replay=self.anti_replay)
         return state
 
     def summaries(self) -> list[dict]:

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vitalsim.keys import KeyFile
+
+from .sessions import Operator
+
 
 @dataclass
 class StationConfig:
@@ -30,8 +34,29 @@ class StationConfig:
     # the kernel's send buffer per dashboard is part of its outgoing queue: keep it small, or
     # Linux grows it to megabytes and a stalled dashboard looks healthy for minutes
     client_send_buffer: int = 64 * 1024
-    telemetry_keys: dict[int, bytes] | None = None
+    telemetry_keys: dict[int, bytes] | None = None  # key id -> key, the same for every device
     require_tag: bool = False
+    # device credentials (issue 16): each device's own keys, from a key file the ward reads
+    # too. A tagged datagram is verified with its device's key (retired keys are refused).
+    # require_auth refuses untagged telemetry, and makes every alarm connection prove its
+    # device's key (HELLO, CHALLENGE, AUTH) before it is taken for that device
+    device_keys: KeyFile | None = None
+    require_auth: bool = False
+    # the anti-replay window (docs/PROTOCOL.md, reason `replay`). False only to show what it
+    # prevents (lab 06): a replayed datagram is then stored again
+    anti_replay: bool = True
+    # dashboard sessions (issue 16, server/sessions.py): the operators who may log in, each
+    # with a role and a token. None: no sessions, and the API and WebSocket answer anyone who
+    # can reach the port (the station logs so at start, python -m server prints it).
+    # python -m server turns them on unless told --no-auth
+    operators: list[Operator] | None = None
+    # origins besides the station's own whose pages may use the API and WebSocket (exact
+    # "scheme://host:port" strings, e.g. a hub's origin when the dashboard is proxied)
+    allowed_origins: tuple[str, ...] = ()
+    # HTTPS for the dashboard and TLS for the alarm channel (server/tls.py): a PEM certificate
+    # and its key (None: the key is in the certificate's file). None: plain HTTP and TCP
+    tls_cert: str | Path | None = None
+    tls_key: str | Path | None = None
     # True: vitals and waves are coalesced at push_hz and each message is encoded once for every
     # dashboard that shares a subscription. False: the naive design that the capacity benchmark
     # (python -m bench) measures against: one WebSocket message per datagram per

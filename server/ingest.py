@@ -4,8 +4,10 @@ The boundary validates before anything is stored, in this order: the datagram de
 tag verifies), its device is provisioned for its bed (``unknown_device``), its send time and
 boot id are not in the future beyond a bound (``future``), every value is finite and plausible
 (``bad_value``), it is not from an earlier boot of its device (``old_boot``; a newer boot is a
-restart, believed from its second datagram, ``new_boot`` for the first), and its sequence
-number is inside the device's window (``sequence``). A datagram that fails is
+restart, believed from its second datagram, ``new_boot`` for the first), it is not a replay
+(``replay``: its (boot id, sequence number) was admitted already, or is further behind than the
+device's anti-replay window reaches), and its sequence number is not too far ahead
+(``sequence``). A datagram that fails is
 counted by reason and logged (rate-limited, the first of each reason always); it never reaches
 the beds and never stops the endpoint.
 """
@@ -18,6 +20,7 @@ import socket
 from collections.abc import Callable
 
 from vitalsim.clock import Clock
+from vitalsim.keys import KeyFile
 from vitalsim.protocol import NumericsMessage, TelemetryError, WaveMessage, decode
 from vitalsim.protocol.validate import MAX_SKEW, check_message
 
@@ -34,6 +37,7 @@ MAX_RECEIVE = 65536
 class TelemetryIngest(asyncio.DatagramProtocol):
     def __init__(self, beds: BedRegistry, clock: Clock, *,
                  keys: dict[int, bytes] | None = None, require_tag: bool = False,
+                 device_keys: KeyFile | None = None,
                  on_numerics: Callable[[int], None] | None = None,
                  on_wave: Callable[[WaveMessage], None] | None = None,
                  max_skew: float = MAX_SKEW) -> None:
@@ -41,6 +45,9 @@ class TelemetryIngest(asyncio.DatagramProtocol):
         self.clock = clock
         self.keys = keys
         self.require_tag = require_tag
+        # each device's own keys, looked up at the station's time (a retired key is refused)
+        self.key_for = None if device_keys is None else \
+            (lambda device_id, key_id: device_keys.lookup(device_id, key_id, clock.now()))
         self.on_numerics = on_numerics
         self.on_wave = on_wave  # only the naive design (coalesce=False) pushes each chunk
         self.received = 0
@@ -81,7 +88,8 @@ class TelemetryIngest(asyncio.DatagramProtocol):
         now = self.clock.now()
         self.bytes += len(data)
         try:
-            msg = decode(data, keys=self.keys, require_tag=self.require_tag)
+            msg = decode(data, keys=self.keys, require_tag=self.require_tag,
+                         key_for=self.key_for)
             bed = self.beds.get(msg.bed, msg.device_id)
             if bed is None:
                 raise TelemetryError("unknown_device", f"device {msg.device_id} is not "
@@ -122,5 +130,9 @@ def _refusal(verdict: str, msg: NumericsMessage | WaveMessage, current: int | No
         return (f"boot id {msg.boot_id} is newer than device {msg.device_id}'s current boot "
                 f"{current}; a restart is believed when the next datagram of that boot "
                 "continues from it")
+    if verdict == "replay":
+        return (f"seq {msg.seq} of boot {msg.boot_id} was admitted from device "
+                f"{msg.device_id} already, or is too far behind its anti-replay window to tell: "
+                "a replay (or a network duplicate), not stored again")
     return (f"seq {msg.seq} is outside device {msg.device_id}'s window; believed only when the "
             "next datagram continues from it")

@@ -44,7 +44,9 @@ from .hub import DashboardClient, Hub, encode, encode_part
 from .ingest import TelemetryIngest
 from .journal import AlarmJournal
 from .looplag import LoopLag
+from .sessions import Operator, Sessions
 from .technical import TechnicalAlarms
+from .tls import server_context
 from .web import make_app
 
 log = logging.getLogger("server.station")
@@ -56,7 +58,8 @@ class Station:
         self.clock = clock or WallClock()
         self.beds = BedRegistry(self.config.history_seconds,
                                 wave_chunks=self.config.wave_history_seconds * 4,
-                                max_beds=self.config.max_beds)
+                                max_beds=self.config.max_beds,
+                                anti_replay=self.config.anti_replay)
         for device_id, bed in (self.config.devices or {}).items():
             self.beds.provision(device_id, bed)
         self.technical = TechnicalAlarms(
@@ -64,11 +67,18 @@ class Station:
             raises_per_second=self.config.technical_raises_per_second)
         self.board = AlarmBoard()
         self.journal: AlarmJournal | None = None
+        self.sessions = None if self.config.operators is None \
+            else Sessions(self.config.operators)
+        # HTTPS and TLS on the alarm channel, when given a certificate (server/tls.py)
+        self._tls = None if self.config.tls_cert is None \
+            else server_context(self.config.tls_cert, self.config.tls_key or self.config.tls_cert)
         self.hub = Hub(self.snapshot, bed_encoded=self.bed_text,
                        max_alarm_queue=self.config.client_alarm_queue,
                        push_budget=self.config.push_budget, push_burst=self.config.push_burst)
         self.ingest = TelemetryIngest(self.beds, self.clock, keys=self.config.telemetry_keys,
-                                      require_tag=self.config.require_tag,
+                                      require_tag=self.config.require_tag
+                                      or self.config.require_auth,
+                                      device_keys=self.config.device_keys,
                                       on_numerics=self._bed_changed if self.config.coalesce
                                       else self._push_numerics_now,
                                       on_wave=self._wave_arrived if self.config.coalesce
@@ -127,7 +137,9 @@ class Station:
             self.journal, self.clock, on_alarm=self._on_alarm,
             on_connection=self._on_alarm_connection, provisioned=self.beds.owns,
             dead_after=cfg.alarm_dead_after, frame_timeout=cfg.alarm_frame_timeout,
-            frames_per_second=cfg.alarm_frames_per_second)
+            frames_per_second=cfg.alarm_frames_per_second,
+            device_keys=cfg.device_keys if cfg.require_auth else None,
+            ssl_options=self._tls)
         sockets = tornado.netutil.bind_sockets(cfg.tcp_port, cfg.host, family=socket.AF_INET)
         self.alarm_listener.add_sockets(sockets)
         self.tcp_port = sockets[0].getsockname()[1]
@@ -136,7 +148,7 @@ class Station:
         # client that connects and sends nothing, or a header a byte a minute, is closed
         self.http_server = tornado.httpserver.HTTPServer(
             make_app(self), idle_connection_timeout=cfg.http_idle_timeout,
-            body_timeout=cfg.http_idle_timeout)
+            body_timeout=cfg.http_idle_timeout, ssl_options=self._tls)
         sockets = tornado.netutil.bind_sockets(cfg.http_port, cfg.host, family=socket.AF_INET)
         self.http_server.add_sockets(sockets)
         self.http_port = sockets[0].getsockname()[1]
@@ -147,6 +159,11 @@ class Station:
         self._housekeeping = PeriodicCallback(self._every_second, 1000.0)
         self._housekeeping.start()
         self.running = True
+        if self.sessions is None:
+            # INFO, not WARNING: a notebook would print a warning into every lab's cell; the
+            # demo prints it itself (python -m server --no-auth), and the labs say so
+            log.info("dashboard sessions are off: anyone who can reach %s may read every "
+                        "bed and acknowledge alarms", self.url)
         log.info("station listening: http %s, udp %s, tcp %s",
                  self.http_port, self.udp_port, self.tcp_port)
 
@@ -177,7 +194,33 @@ class Station:
 
     @property
     def url(self) -> str:
-        return f"http://{self.config.host}:{self.http_port}/"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{self.config.host}:{self.http_port}/"
+
+    def login_url(self, name: str | None = None) -> str:
+        """The dashboard's URL with an operator's login token (the first nurse's when no
+        ``name`` is given); the plain URL when sessions are off. Opening it logs in."""
+        if self.sessions is None:
+            return self.url
+        users = self.sessions.users
+        chosen = [u for u in users if u.name == name] if name is not None \
+            else [u for u in users if u.may_act] or users
+        if not chosen:
+            raise KeyError(f"no operator {name!r}; operators: {[u.name for u in users]}")
+        return f"{self.url}?token={chosen[0].token}"
+
+    def token(self, name: str | None = None) -> str | None:
+        """An operator's login token (as :meth:`login_url` chooses), for a script's
+        ``Authorization: Bearer`` header; None when sessions are off."""
+        url = self.login_url(name)
+        return url.split("?token=", 1)[1] if "?token=" in url else None
+
+    def set_anti_replay(self, on: bool) -> None:
+        """Turn the anti-replay window's refusal on or off for every bed, now and to come.
+        Off only to show what it prevents (lab 06): replays are then stored again."""
+        self.beds.anti_replay = on
+        for state in self.beds.beds.values():
+            state.stats.anti_replay = on
 
     def provision(self, device_id: int, bed: int) -> None:
         """Let ``device_id`` send telemetry and alarms for ``bed``. Everything else is refused
@@ -392,8 +435,12 @@ class Station:
                 continue  # e.g. a silence recorded after the alarm cleared
         self.board.expire_silences(self.clock.now())
 
-    def command(self, raw: str | bytes, client: DashboardClient | None = None) -> dict | None:
-        """A dashboard command. Raises ValueError with a readable reason when it is bad."""
+    def command(self, raw: str | bytes, client: DashboardClient | None = None,
+                operator: Operator | None = None) -> dict | None:
+        """A dashboard command. Raises ValueError with a readable reason when it is bad.
+
+        With sessions, ``operator`` is the session's: an ack or a silence needs a nurse, and
+        records the operator's name (a ``user`` field in the command is not believed)."""
         try:
             cmd = json.loads(raw, parse_constant=_not_json)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -405,6 +452,15 @@ class Station:
         kind = cmd["type"]
         if kind in ("ack", "silence"):
             alarm_id, user = cmd.get("alarm_id"), cmd.get("user")
+            if self.sessions is not None:
+                if operator is None:
+                    raise ValueError(f"{kind} needs a logged-in operator (open the dashboard's "
+                                     "token URL)")
+                if not operator.may_act:
+                    self.sessions.refuse("role")
+                    raise ValueError(f"{operator.name} is a {operator.role}: only a nurse may "
+                                     f"{'acknowledge' if kind == 'ack' else 'silence'} alarms")
+                user = operator.name
             if not isinstance(alarm_id, str) or not isinstance(user, str) or not user.strip():
                 raise ValueError(f'{kind} needs "alarm_id" (string) and "user" '
                                  "(non-empty string)")
@@ -508,6 +564,8 @@ class Station:
             "tcp": self.alarm_listener.counters() if self.alarm_listener else {},
             "websocket": self.hub.counters(),
             "loop": self.loop_lag.counters(),
+            **({} if self.sessions is None else {"sessions": {
+                "refused": dict(self.sessions.refused)}}),
         }
 
     def stats(self) -> dict:

@@ -36,6 +36,14 @@ class System:
         self.config = config or SystemConfig()
         self.clock = clock or WallClock()
         self.station = Station(self.config.station, clock=self.clock)
+        station = self.config.station
+        if station.device_keys is not None and self.config.ward.keys is None:
+            # the ward's devices are provisioned with the station's key file: they sign their
+            # telemetry, and answer the alarm channel's CHALLENGE when the station asks one
+            self.config.ward.keys = station.device_keys
+            self.config.ward.alarm_auth = station.require_auth
+        if station.tls_cert is not None and self.config.ward.tls_ca is None:
+            self.config.ward.tls_ca = station.tls_cert  # the ward trusts its station's cert
         # the ward's devices are the station's provisioned devices (Ward numbers them
         # 1000 + bed); anything else that sends to it is refused as unknown_device
         for device_id, bed in ward_devices(self.config.ward.beds).items():
@@ -115,3 +123,13 @@ class System:
     @property
     def url(self) -> str:
         return self.station.url
+
+    def login_url(self, name: str | None = None) -> str:
+        """The dashboard's URL with an operator's login token: what a lab shows
+        (``course.links.dashboard_link(system.login_url())``), and the plain URL when the
+        station has no sessions. See :meth:`Station.login_url`."""
+        return self.station.login_url(name)
+
+    def token(self, name: str | None = None) -> str | None:
+        """An operator's token for ``Authorization: Bearer`` (None without sessions)."""
+        return self.station.token(name)

@@ -21,6 +21,7 @@ from vitalsim.physiology import WAVE_RATES
 
 from .beds import shown
 from .hub import encode as encode_ws
+from .sessions import COOKIE, Operator, origin_allowed
 from .static_paths import DASHBOARD_DIR, bokehjs_static
 
 if TYPE_CHECKING:
@@ -35,13 +36,55 @@ CSP = ("default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: bl
        "frame-ancestors 'self' http://127.0.0.1:* http://localhost:*")
 
 
+def authorize(handler: tornado.web.RequestHandler, station: Station) -> Operator | None:
+    """Who is asking, checked before anything is read or upgraded: the request's ``Origin``
+    (when a browser sent one) must be the station's own or an allowed one, and with sessions
+    the request must carry a session cookie or ``Authorization: Bearer TOKEN``. Raises a 403
+    or 401 whose message says what to do; returns the session's operator (None without
+    sessions)."""
+    sessions = station.sessions
+    origin = handler.request.headers.get("Origin")
+    allowed = station.config.allowed_origins
+    if origin is not None and not origin_allowed(origin, handler.request.host, allowed):
+        if sessions is not None:
+            sessions.refuse("origin")
+        raise tornado.web.HTTPError(
+            403, f"a page from origin {origin[:80]!r} may not use this station; allowed: its "
+                 f"own (http://{handler.request.host[:80]}) and {list(allowed)} "
+                 "(StationConfig.allowed_origins, python -m server --allow-origin)")
+    if sessions is None:
+        return None
+    operator = sessions.operator(handler.get_cookie(COOKIE), station.clock.now())
+    if operator is not None:
+        return operator
+    bearer = handler.request.headers.get("Authorization", "")
+    if bearer.startswith("Bearer "):
+        operator = sessions.by_token(bearer[len("Bearer "):].strip())
+        if operator is not None:
+            return operator
+        sessions.refuse("bad_token")
+        raise tornado.web.HTTPError(401, "the Bearer token is no operator's token")
+    sessions.refuse("no_session")
+    raise tornado.web.HTTPError(
+        401, "not logged in: open the dashboard with the token URL the station printed at "
+             "start (…/?token=…), or send Authorization: Bearer TOKEN")
+
+
 class ApiError(tornado.web.HTTPError):
     """A 4xx with a message the client can read."""
 
 
 class JsonHandler(tornado.web.RequestHandler):
+    #: False for what anyone may ask (``/healthz``)
+    needs_session = True
+
     def initialize(self, station: Station) -> None:
         self.station = station
+        self.operator: Operator | None = None
+
+    def prepare(self) -> None:
+        if self.needs_session:
+            self.operator = authorize(self, self.station)
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
@@ -101,6 +144,8 @@ class ApiNotFound(JsonHandler):
 
 
 class HealthHandler(JsonHandler):
+    needs_session = False  # a load balancer's health check: says nothing about a patient
+
     def get(self) -> None:
         self.write_json({"status": "ok", "beds": len(self.station.beds.beds)})
 
@@ -183,6 +228,16 @@ class AlarmsHandler(JsonHandler):
         self.write_json({"alarms": entries})
 
 
+class MeHandler(JsonHandler):
+    """Who the session is: the dashboard shows it, and whether it may act."""
+
+    def get(self) -> None:
+        op = self.operator
+        self.write_json({"sessions": self.station.sessions is not None,
+                         "user": op.name if op else None, "role": op.role if op else None,
+                         "may_act": op.may_act if op else self.station.sessions is None})
+
+
 class StatsHandler(JsonHandler):
     def get(self) -> None:
         self.write_json(self.station.stats())
@@ -193,9 +248,23 @@ class DashboardSocket(tornado.websocket.WebSocketHandler):
 
     def initialize(self, station: Station) -> None:
         self.station = station
+        self.operator: Operator | None = None
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        """Refuse, before the upgrade, a handshake without a session or from a foreign
+        origin, with a status and a JSON message (a browser's WebSocket sees the failure)."""
+        try:
+            self.operator = authorize(self, self.station)
+        except tornado.web.HTTPError as exc:
+            self.set_status(exc.status_code)
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish(json.dumps({"error": exc.log_message, "status": exc.status_code}))
+            return
+        await super().get(*args, **kwargs)
 
     def check_origin(self, origin: str) -> bool:
-        return True  # dashboards are served by this station; tests and labs connect directly
+        # authorize() has checked it already, with a message; the same rule, for Tornado's own
+        return origin_allowed(origin, self.request.host, self.station.config.allowed_origins)
 
     def open(self) -> None:
         stream = self.ws_connection.stream if self.ws_connection else None
@@ -207,7 +276,7 @@ class DashboardSocket(tornado.websocket.WebSocketHandler):
     def on_message(self, message: str | bytes) -> None:
         client = self.station.hub.clients.get(self)
         try:
-            reply = self.station.command(message, client)
+            reply = self.station.command(message, client, operator=self.operator)
         except ValueError as exc:
             reply = {"type": "error", "error": str(exc)}
         if reply is not None and client is not None:
@@ -223,15 +292,41 @@ class DashboardFiles(tornado.web.StaticFileHandler):
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
 
+    def initialize(self, path: str, default_filename: str | None = None,
+                   station: Station | None = None) -> None:
+        super().initialize(path, default_filename)
+        self.station = station
+
     async def get(self, path: str, include_body: bool = True) -> None:
         # a NUL makes the operating system's path functions raise (a 500): no file has one
         if "\x00" in path:
             raise tornado.web.HTTPError(404)
+        sessions = self.station.sessions if self.station is not None else None
+        if sessions is not None and path in ("", "index.html"):
+            token = self.get_query_argument("token", None)
+            if token is not None:  # the token URL: trade it for a session cookie
+                session = sessions.login(token, self.station.clock.now())
+                if session is None:
+                    sessions.refuse("bad_token")
+                    raise tornado.web.HTTPError(401, "this token is no operator's token")
+                # HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it
+                self.set_cookie(COOKIE, session, httponly=True, samesite="Strict",
+                                max_age=int(sessions.max_age))
+                self.redirect("./")  # relative: right behind a hub's path prefix too
+                return
+            if sessions.operator(self.get_cookie(COOKIE), self.station.clock.now()) is None:
+                sessions.refuse("no_session")
+                raise tornado.web.HTTPError(401, "not logged in: open the dashboard with the "
+                                                 "token URL the station printed at start")
         await super().get(path, include_body)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        detail = exc.log_message if isinstance(exc, tornado.web.HTTPError) and exc.log_message \
+            else ""
         self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.finish(f"{status_code} {self._reason}\n")
+        self.finish(f"{status_code} {self._reason}\n{detail}\n" if detail
+                    else f"{status_code} {self._reason}\n")
 
     def set_extra_headers(self, path: str) -> None:
         # BokehJS styles its plots from script, hence 'unsafe-inline' for styles only;
@@ -251,9 +346,11 @@ def make_app(station: Station) -> tornado.web.Application:
         (r"/api/beds/([^/]+)/waves/(\w+)", WavesHandler, args),
         (r"/api/alarms", AlarmsHandler, args),
         (r"/api/stats", StatsHandler, args),
+        (r"/api/me", MeHandler, args),
         (r"/api/(.*)", ApiNotFound, args),
         (r"/ws", DashboardSocket, args),
         # BokehJS from the installed bokeh package: always the version Python has, never a CDN
         (r"/bokeh/static/(.*)", DashboardFiles, {"path": str(bokehjs_static())}),
-        (r"/(.*)", DashboardFiles, {"path": str(DASHBOARD_DIR), "default_filename": "index.html"}),
+        (r"/(.*)", DashboardFiles, {"path": str(DASHBOARD_DIR), "default_filename": "index.html",
+                                    "station": station}),
     ])

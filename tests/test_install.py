@@ -65,7 +65,10 @@ def first_line(proc: subprocess.Popen, timeout: float) -> str:
 
 
 def fetch(url: str) -> tuple[int, bytes]:
-    with urllib.request.urlopen(url, timeout=10) as resp:
+    """GET with a cookie jar, as a browser: the session cookie a token URL sets is sent on
+    along its redirect."""
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    with browser.open(url, timeout=10) as resp:
         return resp.status, resp.read()
 
 
@@ -82,7 +85,7 @@ def test_a_non_editable_install_serves_the_dashboard(tmp_path):
         first = first_line(station, timeout=30)  # the station prints its URL once it listens
         assert first.startswith("dashboard: "), f"the station said {first!r}"
         url = first.split()[1].split("?")[0].rstrip("/")
-        status, page = fetch(url + "/")
+        status, page = fetch(first.split()[1])  # the token URL logs in, then shows the page
         assert status == 200 and b"<title>Central station</title>" in page
         status, script = fetch(url + "/app.js")
         assert status == 200 and script == (ROOT / "server" / "dashboard" / "app.js").read_bytes()

@@ -36,7 +36,9 @@ def test_under_20_percent_kernel_loss_every_alarm_arrives_once_and_tcp_retransmi
         station = net.run("station", [
             sys.executable, "-m", "server", "--beds", "0", "--devices", "3", "--host", STATION_ADDR,
             "--http-port", "8080", "--udp-port", "5005", "--tcp-port", "5006",
-            "--journal", str(journal)], stdout=subprocess.PIPE, text=True)
+            "--journal", str(journal),
+            "--no-auth"],  # this test reads /api/stats with a plain GET; it is about loss
+            stdout=subprocess.PIPE, text=True)
         wait_for_line(station, "dashboard:", 30)
         sniffer = net.run("station", [
             sys.executable, "-m", "vitalsim.impair.sniff", "--iface", net.veth["station"],

@@ -335,7 +335,21 @@
     requestAnimationFrame(frame);
   }
 
+  // who is logged in: with sessions, the station records this operator on every ack and
+  // silence, so the name is shown and cannot be typed over; a viewer gets no buttons' effect
+  async function whoAmI() {
+    const resp = await fetch("api/me");
+    if (!resp.ok) return;
+    const me = await resp.json();
+    if (!me.sessions) return;
+    const input = $("user");
+    input.value = me.user + " (" + me.role + ")";
+    input.readOnly = true;
+    document.body.dataset.role = me.role;
+  }
+
   setInterval(() => { refreshTrend().catch((e) => console.warn("trend:", e)); }, 5000);
+  whoAmI().catch((e) => console.warn("who am I:", e));
   connect();
   requestAnimationFrame(frame);
 })();

@@ -17,6 +17,7 @@ import json
 import sys
 
 from ..alarms import FLAPPING_HR
+from ..keys import KeyFile, KeyFileError
 from ..scenarios import ScenarioError
 from ..waiting import wait_until
 from .ward import Ward, WardConfig, assign_scenarios
@@ -36,9 +37,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--drain", type=float, default=60.0,
                    help="how long to wait for the last ACKs afterwards")
     p.add_argument("--no-waves", action="store_true", help="numerics only")
+    p.add_argument("--keys", metavar="FILE", default=None,
+                   help="device key file (vitalsim.keys; the station's --keys): sign telemetry "
+                        "and authenticate the alarm channel with each device's key (the "
+                        "station must run with --require-keys, or the alarms wait)")
     p.add_argument("--alarm-storm", action="store_true",
                    help="an HR limit at the patient's own rate: alarms every few seconds")
     args = p.parse_args(argv)
+    if args.keys is not None:
+        try:
+            args.keys = KeyFile.load(args.keys)
+        except KeyFileError as exc:
+            p.error(str(exc))
     try:
         assign_scenarios(args.scenario, args.beds)
     except (ScenarioError, ValueError) as exc:
@@ -49,7 +59,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 async def run(args: argparse.Namespace) -> dict:
     ward = Ward(WardConfig(beds=args.beds, scenario=args.scenario, seed=args.seed,
                            speed=args.speed, waves=not args.no_waves,
-                           limits=FLAPPING_HR if args.alarm_storm else None),
+                           limits=FLAPPING_HR if args.alarm_storm else None,
+                           keys=args.keys, alarm_auth=args.keys is not None),
                 args.host, args.udp_port, args.tcp_port)
     await ward.start()
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 
 from ..clock import Clock, WallClock
 from ..protocol.alarm_channel import AlarmSender, ProtocolError
@@ -27,8 +28,9 @@ class DeviceLink:
 
     def __init__(self, monitor: BedsideMonitor, host: str, udp_port: int, tcp_port: int, *,
                  clock: Clock | None = None, speed: float = 1.0, tick: float = 0.05,
-                 sender: AlarmSender | None = None) -> None:
+                 sender: AlarmSender | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.monitor = monitor
+        self.tls = tls  # TLS on the alarm channel; the sender's bytes are the same inside it
         self.host, self.udp_port, self.tcp_port = host, udp_port, tcp_port
         self.clock = clock or WallClock()
         self.speed = speed
@@ -105,7 +107,8 @@ class DeviceLink:
     async def _alarm_loop(self) -> None:
         while True:
             try:
-                reader, writer = await asyncio.open_connection(self.host, self.tcp_port)
+                reader, writer = await asyncio.open_connection(self.host, self.tcp_port,
+                                                               ssl=self.tls)
             except OSError as exc:
                 self.sender.connection_lost(self.clock.now())
                 delay = self.sender.reconnect_delay()

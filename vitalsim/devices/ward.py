@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..alarms import Limit
 from ..clock import Clock, WallClock
+from ..keys import KeyFile
+from ..protocol.alarm_channel import AlarmSender
 from ..scenarios import load_scenario, scenario_names
 from .link import DeviceLink
 from .monitor import BedsideMonitor
+
+
+def client_context(cafile: str | Path) -> ssl.SSLContext:
+    """A device's TLS settings: it trusts the station's certificate ``cafile`` alone, and
+    checks that it names the host it dialled."""
+    context = ssl.create_default_context(cafile=str(cafile))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 #: the order in which "mix" hands out scenarios: the interesting ones first
 MIX_ORDER = ("stable_adult", "sepsis", "hypoxia", "af_rvr", "haemorrhage", "bradycardia",
@@ -45,6 +57,13 @@ class WardConfig:
     waves: bool = True
     key: bytes | None = None
     limits: tuple[Limit, ...] | None = None  # None: adult defaults
+    # device credentials (vitalsim.keys): each device signs its telemetry with its newest key
+    # in the file; with alarm_auth it also answers the alarm channel's CHALLENGE with it (a
+    # station started with require_auth sends one; one without never does, so leave it off)
+    keys: KeyFile | None = None
+    alarm_auth: bool = False
+    # a station with TLS on its alarm channel: the certificate (PEM) the devices trust
+    tls_ca: str | Path | None = None
 
 
 class Ward:
@@ -58,15 +77,22 @@ class Ward:
         # every device of this run boots now: its alarm ids carry this epoch, so a ward
         # started again against the same journal raises alarms the journal has never seen
         boot_id = round(clock.now() * 1_000_000)
-        self.links = [
-            DeviceLink(
-                BedsideMonitor(device_id=1000 + bed, bed=bed, scenario=name,
+        self.links = []
+        for bed, name in enumerate(names, start=1):
+            device_id = 1000 + bed
+            key, key_id = config.key, 1
+            if config.keys is not None:
+                current = config.keys.current(device_id)  # KeyError names a missing device
+                key, key_id = current.key, current.key_id
+            sender = AlarmSender(device_id, bed, key=key if config.alarm_auth else None,
+                                 key_id=key_id)
+            self.links.append(DeviceLink(
+                BedsideMonitor(device_id=device_id, bed=bed, scenario=name,
                                seed=config.seed * 1000 + bed, waves=config.waves,
-                               key=config.key, limits=config.limits, boot_id=boot_id),
-                host, udp_port, tcp_port, clock=clock, speed=config.speed,
-            )
-            for bed, name in enumerate(names, start=1)
-        ]
+                               key=key, key_id=key_id, limits=config.limits, boot_id=boot_id),
+                host, udp_port, tcp_port, clock=clock, speed=config.speed, sender=sender,
+                tls=None if config.tls_ca is None else client_context(config.tls_ca),
+            ))
 
     @property
     def monitors(self) -> list[BedsideMonitor]:

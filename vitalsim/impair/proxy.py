@@ -12,6 +12,7 @@ import contextlib
 import logging
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .model import TcpSettings, UdpImpairer, UdpSettings
@@ -35,6 +36,9 @@ class UdpImpairmentProxy:
         self.target = target
         self.listen = listen
         self.impairer = UdpImpairer(settings or UdpSettings(), seed)
+        # whoever sits on the path sees every datagram: taps are called with each one as it
+        # arrives (lab 06 captures a signed datagram here, where it cannot sniff without root)
+        self.taps: list[Callable[[bytes], None]] = []
         self.port = 0
         self._inbound: asyncio.DatagramTransport | None = None
         self._outbound: asyncio.DatagramTransport | None = None
@@ -59,6 +63,8 @@ class UdpImpairmentProxy:
         return self
 
     def _arrived(self, data: bytes) -> None:
+        for tap in self.taps:
+            tap(data)
         loop = asyncio.get_running_loop()
         try:
             times = self.impairer.decide(loop.time())
@@ -131,6 +137,9 @@ class TcpImpairmentProxy:
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
         self._handlers: set[asyncio.Task] = set()  # one per accepted connection, until it ends
+        # an observer on the path: each tap is called with ("up" or "down", the bytes) for every
+        # piece read from either side (lab 06 reads what TLS leaves visible: sizes and timing)
+        self.taps: list[Callable[[str, bytes], None]] = []
 
     @property
     def counters(self) -> dict[str, int]:
@@ -201,6 +210,9 @@ class TcpImpairmentProxy:
         try:
             while True:
                 chunk = await src.read(16384 if self.settings.bandwidth else 65536)
+                for tap in self.taps:
+                    if chunk:
+                        tap("up" if counter == "bytes_up" else "down", chunk)
                 await queue.put((loop.time() + self.settings.latency, chunk))
                 if not chunk:
                     break

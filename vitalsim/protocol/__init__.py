@@ -3,6 +3,7 @@
 - :mod:`.telemetry`: the UDP telemetry datagram (numerics and waveform chunks).
 - :mod:`.alarm_channel`: the TCP alarm channel's framing and its sender/receiver state machines.
 - :mod:`.stats`: per-device reception statistics (loss, duplicates, reordering, latency, jitter).
+- :mod:`.replay`: the anti-replay sliding window over (boot id, sequence number).
 
 The byte layouts and the reasons behind them are documented in ``docs/PROTOCOL.md``.
 """
@@ -19,6 +20,7 @@ from .alarm_channel import (
     LocalProtocolError,
     RemoteProtocolError,
 )
+from .replay import ReplayWindow
 from .stats import ReceiverStats
 from .telemetry import (
     MAX_DATAGRAM,
@@ -43,6 +45,7 @@ __all__ = [
     "NumericsMessage",
     "ReceiverStats",
     "RemoteProtocolError",
+    "ReplayWindow",
     "TelemetryError",
     "WaveMessage",
     "decode",

@@ -9,7 +9,11 @@ other end stored what it received. So the alarm channel adds, on top of TCP:
 - **an outbox** on the device: every alarm waits there until ACKed, and all of it is re-sent after a
   reconnect (at-least-once delivery);
 - **dedup by alarm id** at the station, so that at-least-once plus idempotence gives exactly once;
-- **heartbeats**, so that a silent dead peer is noticed, and back-off between reconnects.
+- **heartbeats**, so that a silent dead peer is noticed, and back-off between reconnects;
+- **authentication** of each connection, when the station asks for it: it answers a HELLO
+  with a CHALLENGE (a fresh random nonce, which the I/O glue passes in), and the device proves
+  it holds its key with an AUTH frame, an HMAC of the nonce and its identity. Until then the
+  connection is nobody's: no alarm is taken, and the real device's link is not touched.
 
 Nothing here touches a socket or reads a clock: callers pass ``now`` and move bytes themselves.
 """
@@ -17,12 +21,16 @@ Nothing here touches a socket or reads a clock: callers pass ``now`` and move by
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 import json
 import math
 import struct
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+
+from ..keys import KeyRefused
 
 PROTOCOL_VERSION = 1
 MAX_FRAME = 16 * 1024
@@ -58,6 +66,8 @@ class FrameType(enum.IntEnum):
     ACK = 3
     HEARTBEAT = 4
     ERROR = 5
+    CHALLENGE = 6
+    AUTH = 7
 
 
 @dataclass(frozen=True)
@@ -111,10 +121,28 @@ class Error:
     error: str
 
 
-Event = Hello | AlarmMessage | Ack | Heartbeat | Error
+@dataclass(frozen=True)
+class Challenge:
+    """The station's answer to a HELLO when it authenticates devices: prove you hold your key,
+    over this nonce (64 hex digits, fresh for every connection, so an AUTH recorded from an
+    earlier connection proves nothing on this one)."""
+
+    nonce: str
+
+
+@dataclass(frozen=True)
+class Auth:
+    """The device's answer to a CHALLENGE: ``mac`` is :func:`auth_mac` under key ``key_id``."""
+
+    key_id: int
+    mac: str
+
+
+Event = Hello | AlarmMessage | Ack | Heartbeat | Error | Challenge | Auth
 
 _TYPE_OF = {Hello: FrameType.HELLO, AlarmMessage: FrameType.ALARM, Ack: FrameType.ACK,
-            Heartbeat: FrameType.HEARTBEAT, Error: FrameType.ERROR}
+            Heartbeat: FrameType.HEARTBEAT, Error: FrameType.ERROR,
+            Challenge: FrameType.CHALLENGE, Auth: FrameType.AUTH}
 _CLASS_OF = {v: k for k, v in _TYPE_OF.items()}
 
 
@@ -127,6 +155,14 @@ def encode_alarm_frame(event: Event) -> bytes:
     if FRAME_HEAD.size - 4 + len(payload) > MAX_FRAME:
         raise LocalProtocolError(f"frame of {len(payload)} bytes exceeds MAX_FRAME={MAX_FRAME}")
     return FRAME_HEAD.pack(1 + len(payload), _TYPE_OF[type(event)]) + payload
+
+
+def auth_mac(key: bytes, nonce: str, device_id: int, bed: int) -> str:
+    """The proof an AUTH frame carries: HMAC-SHA256 under the device's key of the station's
+    nonce and the identity the HELLO claimed, as 64 hex digits. The identity is inside, so a
+    proof for one device and bed is worth nothing for another."""
+    message = f"vitalsim alarm channel AUTH v{PROTOCOL_VERSION}|{nonce}|{device_id}|{bed}"
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
 def _not_json(token: str) -> None:
@@ -144,6 +180,8 @@ _SCHEMA: dict[type, dict[str, tuple[tuple[type, ...], bool]]] = {
     Ack: {"alarm_id": (_TEXT, False)},
     Heartbeat: {"sent_at": (_NUMBER, False)},
     Error: {"error": (_TEXT, False)},
+    Challenge: {"nonce": (_TEXT, False)},
+    Auth: {"key_id": (_INT, False), "mac": (_TEXT, False)},
 }
 MAX_TEXT = 128  # characters in an id or a condition
 MAX_ERROR = 1024  # characters in an ERROR frame's message
@@ -258,9 +296,16 @@ class AlarmSender:
 
     def __init__(self, device_id: int, bed: int, *, heartbeat_interval: float = 2.0,
                  dead_after: float = 6.0, ack_timeout: float = 5.0,
-                 backoff_initial: float = 0.25, backoff_max: float = 8.0) -> None:
+                 backoff_initial: float = 0.25, backoff_max: float = 8.0,
+                 key: bytes | None = None, key_id: int = 1) -> None:
         self.device_id = device_id
         self.bed = bed
+        # with a key the device expects a CHALLENGE after its HELLO, and sends nothing else
+        # until it has answered it (see receive_data)
+        self.key = key
+        self.key_id = key_id
+        self.authenticated = False
+        self._outgoing = bytearray()
         self.heartbeat_interval = heartbeat_interval
         self.dead_after = dead_after
         self.ack_timeout = ack_timeout
@@ -284,8 +329,17 @@ class AlarmSender:
         self.state = SenderState.CONNECTED
         self._decoder = FrameDecoder()
         self._last_heard = self._last_sent = now
-        out = [encode_alarm_frame(Hello(self.device_id, self.bed))]
+        self._outgoing = bytearray()
         self._sent_at = {}
+        hello = encode_alarm_frame(Hello(self.device_id, self.bed))
+        self.authenticated = self.key is None
+        self.sent_frames += 1
+        if not self.authenticated:  # the outbox waits for the CHALLENGE
+            return hello
+        return hello + self._resend_outbox(now)
+
+    def _resend_outbox(self, now: float) -> bytes:
+        out = []
         for alarm in self.outbox.values():
             out.append(encode_alarm_frame(alarm))
             self._sent_at[alarm.alarm_id] = now
@@ -298,7 +352,7 @@ class AlarmSender:
         if alarm.alarm_id in self.outbox:
             raise LocalProtocolError(f"alarm id {alarm.alarm_id!r} is already in the outbox")
         self.outbox[alarm.alarm_id] = alarm
-        if self.state is not SenderState.CONNECTED:
+        if self.state is not SenderState.CONNECTED or not self.authenticated:
             return b""
         self._last_sent = now
         self._sent_at[alarm.alarm_id] = now
@@ -316,14 +370,31 @@ class AlarmSender:
                     self._failures = 0
             elif isinstance(ev, Error):
                 raise RemoteProtocolError(f"the station refused: {ev.error}", "refused")
+            elif isinstance(ev, Challenge):
+                if self.key is None:
+                    raise RemoteProtocolError("the station asks this device to authenticate, "
+                                              "and it has no key (see vitalsim.keys)", "refused")
+                if self.authenticated:
+                    raise RemoteProtocolError("a second CHALLENGE on one connection", "order")
+                self._outgoing += encode_alarm_frame(Auth(self.key_id, auth_mac(
+                    self.key, ev.nonce, self.device_id, self.bed)))
+                self.sent_frames += 1
+                self.authenticated = True
+                self._outgoing += self._resend_outbox(now)
             elif not isinstance(ev, Heartbeat):
                 raise RemoteProtocolError(f"a station does not send {type(ev).__name__} frames",
                                           "bad_type")
         return events
 
     def tick(self, now: float) -> bytes:
-        """Bytes to write now: a heartbeat when the line has been quiet for a while."""
-        if self.state is SenderState.CONNECTED and now - self._last_sent >= self.heartbeat_interval:
+        """Bytes to write now: the answer to a CHALLENGE (and the outbox after it), or a
+        heartbeat when the line has been quiet for a while."""
+        if self._outgoing:
+            data, self._outgoing = bytes(self._outgoing), bytearray()
+            self._last_sent = now
+            return data
+        if self.state is SenderState.CONNECTED and self.authenticated \
+                and now - self._last_sent >= self.heartbeat_interval:
             self._last_sent = now
             self.sent_frames += 1
             return encode_alarm_frame(Heartbeat(now))
@@ -361,7 +432,17 @@ class AlarmReceiver:
     def __init__(self, *, heartbeat_interval: float = 2.0, remember: int = 10_000,
                  dead_after: float = 6.0, frame_timeout: float = 5.0,
                  provisioned: Callable[[int, int], bool] | None = None,
-                 now: float = 0.0) -> None:
+                 now: float = 0.0, key_for: Callable[[int, int], bytes] | None = None,
+                 challenge: bytes | None = None) -> None:
+        """``key_for(device_id, key_id)`` (a :meth:`vitalsim.keys.KeyFile.lookup` at the
+        station's time) turns authentication on: a HELLO is answered with a CHALLENGE over
+        ``challenge`` (fresh random bytes per connection, from the caller: this class draws no
+        randomness), and the connection belongs to the device only once its AUTH verifies."""
+        if key_for is not None and (challenge is None or len(challenge) < 16):
+            raise LocalProtocolError("authentication needs a challenge of 16 random bytes or more")
+        self._key_for = key_for
+        self._nonce = challenge.hex() if challenge is not None else ""
+        self._claimed: Hello | None = None  # a HELLO waiting for its AUTH
         self.dead_after = dead_after
         self.frame_timeout = frame_timeout
         self._provisioned = provisioned
@@ -413,9 +494,27 @@ class AlarmReceiver:
                                               f"bed {ev.bed}", "unknown_device")
                 if self.hello is not None and self.hello != ev:
                     raise RemoteProtocolError("a second HELLO, for another device", "order")
-                self.hello = ev
-                out.append(ev)
+                if self._key_for is None:
+                    self.hello = ev
+                    out.append(ev)
+                elif self.hello is None:
+                    if self._claimed is not None:
+                        raise RemoteProtocolError("a second HELLO before AUTH", "order")
+                    self._claimed = ev
+                    self._outgoing += encode_alarm_frame(Challenge(self._nonce))
+            elif isinstance(ev, Auth):
+                if self._claimed is None or self._key_for is None or self.hello is not None:
+                    raise RemoteProtocolError("AUTH is the answer to this station's CHALLENGE, "
+                                              "and none is waiting", "order")
+                self._authenticate(self._claimed, ev)
+                self.hello, self._claimed = self._claimed, None
+                out.append(self.hello)
             elif self.hello is None:
+                if self._claimed is not None:
+                    raise RemoteProtocolError(
+                        f"{type(ev).__name__} frame before AUTH: this station authenticates "
+                        "each connection (HELLO, CHALLENGE, AUTH; docs/PROTOCOL.md section 2)",
+                        "unauthenticated")
                 raise RemoteProtocolError(f"{type(ev).__name__} frame before HELLO", "order")
             elif isinstance(ev, AlarmMessage):
                 if (ev.device_id, ev.bed) != (self.hello.device_id, self.hello.bed):
@@ -433,6 +532,18 @@ class AlarmReceiver:
                 raise RemoteProtocolError(f"a device does not send {type(ev).__name__} frames",
                                           "bad_type")
         return out
+
+    def _authenticate(self, hello: Hello, auth: Auth) -> None:
+        """Raise unless ``auth`` proves the key of the device ``hello`` claimed to be."""
+        assert self._key_for is not None
+        try:
+            key = self._key_for(hello.device_id, auth.key_id)
+        except KeyRefused as exc:
+            raise RemoteProtocolError(f"AUTH refused: {exc}", exc.reason) from None
+        expected = auth_mac(key, self._nonce, hello.device_id, hello.bed)
+        if not hmac.compare_digest(expected.encode(), auth.mac.encode()):
+            raise RemoteProtocolError(f"AUTH refused: the proof does not verify under key id "
+                                      f"{auth.key_id} of device {hello.device_id}", "bad_auth")
 
     def confirm(self, alarm_id: str, now: float) -> None:
         """The application has stored ``alarm_id``: queue its ACK."""

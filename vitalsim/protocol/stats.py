@@ -11,6 +11,8 @@ from array import array
 
 import numpy as np
 
+from .replay import ReplayWindow
+
 SEQ_MOD = 2**32
 _HALF = SEQ_MOD // 2
 _NEVER = -(2**62)  # below any extended sequence number
@@ -47,9 +49,9 @@ class ReceiverStats:
     jumping far back."""
 
     def __init__(self, *, window: int = 1024, latency_window: int = 2048,
-                 late_after: float = 0.5, max_ahead: int = 256) -> None:
+                 late_after: float = 0.5, max_ahead: int = 256,
+                 anti_replay: bool = True) -> None:
         self.max_ahead = max_ahead  # how far ahead of the highest a new number may jump
-        self._candidate: int | None = None  # an out-of-window number waiting for a second
         self.late_after = late_after  # seconds in flight after which a datagram is too late
         self.late = 0
         self.received = 0
@@ -72,41 +74,34 @@ class ReceiverStats:
         self._last_transit: float | None = None
         self._counted_before_restart = (0, 0)  # (expected, received) of earlier runs
         self._run_received = 0
-        self.boot_id: int | None = None  # the device's current boot, once one is admitted
-        self._boot_candidate: tuple[int, int] | None = None  # (boot id, seq) of a newer boot
+        # which (boot id, sequence number) pairs were admitted: refuses replays, see judge
+        self.replay_window = ReplayWindow(size=window * 4, max_ahead=max_ahead)
+        # False only to show what the window prevents (lab 06): a replay is then admitted
+        # again, as before the window existed (counted as a duplicate, stored again)
+        self.anti_replay = anti_replay
 
     def judge(self, boot_id: int, seq: int) -> str:
-        """Where does a datagram of boot ``boot_id`` stand? One of:
+        """Where does a datagram of boot ``boot_id`` stand? The verdict of the device's
+        anti-replay window (:class:`~vitalsim.protocol.replay.ReplayWindow`, which see):
+        ``"admit"``, ``"restart"``, ``"replay"``, ``"old_boot"``, ``"new_boot"`` or
+        ``"sequence"``. A ``"restart"`` closes the current run here (its loss figures are kept,
+        and the next datagram observed starts a new one, so the gap between the runs is not
+        loss); a ``"replay"`` counts as a duplicate (a network's duplicate and an attacker's
+        replay look the same, and neither is stored). The caller passes an admitted datagram
+        (``"admit"`` or ``"restart"``) on to :meth:`observe`, and nothing else."""
+        verdict = self.replay_window.judge(boot_id, seq)
+        if verdict == "restart":
+            self._new_run()
+        elif verdict == "replay":
+            if not self.anti_replay:
+                return "admit"  # observe() counts it (a duplicate, or a restart if far behind)
+            self.duplicates += 1
+        return verdict
 
-        - ``"admit"``: the current boot, inside the sequence window (see :meth:`admit`);
-        - ``"restart"``: a newer boot, confirmed: the device restarted. The sequence window and
-          the run's loss figures start again from this datagram, and ``restarts`` counts it;
-        - ``"old_boot"``: a boot older than the current one: sent before the device restarted
-          (a replay, or a straggler), so it may change nothing;
-        - ``"new_boot"``: the first datagram of a newer boot. Like a sequence number outside the
-          window, one datagram cannot prove a restart (a forger could send any boot id and lock
-          the real device out as ``old_boot``), so it is remembered and the restart believed
-          when the next datagram of that boot continues from it (within ``max_ahead``);
-        - ``"sequence"``: the current boot, outside the sequence window.
-
-        Only ``"restart"`` changes state here; the caller then passes the datagram to
-        :meth:`observe`."""
-        current = self.boot_id
-        if current is None:
-            self.boot_id = boot_id
-            return "admit" if self.admit(seq) else "sequence"
-        if boot_id < current:
-            return "old_boot"
-        if boot_id == current:
-            return "admit" if self.admit(seq) else "sequence"
-        candidate, self._boot_candidate = self._boot_candidate, (boot_id, seq)
-        if candidate is None or candidate[0] != boot_id \
-                or not 0 < (seq - candidate[1]) % SEQ_MOD <= self.max_ahead:
-            return "new_boot"
-        self._boot_candidate = None
-        self._new_run()
-        self.boot_id = boot_id
-        return "restart"
+    @property
+    def boot_id(self) -> int | None:
+        """The device's current boot, once one is admitted."""
+        return self.replay_window.boot_id
 
     def _new_run(self) -> None:
         """Close the current run: its counts join the earlier runs', and the next datagram
@@ -116,7 +111,6 @@ class ReceiverStats:
         self.restarts += 1
         self._highest = None
         self._base = None
-        self._candidate = None
         self._seen = _empty_ring(self._window)
 
     def _extend(self, seq: int) -> int:
@@ -126,25 +120,6 @@ class ReceiverStats:
         # the number congruent to seq (mod 2**32) nearest the highest seen; a tie (exactly half
         # the space away) goes to the lower one
         return highest + (seq - highest + _HALF) % SEQ_MOD - _HALF
-
-    def admit(self, seq: int) -> bool:
-        """May a datagram with this sequence number be counted? False means: refuse it.
-
-        A number within the window (at most ``4 * window`` behind the highest seen, at most
-        ``max_ahead`` in front of it) is admitted. One outside it is a restarted device, a long
-        outage, or a forgery; a single datagram cannot tell which, so it is refused and
-        remembered, and admitted only when the next refused one continues from it (a device
-        that restarted sends a second; a forger must guess). So one forged datagram can never
-        move a bed's clock, its state or its loss figures; a restart costs one datagram."""
-        highest = self._highest
-        if highest is None:
-            return True
-        ext = self._extend(seq)
-        if highest - self._window * 4 <= ext <= highest + self.max_ahead:
-            self._candidate = None
-            return True
-        candidate, self._candidate = self._candidate, seq
-        return candidate is not None and 0 < (seq - candidate) % SEQ_MOD <= self.max_ahead
 
     def observe(self, seq: int, sent_at: float, received_at: float) -> str:
         """Record one datagram; returns "new", "duplicate", "reordered" or "restart".

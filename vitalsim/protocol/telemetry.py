@@ -24,10 +24,12 @@ import hashlib
 import hmac
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ..keys import KeyRefused
 
 MAGIC = 0x5653
 #: version 2 added ``boot_id``; a receiver refuses every other version (``bad_version``)
@@ -197,11 +199,15 @@ def encode(msg: Message, *, key: bytes | None = None, key_id: int = 1) -> bytes:
 
 
 def decode(data: bytes, *, keys: Mapping[int, bytes] | None = None,
-           require_tag: bool = False) -> Message:
+           require_tag: bool = False,
+           key_for: Callable[[int, int], bytes] | None = None) -> Message:
     """Decode one datagram. Raises :class:`TelemetryError` and nothing else on bad input.
 
     ``keys`` maps key ids to HMAC keys; a tagged datagram whose tag does not verify is rejected.
-    With ``require_tag`` an untagged datagram is rejected too.
+    ``key_for(device_id, key_id)``, instead, gives each device its own keys (a
+    :meth:`vitalsim.keys.KeyFile.lookup` at the receiver's time): it returns the key or raises
+    :class:`~vitalsim.keys.KeyRefused`, whose reason (``unknown_key``, ``retired_key``) the
+    datagram is refused with. With ``require_tag`` an untagged datagram is rejected too.
     """
     data = bytes(data)
     # the version before the length: one of ours in another version (a version-1 datagram has
@@ -224,7 +230,13 @@ def decode(data: bytes, *, keys: Mapping[int, bytes] | None = None,
             "length", f"{len(data)} bytes, header says {expected} (body {body_len}, tag {tag_len})"
         )
     if kid:
-        key = (keys or {}).get(kid)
+        if key_for is not None:
+            try:
+                key = key_for(device_id, kid)
+            except KeyRefused as exc:
+                raise TelemetryError(exc.reason, str(exc)) from None
+        else:
+            key = (keys or {}).get(kid)
         if key is None:
             raise TelemetryError("unknown_key", f"datagram is signed with unknown key id {kid}")
         if not hmac.compare_digest(_tag(key, data[:-TAG_LEN]), data[-TAG_LEN:]):

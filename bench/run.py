@@ -92,6 +92,16 @@ class BenchConfig:
                 "journal": self.journal, "loop": self.loop, "max_beds": self.station_beds()}
 
 
+def _shown(name: str, value: object) -> str:
+    """A setting as the benchmark prints it: a count for the ward's devices, and never an
+    operator's token (sessions are shown as on, with how many operators, or off)."""
+    if name == "devices":
+        return f"{len(value or {})} devices"
+    if name == "operators":
+        return "sessions off" if value is None else f"sessions on, {len(value)} operators"
+    return str(value)
+
+
 def config_differences(cfg: BenchConfig) -> dict[str, tuple[str, str]]:
     """Each station setting of the benchmark that differs from ``python -m server``'s defaults:
     name -> (the benchmark's, the command line's). Printed beside the results."""
@@ -102,8 +112,7 @@ def config_differences(cfg: BenchConfig) -> dict[str, tuple[str, str]]:
     for f in fields(ours):
         a, b = getattr(ours, f.name), getattr(theirs, f.name)
         if a != b:
-            show = (lambda v: f"{len(v or {})} devices") if f.name == "devices" else str
-            out[f.name] = (show(a), show(b))
+            out[f.name] = (_shown(f.name, a), _shown(f.name, b))
     return out
 
 

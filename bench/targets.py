@@ -29,6 +29,8 @@ BENCH_OVERRIDES = {
     "journal_path": "a journal file in a temporary directory (or :memory: with --journal memory)",
     "devices": "the load generator's beds are provisioned (devices 1000 + bed)",
     "max_beds": "room for the sweep's largest ward",
+    "operators": "no dashboard sessions: the benchmark's dashboards connect without logging in, "
+                 "as a latest-value broadcast server's clients do",
 }
 
 

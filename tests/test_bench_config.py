@@ -23,6 +23,8 @@ def test_the_benchmark_runs_the_command_lines_station_except_what_it_prints():
     assert set(config_differences(cfg)) == differ
     for name in differ:
         assert f"{name}=" in printed, f"{name} differs and is not printed"
+    for operator in cli.operators or ():
+        assert operator.token not in printed, "an operator's token in the benchmark's output"
 
 
 def test_the_naive_design_differs_only_in_coalescing_and_says_so():

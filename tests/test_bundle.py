@@ -84,7 +84,8 @@ def test_the_bundle_holds_the_learner_labs_captures_and_install_files(bundle):
     folder, archive = bundle
     names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     learner = {f"labs/{p.name}" for p in (ROOT / "labs").glob("*.ipynb")}
-    assert len(learner) == 6 and learner <= names
+    sources = list((ROOT / "labs" / "source").glob("*.py"))
+    assert len(learner) == len(sources) and learner <= names, "one learner notebook per lab"
     recordings = ROOT / "course" / "recordings"
     assert {f"course/recordings/{p.name}" for p in recordings.glob("*.pcap")} <= names
     assert {"pyproject.toml", "requirements.lock", "environment.yml", "postBuild",

@@ -107,7 +107,7 @@ dashboard_link(system.login_url())    # the nurse's token URL: opening it logs y
 def forge(bed: int, device_id: int, seq: int, boot_id: int, hr: float) -> bytes:
     ### BEGIN SOLUTION
     return bytes(Telemetry(bed=bed, device_id=device_id, seq=seq, boot_id=boot_id,
-                           sent_at_us=int(time.time() * 1_000_000),
+                           sent_at_us=time.time_ns() // 1_000,
                            numerics=TelemetryNumerics(hr=hr, spo2=97, rr=14, temp=36.8)))
     ### END SOLUTION
 

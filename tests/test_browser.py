@@ -14,25 +14,11 @@ import pytest
 from server import Station
 from server.config import StationConfig, ward_devices
 from server.system import SystemConfig
-from tests.browser import ARTIFACTS, CHROMIUM_ARGS, BackgroundSystem
-from tests.requirements import require_chromium
+from tests.browser import ARTIFACTS, BackgroundSystem
 from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
 
 pytestmark = pytest.mark.browser
-
-@pytest.fixture
-def chromium():
-    executable = require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
 
 def test_dashboard_tiles_update_and_an_alarm_appears(chromium):
     tight = (Limit("hr", 20, 30, "high", delay=3.0),)  # every adult breaches it after 3 s

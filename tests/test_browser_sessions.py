@@ -13,27 +13,13 @@ import pytest
 from server.config import StationConfig
 from server.sessions import Operator
 from server.system import SystemConfig
-from tests.browser import CHROMIUM_ARGS, BackgroundSystem, wait_for_tiles_updating
-from tests.requirements import require_chromium
+from tests.browser import BackgroundSystem, wait_for_tiles_updating
 from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
 
 pytestmark = pytest.mark.browser
 
 NURSE = Operator("amy", "nurse", "n" * 48)
-
-
-@pytest.fixture
-def chromium():
-    executable = require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class EvilPage(BaseHTTPRequestHandler):

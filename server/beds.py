@@ -126,9 +126,21 @@ class BedState:
         if m is None:
             out.update({k: None for k in NUMERIC_FIELDS}, flags=[], sent_at=None, news2=None)
             return out
-        # float32 on the wire: 36.9 arrives as 36.900001525878906; show what was meant
-        out.update({k: shown(getattr(m, k)) for k in NUMERIC_FIELDS})
-        out["flags"] = [name for bit, name in _FLAG_NAMES if bit & m.flags]
+        # float32 on the wire: 36.9 arrives as 36.900001525878906; show what was meant. Spelt
+        # out field by field (the station builds one per change of every bed: a comprehension
+        # over NUMERIC_FIELDS with getattr cost a third of it)
+        hr, spo2, rr, temp = m.hr, m.spo2, m.rr, m.temp
+        sys_, dia, mean, cuff = m.nibp_sys, m.nibp_dia, m.nibp_map, m.nibp_time
+        out["hr"] = None if hr is None else round(hr, 2)
+        out["spo2"] = None if spo2 is None else round(spo2, 2)
+        out["rr"] = None if rr is None else round(rr, 2)
+        out["temp"] = None if temp is None else round(temp, 2)
+        out["nibp_sys"] = None if sys_ is None else round(sys_, 2)
+        out["nibp_dia"] = None if dia is None else round(dia, 2)
+        out["nibp_map"] = None if mean is None else round(mean, 2)
+        out["nibp_time"] = None if cuff is None else round(cuff, 2)
+        flags = m.flags
+        out["flags"] = [name for bit, name in _FLAG_NAMES if bit & flags] if flags else []
         out["sent_at"] = m.sent_at
         out["received_at"] = self.received_at
         out["news2"] = self.news2()

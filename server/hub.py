@@ -325,11 +325,14 @@ class Hub:
     COUNTED = ("sent", "bytes", "superseded", "sent_at_once", "sent_coalesced")
 
     def __init__(self, snapshot: Callable[[], dict], *, bed_encoded: Callable[[int], str],
+                 snapshot_message: Callable[[], str] | None = None,
                  max_alarm_queue: int = 256, stall_after: float = 1.0,
                  push_budget: float = 200.0, push_burst: int = 20,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.stall_after = stall_after
         self.snapshot = snapshot
+        # the snapshot already encoded (the station joins each bed's encoding): else encoded here
+        self.snapshot_message = snapshot_message
         # one bed's newest summary, already encoded (the station encodes it once per change):
         # a vitals message, for any client and any set of beds, is then a join
         self.bed_encoded = bed_encoded
@@ -349,7 +352,8 @@ class Hub:
                                  burst=self.push_burst, clock=self.clock)
         self.clients[socket] = client
         try:
-            first = encode({"type": "snapshot", **self.snapshot()})
+            first = self.snapshot_message() if self.snapshot_message is not None \
+                else encode({"type": "snapshot", **self.snapshot()})
         except Exception as exc:  # never a dashboard left open without its snapshot
             client.fail("station could not build the snapshot; try again", exc)
             return client

@@ -73,6 +73,7 @@ class Station:
         self._tls = None if self.config.tls_cert is None \
             else server_context(self.config.tls_cert, self.config.tls_key or self.config.tls_cert)
         self.hub = Hub(self.snapshot, bed_encoded=self.bed_text,
+                       snapshot_message=self.snapshot_message,
                        max_alarm_queue=self.config.client_alarm_queue,
                        push_budget=self.config.push_budget, push_burst=self.config.push_burst)
         self.ingest = TelemetryIngest(self.beds, self.clock, keys=self.config.telemetry_keys,
@@ -547,12 +548,23 @@ class Station:
         """What a dashboard gets first. Its statistics are the beds' as last refreshed (a
         dashboard connecting never makes the station compute a whole ward's at once); the
         stats messages that follow fill in the rest."""
-        return {
-            "beds": self.bed_summaries(),
-            "alarms": [e.to_json() for e in self.board.entries()],
-            "stats": {**self.totals(),
-                      "beds": {str(b): c[1] for b, c in sorted(self._bed_stats.items())}},
-        }
+        return {"beds": self.bed_summaries(), **self.snapshot_parts()}
+
+    def snapshot_message(self) -> str:
+        """:meth:`snapshot` encoded, with each bed's summary as encoded at its last change:
+        a dashboard connecting to a ward of thousands costs a join, not thousands of
+        encodings (only beds that changed while no dashboard was connected are encoded)."""
+        snap = self.snapshot_parts()
+        return (encode({"type": "snapshot"})[:-1]
+                + ',"beds":[' + ",".join(self.bed_text(b) for b in sorted(self.beds.beds))
+                + '],"alarms":' + encode_part(snap["alarms"])
+                + ',"stats":' + encode_part(snap["stats"]) + "}")
+
+    def snapshot_parts(self) -> dict:
+        """The snapshot's alarms and statistics (its beds are joined from their encodings)."""
+        return {"alarms": [e.to_json() for e in self.board.entries()],
+                "stats": {**self.totals(),
+                          "beds": {str(b): c[1] for b, c in sorted(self._bed_stats.items())}}}
 
     def totals(self) -> dict:
         """The station's own counters: each protocol's, and the event loop's lag."""

@@ -6,8 +6,10 @@ import asyncio
 import json
 import time
 
+import server.station as station_module
 from server import Station, StationConfig
 from server.config import ward_devices
+from server.hub import encode
 from server.looplag import LoopLag
 from tests.helpers import get_json, run, wait_until
 from vitalsim.clock import VirtualClock
@@ -121,3 +123,20 @@ def test_a_stall_of_the_station_loop_shows_in_api_stats():
         finally:
             await station.stop()
     run(main())
+
+
+def test_the_snapshot_a_dashboard_gets_is_joined_from_each_beds_encoding_and_says_the_same(
+        monkeypatch):
+    clock = VirtualClock(100.0)
+    station = ward_station(clock, beds=50)
+    station.patients[7] = "Ms Ada Lovelace"
+    for bed in range(1, 51):
+        station.bed_encoded(bed)  # what the hand-over does at each change
+    encodings = []
+    encode_part = station_module.encode_part
+    monkeypatch.setattr(station_module, "encode_part",
+                        lambda value: (encodings.append(value), encode_part(value))[1])
+    joined = json.loads(station.snapshot_message())
+    monkeypatch.undo()
+    assert joined == json.loads(encode({"type": "snapshot", **station.snapshot()}))
+    assert len(encodings) == 2, "the alarms and the statistics; no bed encoded again"

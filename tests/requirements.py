@@ -1,4 +1,4 @@
-"""What a test needs from the machine: root, nftables, libpcap, Chromium.
+"""What a test needs from the machine: root, nftables, libpcap, Chromium, openssl.
 
 On a learner's laptop a missing requirement skips the test and says why. Under CI=true it fails
 the test instead: CI installs these things, so their absence there is a broken build, never a
@@ -43,6 +43,15 @@ def require_chromium() -> str:
         missing(f"this test needs Debian's Chromium at {CHROMIUM}; "
                 "install it with: apt-get install chromium")
     return CHROMIUM
+
+
+def require_openssl() -> str:
+    """The openssl command, which makes the demo's self-signed certificate (server/tls.py)."""
+    path = shutil.which("openssl")
+    if path is None:
+        missing("this test needs the openssl command to make a certificate; install it with: "
+                "apt-get install openssl")
+    return path  # type: ignore[return-value]
 
 
 def require_capture() -> None:

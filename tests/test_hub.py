@@ -260,13 +260,19 @@ def hr_hub(clock: Clock, **kw) -> tuple[Hub, dict[int, float]]:
     return hub, readings
 
 
+async def reading_dashboard(hub: Hub) -> tuple[SlowSocket, object]:
+    """A dashboard that reads everything it is sent, once it has its snapshot."""
+    socket = SlowSocket()
+    client = hub.add(socket)
+    socket.let_through(1000)
+    await wait_until(lambda: socket.written, what="the snapshot")
+    return socket, client
+
+
 def test_a_change_reaches_an_idle_dashboard_at_once_without_waiting_for_a_tick():
     async def main():
         hub, readings = hr_hub(Clock())
-        socket = SlowSocket()
-        client = hub.add(socket)
-        socket.let_through(1000)
-        await wait_until(lambda: socket.written, what="the snapshot")
+        socket, client = await reading_dashboard(hub)
         for n, bed in enumerate((4, 5, 6)):
             readings[bed] = 80.0 + n
             hub.push_vitals([bed])  # no hub.tick() anywhere in this test
@@ -282,10 +288,7 @@ def test_a_dashboard_past_its_budget_coalesces_until_a_tick_finds_its_budget_ref
     async def main():
         clock = Clock()
         hub, readings = hr_hub(clock, push_budget=10.0, push_burst=2)
-        socket = SlowSocket()
-        client = hub.add(socket)
-        socket.let_through(1000)
-        await wait_until(lambda: socket.written, what="the snapshot")
+        socket, client = await reading_dashboard(hub)
         for bed in (1, 2):  # the burst: both at once
             hub.push_vitals([bed])
             await wait_until(lambda b=bed: len(vitals(socket)) == b, what=f"bed {bed} at once")
@@ -348,10 +351,7 @@ def test_a_dashboard_only_over_budget_gets_what_it_is_owed_once_the_budget_has_r
     async def main():
         clock = Clock()
         hub, readings = hr_hub(clock, push_budget=10.0, push_burst=1)
-        socket = SlowSocket()
-        client = hub.add(socket)
-        socket.let_through(1000)
-        await wait_until(lambda: socket.written, what="the snapshot")
+        socket, client = await reading_dashboard(hub)
         hub.push_vitals([1])
         await wait_until(lambda: len(vitals(socket)) == 1, what="bed 1 at once")
         hub.push_vitals([2])

@@ -87,6 +87,14 @@ class StationConfig:
     # alarm frames taken per second per alarm connection; beyond, the station reads no
     # further (TCP holds the rest back), so a flooding device cannot swamp the dashboards
     alarm_frames_per_second: float = 200.0
+    # the HL7 v2 outbound interface (server/hl7_outbound.py): the hospital's MLLP receiver as
+    # (host, port), None for off. Vitals go as ORU^R01 every hl7_interval seconds per bed,
+    # alarms as ORU^R40 as they are journaled; an unanswered message is sent again after
+    # hl7_ack_timeout seconds, an AE/AR answer or a reconnect after hl7_retry seconds
+    hl7_target: tuple[str, int] | None = None
+    hl7_interval: float = 60.0
+    hl7_ack_timeout: float = 5.0
+    hl7_retry: float = 1.0
 
 
 def ward_devices(beds: int, *, first_bed: int = 1) -> dict[int, int]:

@@ -40,6 +40,7 @@ from .alarm_listener import AlarmListener
 from .alarm_source import alarm_source
 from .beds import BedRegistry, BedState, wave_json
 from .config import StationConfig
+from .hl7_outbound import Hl7Outbound
 from .hub import DashboardClient, Hub, encode, encode_part
 from .ingest import TelemetryIngest
 from .journal import AlarmJournal
@@ -108,6 +109,7 @@ class Station:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.http_port = self.udp_port = self.tcp_port = 0
         self.patients: dict[int, str] = {}  # bed -> who is in it (admission data, not telemetry)
+        self.hl7: Hl7Outbound | None = None  # the HL7 v2 outbound interface, when configured
         self.running = False
 
     # -- life cycle ------------------------------------------------------------------------
@@ -160,6 +162,12 @@ class Station:
         self._housekeeping = PeriodicCallback(self._every_second, 1000.0)
         self._housekeeping.start()
         self.running = True
+        if cfg.hl7_target is not None:
+            self.hl7 = Hl7Outbound(
+                self.journal, self.clock, cfg.hl7_target, patient_of=self.patients.get,
+                readings=lambda: [s.latest for s in self._order() if s.latest is not None],
+                interval=cfg.hl7_interval, ack_timeout=cfg.hl7_ack_timeout, retry=cfg.hl7_retry)
+            self.hl7.start()
         if self.sessions is None:
             # INFO, not WARNING: a notebook would print a warning into every lab's cell; the
             # demo prints it itself (python -m server --no-auth), and the labs say so
@@ -172,6 +180,8 @@ class Station:
         if not self.running:
             return
         self.running = False
+        if self.hl7 is not None:
+            await self.hl7.stop()
         for timer in (self._push, self._housekeeping):
             if timer is not None:
                 timer.stop()
@@ -576,6 +586,7 @@ class Station:
             "tcp": self.alarm_listener.counters() if self.alarm_listener else {},
             "websocket": self.hub.counters(),
             "loop": self.loop_lag.counters(),
+            **({} if self.hl7 is None else {"hl7": self.hl7.stats()}),
             **({} if self.sessions is None else {"sessions": {
                 "refused": dict(self.sessions.refused)}}),
         }

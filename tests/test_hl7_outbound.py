@@ -1,0 +1,191 @@
+"""The station's HL7 outbound interface against the course's interface engine, on loopback.
+
+Every alarm event reaches the engine at least once, across a reset of the engine's connection
+and a restart of the station on the same journal; a control id is never given to two messages,
+and a message answered AA is never sent again. AE, AR and silence make the station send the
+same message again, with the same control id."""
+
+from collections import Counter
+
+import pytest
+
+from course.hl7_receiver import Hl7Receiver
+from server import System
+from server import hl7_messages as hm
+from server.config import StationConfig
+from server.hl7_outbound import parse_target
+from server.system import SystemConfig
+from tests.helpers import run, wait_until
+from vitalsim.alarms import FLAPPING_HR
+from vitalsim.devices import WardConfig
+
+
+def ward_system(receiver: Hl7Receiver, journal, *, beds=3, interval=60.0, ack_timeout=2.0,
+                storm=True) -> System:
+    return System(SystemConfig(
+        StationConfig(http_port=0, udp_port=0, tcp_port=0, journal_path=journal,
+                      hl7_target=receiver.target, hl7_interval=interval,
+                      hl7_ack_timeout=ack_timeout, hl7_retry=0.1),
+        WardConfig(beds=beds, scenario="stable_adult", seed=7, speed=5.0, waves=False,
+                   limits=FLAPPING_HR if storm else None)))
+
+
+def r40_count(receiver: Hl7Receiver) -> int:
+    return len(receiver.control_ids("ORU^R40"))
+
+
+def test_every_alarm_arrives_across_an_engine_reset_and_a_station_restart(tmp_path):
+    journal = tmp_path / "journal.sqlite"
+
+    async def main():
+        async with Hl7Receiver() as engine:
+            first = await ward_system(engine, journal).start()
+            try:
+                await wait_until(lambda: r40_count(engine) >= 4, timeout=30, what="4 ORU^R40")
+                # the engine crashes mid-conversation: every open connection gets an RST
+                assert engine.reset() >= 1
+                await wait_until(lambda: engine.connections >= 2, timeout=15,
+                                 what="the station reconnecting after the reset")
+                n = r40_count(engine)
+                await wait_until(lambda: r40_count(engine) >= n + 3, timeout=30,
+                                 what="alarms after the reset")
+                # the engine hangs: what the station sends now is received but never answered,
+                # and the station is stopped with it still in its outbox
+                engine.stall()
+                n = r40_count(engine)
+                await wait_until(lambda: r40_count(engine) > n, timeout=30,
+                                 what="an unanswered ORU^R40")
+                unanswered = engine.received[-1].control_id
+            finally:
+                await first.stop()
+            engine.resume()
+            second = await ward_system(engine, journal).start()
+            try:
+                await wait_until(lambda: unanswered in
+                                 [r.control_id for r in engine.received if r.answer == "AA"],
+                                 timeout=30, what=f"{unanswered} sent again after the restart")
+                await second.ward.stop()
+                second.ward = None
+                station = second.station
+                outbox = station.hl7.outbox
+
+                def settled():
+                    # synchronous from here to the return: nothing is journaled in between
+                    station.hl7.sync()
+                    rows = [r for r in outbox.rows() if r["kind"] == "ORU^R40"]
+                    acks = sum(a["action"] == "acknowledge" for a in station.journal.actions())
+                    done = all(r["status"] == "acked" for r in rows)
+                    return done and (rows, station.journal.count() + acks)
+
+                rows, journaled = await wait_until(settled, timeout=30,
+                                                   what="every alarm event answered AA")
+            finally:
+                await second.stop()
+
+            # one ORU^R40 per journaled event, each answered AA
+            assert len(rows) == journaled
+            assert len({r["source"] for r in rows}) == len(rows)
+            assert all(r["status"] == "acked" and r["ack_code"] == "AA" for r in rows)
+            # ...and each reached the engine, under the control id the outbox gave it
+            received = [r for r in engine.received if r.type == "ORU^R40"]
+            assert {r["control_id"] for r in rows} == {r.control_id for r in received}
+            # a control id is never given to two different messages
+            texts: dict[str, set[str]] = {}
+            for r in received:
+                texts.setdefault(r.control_id, set()).add(r.text)
+            assert all(len(t) == 1 for t in texts.values()), \
+                [c for c, t in texts.items() if len(t) > 1]
+            # a message answered AA is never sent again
+            for control_id in texts:
+                answers = [r.answer for r in received if r.control_id == control_id]
+                assert "AA" in answers and answers.index("AA") == len(answers) - 1, \
+                    (control_id, answers)
+            # and the unanswered one was sent again after the restart, as a re-send
+            copies = [r for r in received if r.control_id == unanswered]
+            assert len(copies) >= 2 and all(r.duplicate for r in copies[1:])
+            assert [r.answer for r in copies][0] == ""
+
+    run(main())
+
+
+def test_an_ae_answer_makes_the_station_send_the_same_message_again(tmp_path):
+    async def main():
+        async with Hl7Receiver() as engine:
+            engine.answer_next("AE", 2, "database unavailable")
+            async with ward_system(engine, tmp_path / "j.sqlite"):
+                await wait_until(lambda: "AA" in [r.answer for r in engine.received],
+                                 timeout=30, what="an AA after two AE")
+            first = engine.received[0]
+            copies = [r for r in engine.received if r.control_id == first.control_id]
+            assert [r.answer for r in copies] == ["AE", "AE", "AA"]
+            assert len({r.text for r in copies}) == 1
+            assert [r.duplicate for r in copies] == [False, True, True]
+
+    run(main())
+
+
+def test_an_ar_answer_is_retried_and_counted(tmp_path):
+    async def main():
+        async with Hl7Receiver() as engine:
+            engine.answer_next("AR", 1, "unknown patient")
+            async with ward_system(engine, tmp_path / "j.sqlite") as system:
+                await wait_until(lambda: "AA" in [r.answer for r in engine.received],
+                                 timeout=30, what="an AA after an AR")
+                stats = system.station.hl7.stats()
+                assert stats["answered_AR"] == 1
+                assert stats["problems"]["answered_AR"] == 1
+                assert "unknown patient" in system.station.hl7.problems.last_error["answered_AR"]
+
+    run(main())
+
+
+def test_no_answer_within_the_timeout_sends_it_again_on_a_new_connection(tmp_path):
+    async def main():
+        async with Hl7Receiver() as engine:
+            engine.stall()
+            async with ward_system(engine, tmp_path / "j.sqlite", ack_timeout=0.3) as system:
+                await wait_until(lambda: len(engine.received) >= 2, timeout=30,
+                                 what="a message sent twice")
+                assert engine.received[1].control_id == engine.received[0].control_id
+                assert engine.received[1].duplicate
+                assert system.station.hl7.stats()["ack_timeouts"] >= 1
+                assert engine.connections >= 2  # the station gave up on that connection
+                engine.resume()
+                await wait_until(lambda: "AA" in [r.answer for r in engine.received],
+                                 timeout=30, what="an answer once the engine is back")
+
+    run(main())
+
+
+def test_vitals_arrive_per_bed_as_the_station_has_them(tmp_path):
+    async def main():
+        async with Hl7Receiver() as engine:
+            async with ward_system(engine, tmp_path / "j.sqlite", interval=0.5,
+                                   storm=False) as system:
+                await system.wait_ready()
+                await wait_until(lambda: {r.bed for r in engine.received
+                                          if r.type == "ORU^R01"} >= {1, 2, 3},
+                                 timeout=30, what="an ORU^R01 for each bed")
+                latest = {b: s.latest for b, s in system.station.beds.beds.items()}
+        text = next(t for t in engine.messages("ORU^R01") if "PV1||I|WARD^^2" in t)
+        msg = hm.parse(text)
+        values = {o["name"]: float(o["value"]) for o in hm.observations(msg)}
+        assert {"MDC_ECG_HEART_RATE", "MDC_PULS_OXIM_SAT_O2", "MDC_RESP_RATE",
+                "MDC_TEMP"} <= values.keys()
+        assert all(o["device"] == "1002" for o in hm.observations(msg))
+        assert 30 < values["MDC_ECG_HEART_RATE"] < 200
+        assert latest[2] is not None and latest[2].device_id == 1002
+        assert Counter(r.answer for r in engine.received if r.type == "ORU^R01") \
+            == Counter({"AA": len(engine.messages("ORU^R01"))})
+
+    run(main())
+
+
+@pytest.mark.parametrize("text", ["localhost", "127.0.0.1:", ":2575", "h:70000", "h:x"])
+def test_a_bad_target_is_refused_with_the_flag_named(text):
+    with pytest.raises(ValueError, match="--hl7"):
+        parse_target(text)
+
+
+def test_a_good_target_parses():
+    assert parse_target("127.0.0.1:2575") == ("127.0.0.1", 2575)

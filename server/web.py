@@ -20,6 +20,7 @@ import tornado.websocket
 from vitalsim.physiology import WAVE_RATES
 
 from .beds import shown
+from .fhir import bed_bundle
 from .hub import encode as encode_ws
 from .sessions import COOKIE, Operator, origin_allowed
 from .static_paths import DASHBOARD_DIR, bokehjs_static
@@ -140,7 +141,8 @@ class ApiNotFound(JsonHandler):
     def get(self, path: str) -> None:
         raise tornado.web.HTTPError(
             404, f"no API at /api/{path[:60]}; see /api/beds, /api/beds/N, "
-                 "/api/beds/N/history, /api/beds/N/waves/CHANNEL, /api/alarms, /api/stats")
+                 "/api/beds/N/history, /api/beds/N/fhir, /api/beds/N/waves/CHANNEL, "
+                 "/api/alarms, /api/stats")
 
 
 class HealthHandler(JsonHandler):
@@ -159,6 +161,18 @@ class BedHandler(JsonHandler):
     def get(self, bed_id: str) -> None:
         bed = self.bed_or_404(bed_id)
         self.write_json({**self.station.bed_summary(bed.bed), "stats": bed.stats.snapshot()})
+
+
+class FhirHandler(JsonHandler):
+    """``/api/beds/N/fhir``: the bed's latest vitals as a FHIR R4 Bundle (server/fhir.py)."""
+
+    def get(self, bed_id: str) -> None:
+        bed = self.bed_or_404(bed_id)
+        if bed.latest is None:
+            raise tornado.web.HTTPError(404, f"bed {bed.bed} has sent no numerics yet")
+        self.set_header("Content-Type", "application/fhir+json; charset=utf-8")
+        self.write_json(bed_bundle(bed.latest, patient=self.station.patients.get(bed.bed),
+                                   bundle_time=self.station.clock.now()))
 
 
 class HistoryHandler(JsonHandler):
@@ -343,6 +357,7 @@ def make_app(station: Station) -> tornado.web.Application:
         (r"/api/beds", BedsHandler, args),
         (r"/api/beds/([^/]+)", BedHandler, args),
         (r"/api/beds/([^/]+)/history", HistoryHandler, args),
+        (r"/api/beds/([^/]+)/fhir", FhirHandler, args),
         (r"/api/beds/([^/]+)/waves/(\w+)", WavesHandler, args),
         (r"/api/alarms", AlarmsHandler, args),
         (r"/api/stats", StatsHandler, args),

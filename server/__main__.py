@@ -18,6 +18,7 @@ from vitalsim.keys import KeyFile, KeyFileError
 from vitalsim.scenarios import ScenarioError
 
 from .config import StationConfig, ward_devices
+from .hl7_outbound import parse_target
 from .sessions import Operator, UserFileError, default_users, load_users
 from .system import System, SystemConfig
 from .tls import TlsError, self_signed
@@ -28,6 +29,13 @@ def port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"port {value} is outside 0..65535 (0 = any free port)")
     return value
+
+
+def hl7_target(text: str) -> tuple[str, int]:
+    try:
+        return parse_target(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -81,8 +89,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="HTTPS for the dashboard and TLS for the alarm channel, with DIR/cert.pem "
                         "and DIR/key.pem (a self-signed certificate for 127.0.0.1 is made there "
                         "if they do not exist; browsers warn about it). The ward trusts it")
+    p.add_argument("--hl7", metavar="HOST:PORT", type=hl7_target, default=None,
+                   help="send HL7 v2 over MLLP to the hospital's interface engine at HOST:PORT: "
+                        "each bed's vitals (ORU^R01, IHE PCD-01) every --hl7-interval seconds "
+                        "and every alarm event (ORU^R40, PCD-04), re-sent until answered AA "
+                        "(default: off)")
+    p.add_argument("--hl7-interval", type=float, default=StationConfig.hl7_interval,
+                   metavar="SECONDS", help="seconds between one bed's ORU^R01 messages "
+                   f"(default {StationConfig.hl7_interval:g})")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
+    if not args.hl7_interval > 0:
+        p.error(f"--hl7-interval must be more than 0 seconds, got {args.hl7_interval}")
     if args.beds < 0:
         p.error(f"--beds must be 0 or more, got {args.beds}")
     if args.max_beds < 1:
@@ -144,7 +162,8 @@ def station_config(args: argparse.Namespace, *, keys: KeyFile | None = None,
                          udp_receive_buffer=args.udp_receive_buffer or None,
                          device_keys=keys, require_auth=args.require_keys,
                          operators=operators(args), allowed_origins=tuple(args.allow_origin),
-                         tls_cert=cert, tls_key=key)
+                         tls_cert=cert, tls_key=key, hl7_target=args.hl7,
+                         hl7_interval=args.hl7_interval)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -181,6 +200,9 @@ async def run(args: argparse.Namespace) -> None:
     else:
         for user in st.sessions.users:
             print(f"login as {user.name} ({user.role}): {st.login_url(user.name)}", flush=True)
+    if args.hl7 is not None:
+        print(f"hl7: vitals (ORU^R01) every {args.hl7_interval:g} s and alarms (ORU^R40) to "
+              f"{args.hl7[0]}:{args.hl7[1]} over MLLP", flush=True)
     print(f"telemetry: udp {args.host}:{st.udp_port}  alarms: tcp {args.host}:{st.tcp_port}  "
           f"beds: {args.beds}  (Ctrl-C stops)", flush=True)
     try:

@@ -189,3 +189,40 @@ def test_a_bad_target_is_refused_with_the_flag_named(text):
 
 def test_a_good_target_parses():
     assert parse_target("127.0.0.1:2575") == ("127.0.0.1", 2575)
+
+
+def test_python_m_server_hl7_sends_to_the_engine_and_reports_in_api_stats():
+    """What an instructor types: ``python -m server --hl7 HOST:PORT``. It says where it
+    sends, the engine gets each bed's ORU^R01, and /api/stats shows the interface."""
+    import asyncio
+    import json
+    import sys
+    import urllib.request
+
+    async def main():
+        async with Hl7Receiver() as engine:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "server", "--beds", "2", "--http-port", "0",
+                "--udp-port", "0", "--tcp-port", "0", "--journal", ":memory:", "--no-auth",
+                "--hl7", f"127.0.0.1:{engine.port}", "--hl7-interval", "0.5",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            try:
+                lines = [(await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+                         for _ in range(4)]
+                assert any(line.startswith(f"hl7: vitals (ORU^R01) every 0.5 s and alarms "
+                                           f"(ORU^R40) to 127.0.0.1:{engine.port}")
+                           for line in lines), lines
+                base = next(line.split()[1] for line in lines if line.startswith("dashboard:"))
+                await wait_until(lambda: {r.bed for r in engine.received
+                                          if r.type == "ORU^R01"} >= {1, 2}, timeout=30,
+                                 what="ORU^R01 from both beds")
+                body = await asyncio.to_thread(
+                    lambda: urllib.request.urlopen(base + "api/stats", timeout=10).read())
+                hl7 = json.loads(body)["hl7"]
+                assert hl7["target"] == f"127.0.0.1:{engine.port}" and hl7["connected"]
+                assert hl7["answered_AA"] >= 2
+            finally:
+                proc.terminate()
+                await asyncio.wait_for(proc.wait(), 15)
+
+    run(main())

@@ -11,6 +11,7 @@ sniff) from a seeded ward on fixed ports, so that the scapy layers recognise it,
 | alarm-restart.pcap | the alarm channel across a station restart: reconnect, re-send, ACKs |
 | websocket.pcap | a WebSocket upgrade, pushed frames, a masked command, the close handshake |
 | spoofed-telemetry.pcap | a telemetry datagram forged with scapy: bed 3's heart rate at 180 |
+| hl7-mllp.pcap | HL7 v2 over MLLP: ORU^R01, ORU^R40, their ACKs, a reset, the re-send |
 
 The station runs as a subprocess (``python -m server``): vitalsim never imports it.
 """
@@ -34,6 +35,7 @@ from course.constants import (
     CAPTURE_SEED,
     FLAPPING_HR,
     RECORDED_ALARM_PORT,
+    RECORDED_HL7_PORT,
     RECORDED_HTTP_PORT,
     RECORDED_PROXY_PORT,
     RECORDED_TELEMETRY_PORT,
@@ -212,12 +214,55 @@ def spoofed(out: Path) -> None:
     print("spoofed-telemetry.pcap: 1 packet")
 
 
+def hl7_mllp(out: Path) -> None:
+    """The station's HL7 interface talking to the course's interface engine on port 2575, for
+    Lab 07: vitals (ORU^R01) and alarms (ORU^R40) each answered (ACK, ORA^R41), then the
+    engine stalls on one message and resets the connection (RST); the station connects again
+    and sends that message again under the same control id."""
+    from course.hl7_receiver import Hl7Receiver
+    from server import System
+    from server.config import StationConfig
+    from server.system import SystemConfig
+
+    async def main() -> None:
+        async with Hl7Receiver(port=RECORDED_HL7_PORT) as engine:
+            system = System(SystemConfig(
+                StationConfig(http_port=0, udp_port=0, tcp_port=0, hl7_target=engine.target,
+                              hl7_interval=2.0, hl7_ack_timeout=5.0, hl7_retry=0.5),
+                WardConfig(beds=1, scenario="stable_adult", seed=SEED, speed=5.0,
+                           waves=False, limits=FLAPPING_HR)))
+            async with system:
+                kinds = lambda: {r.type for r in engine.received}  # noqa: E731
+                await wait_until(lambda: {"ORU^R01", "ORU^R40"} <= kinds()
+                                 and len(engine.received) >= 3, timeout=30,
+                                 what="vitals and an alarm answered")
+                engine.stall()  # the next message is received and never answered...
+                n = len(engine.received)
+                await wait_until(lambda: len(engine.received) > n, timeout=30,
+                                 what="a message left unanswered")
+                engine.reset()  # ...and the engine cuts the connection with an RST
+                engine.resume()
+                await wait_until(lambda: engine.connections >= 2 and any(
+                    r.duplicate and r.answer == "AA" for r in engine.received), timeout=30,
+                    what="the re-send answered")
+                await wait_until(lambda: len(engine.received) >= n + 3, timeout=30,
+                                 what="two more messages after the re-send")
+    with Capture(out / "hl7-mllp.pcap", f"tcp port {RECORDED_HL7_PORT}"):
+        asyncio.run(main())
+
+
+RECORDERS = ("telemetry-clean", "telemetry-loss", "alarm-restart", "websocket",
+             "alarm-retransmissions", "spoofed-telemetry", "hl7-mllp")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m course.captures", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=RECORDINGS)
     p.add_argument("--skip-netns", action="store_true",
                    help="leave alarm-retransmissions.pcap as it is (needs nftables)")
+    p.add_argument("--only", choices=RECORDERS, action="append", default=None,
+                   help="record only this file (repeatable); default: every one")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
         p.error("recording needs root (to sniff); the recorded pcaps in course/recordings/ are for "
@@ -225,14 +270,20 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for port in (TELEMETRY_PORT, PROXY_PORT):
         bind_ports(telemetry=port)
+    chosen = set(args.only or RECORDERS)
+    if args.skip_netns:
+        chosen.discard("alarm-retransmissions")
     with tempfile.TemporaryDirectory() as tmp:
-        telemetry_clean(args.out)
-        telemetry_loss(args.out)
-        alarm_restart(args.out, Path(tmp))
-        websocket(args.out, Path(tmp))
-        if not args.skip_netns:
-            alarm_retransmissions(args.out, Path(tmp))
-        spoofed(args.out)
+        recorders = {"telemetry-clean": lambda: telemetry_clean(args.out),
+                     "telemetry-loss": lambda: telemetry_loss(args.out),
+                     "alarm-restart": lambda: alarm_restart(args.out, Path(tmp)),
+                     "websocket": lambda: websocket(args.out, Path(tmp)),
+                     "alarm-retransmissions": lambda: alarm_retransmissions(args.out, Path(tmp)),
+                     "spoofed-telemetry": lambda: spoofed(args.out),
+                     "hl7-mllp": lambda: hl7_mllp(args.out)}
+        for name in RECORDERS:
+            if name in chosen:
+                recorders[name]()
     with contextlib.suppress(FileNotFoundError):
         (args.out / ".gitkeep").unlink()
 

@@ -54,6 +54,14 @@ def require_openssl() -> str:
     return path  # type: ignore[return-value]
 
 
+def require_tshark() -> str:
+    """Wireshark's tshark, whose own dissectors check what the course's captures hold."""
+    path = shutil.which("tshark")
+    if path is None:
+        missing("this test needs tshark; install it with: apt-get install tshark")
+    return path  # type: ignore[return-value]
+
+
 def require_capture() -> None:
     """Root and libpcap: what scapy needs to sniff with a filter."""
     from vitalsim.impair.live import capture_unavailable_reason

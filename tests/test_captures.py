@@ -32,7 +32,8 @@ def frames(path: Path) -> list[tuple[int, str]]:
 
 
 @pytest.mark.parametrize("name", ["telemetry-clean", "telemetry-loss", "alarm-retransmissions",
-                                  "alarm-restart", "websocket", "spoofed-telemetry"])
+                                  "alarm-restart", "websocket", "spoofed-telemetry",
+                                  "hl7-mllp"])
 def test_every_capture_is_committed_small_and_described(name):
     path = CAPTURES / f"{name}.pcap"
     assert path.exists() and 0 < path.stat().st_size < 1_000_000

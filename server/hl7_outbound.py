@@ -9,8 +9,10 @@ message goes through an outbox in the station's own SQLite journal (:class:`Hl7O
 - each bed's latest numerics become an ``ORU^R01`` every ``interval`` seconds;
 - a message leaves the outbox only when the receiver answers it (``ACK`` / ``ORA^R41`` whose
   MSA-2 is its control id) with AA. No answer within ``ack_timeout``, a lost connection, or
-  an AE/AR answer: the same message, with the same control id, is sent again (after
-  ``retry`` seconds), so the receiver can tell a re-send from a new message.
+  an AE answer: the same message, with the same control id, is sent again (after ``retry``
+  seconds) before any other, so the receiver can tell a re-send from a new message and
+  messages arrive in order. AR (the receiver will never take it) is retried ``max_rejects``
+  times, then the message is set aside as ``rejected`` and counted, not to block the rest.
 
 Alarms go before vitals; pending vitals beyond ``max_pending_vitals`` (a receiver down for
 long) are dropped oldest first and counted, alarms never.
@@ -206,23 +208,33 @@ class Hl7Outbox:
         return dropped
 
     def next_pending(self) -> Pending | None:
-        """The next message to send: the oldest alarm, else the oldest vitals."""
+        """The next message to send: one already sent and not yet taken (it goes again before
+        anything else, so messages arrive in order), else the oldest alarm, else the oldest
+        vitals."""
         row = self.db.execute(
             "SELECT seq, control_id, kind, message FROM hl7_outbox WHERE status = 'pending' "
-            "ORDER BY kind = ? DESC, seq LIMIT 1", (ALARM,)).fetchone()
+            "ORDER BY sends > 0 DESC, kind = ? DESC, seq LIMIT 1", (ALARM,)).fetchone()
         return None if row is None else Pending(*row)
 
     def mark_sent(self, seq: int, at: float) -> None:
         self.db.execute("UPDATE hl7_outbox SET sends = sends + 1, last_sent_at = ? "
                         "WHERE seq = ?", (at, seq))
 
-    def mark_answered(self, seq: int, code: str, text: str, at: float) -> None:
-        """Record the receiver's answer; AA (or CA) takes the message out of the outbox."""
-        done = code in ("AA", "CA")
+    def mark_answered(self, seq: int, code: str, text: str, at: float,
+                      max_rejects: int) -> str:
+        """Record the receiver's answer, and return the message's status: AA (or CA) takes it
+        out of the outbox ("acked"); AE leaves it to be sent again ("pending"), however often;
+        AR (the receiver will not take this message) too, but only ``max_rejects`` times in
+        all, after which it is set aside ("rejected") so that one message the receiver refuses
+        does not hold back every message behind it."""
+        sends = self.db.execute("SELECT sends FROM hl7_outbox WHERE seq = ?",
+                                (seq,)).fetchone()[0]
+        status = "acked" if code in ("AA", "CA") else \
+            "rejected" if code in ("AR", "CR") and sends >= max_rejects else "pending"
         self.db.execute(
             "UPDATE hl7_outbox SET ack_code = ?, ack_text = ?, acked_at = ?, status = ? "
-            "WHERE seq = ?", (code, text, at if done else None,
-                              "acked" if done else "pending", seq))
+            "WHERE seq = ?", (code, text, at if status == "acked" else None, status, seq))
+        return status
 
     def rows(self) -> list[dict]:
         return [dict(r) for r in self.db.execute(
@@ -230,7 +242,8 @@ class Hl7Outbox:
             "status, ack_code, ack_text, acked_at FROM hl7_outbox ORDER BY seq")]
 
     def counts(self) -> dict[str, int]:
-        out = {"pending_alarms": 0, "pending_vitals": 0, "acked": 0, "dropped": 0}
+        out = {"pending_alarms": 0, "pending_vitals": 0, "acked": 0, "dropped": 0,
+               "rejected": 0}
         for kind, status, n in self.db.execute(
                 "SELECT kind, status, COUNT(*) FROM hl7_outbox GROUP BY kind, status"):
             if status == "pending":
@@ -247,7 +260,7 @@ class Hl7Outbound:
                  readings: Callable[[], Iterable[NumericsMessage]],
                  patient_of: Callable[[int], str | None] = lambda bed: None,
                  interval: float = 60.0, ack_timeout: float = 5.0, retry: float = 1.0,
-                 sync_every: float = 0.2, max_pending_vitals: int = 1000,
+                 sync_every: float = 0.2, max_pending_vitals: int = 1000, max_rejects: int = 3,
                  max_message: int = DEFAULT_MAX_MESSAGE) -> None:
         if interval <= 0 or ack_timeout <= 0 or retry < 0:
             raise ValueError(f"interval={interval}, ack_timeout={ack_timeout}, retry={retry}: "
@@ -259,6 +272,7 @@ class Hl7Outbound:
         self.interval, self.ack_timeout, self.retry = interval, ack_timeout, retry
         self.sync_every = sync_every
         self.max_pending_vitals = max_pending_vitals
+        self.max_rejects = max_rejects
         self.max_message = max_message
         self.counters: Counter[str] = Counter()
         self.connected = False
@@ -362,12 +376,17 @@ class Hl7Outbound:
                 self.counters["ack_timeouts"] += 1
                 raise TimeoutError(f"no answer to {pending.control_id} within "
                                    f"{self.ack_timeout:g} s") from None
-            self.outbox.mark_answered(pending.seq, code, text, self.clock.now())
+            status = self.outbox.mark_answered(pending.seq, code, text, self.clock.now(),
+                                               self.max_rejects)
             self.counters[f"answered_{code}"] += 1
-            if code not in ("AA", "CA"):
+            reason = text or "no reason given"
+            if status == "rejected":
+                self._problem("rejected", f"the receiver rejected {pending.kind} "
+                              f"{pending.control_id} {self.max_rejects} times ({reason}); set "
+                              "aside in the outbox, not sent again")
+            elif status == "pending":
                 self._problem(f"answered_{code}", f"the receiver answered {code} to "
-                              f"{pending.control_id} ({text or 'no reason given'}); sending it "
-                              "again")
+                              f"{pending.control_id} ({reason}); sending it again")
                 await self._pause(self.retry)
 
     async def _answer(self, reader: asyncio.StreamReader, deframer: MllpDeframer,

@@ -139,6 +139,26 @@ def test_an_ar_answer_is_retried_and_counted(tmp_path):
     run(main())
 
 
+def test_a_message_rejected_max_rejects_times_is_set_aside_and_the_rest_flow(tmp_path):
+    async def main():
+        async with Hl7Receiver() as engine:
+            engine.answer_next("AR", 3, "unsupported message")
+            async with ward_system(engine, tmp_path / "j.sqlite") as system:
+                await wait_until(lambda: "AA" in [r.answer for r in engine.received],
+                                 timeout=30, what="the next message answered AA")
+                outbox = system.station.hl7.outbox
+                first = engine.received[0].control_id
+                status = {r["control_id"]: r["status"] for r in outbox.rows()}
+                assert status[first] == "rejected"
+                assert [r.answer for r in engine.received if r.control_id == first] == \
+                    ["AR", "AR", "AR"]
+                assert next(r for r in engine.received if r.answer == "AA").control_id != first
+                assert outbox.counts()["rejected"] == 1
+                assert system.station.hl7.problems.counts["rejected"] == 1
+
+    run(main())
+
+
 def test_no_answer_within_the_timeout_sends_it_again_on_a_new_connection(tmp_path):
     async def main():
         async with Hl7Receiver() as engine:

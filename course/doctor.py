@@ -129,7 +129,7 @@ class Report:
             link = "through the hub's proxy, which is missing here, so the link will not open"
         if not self.get("free ports").available:
             return {lab: "cannot start a system: no free ports on 127.0.0.1"
-                    for lab in ("00", "01", "02", "03", "04", "05", "06")}
+                    for lab in ("00", "01", "02", "03", "04", "05", "06", "07")}
         return {
             "00": f"runs in full; dashboard {link}",
             "01": f"runs in full (loss from the user-space proxy, no root); dashboard {link}",
@@ -149,6 +149,10 @@ class Report:
                   + ("" if shutil.which("openssl") else
                      "; its TLS section is skipped: it needs the openssl command")
                   + f"; dashboard {link}",
+            "07": "runs in full, no root (HL7 over MLLP on loopback; the capture is "
+                  "course/recordings/hl7-mllp.pcap)"
+                  + ("" if shutil.which("tshark") else
+                     "; Wireshark's reading of it is skipped: it needs tshark"),
         }
 
     def text(self) -> str:

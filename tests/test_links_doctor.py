@@ -60,7 +60,7 @@ def test_the_report_names_every_requirement_and_a_plan_for_every_lab():
                      "jupyter-server-proxy", "free ports"}
     assert report.get("hub prefix").available
     assert report.get("jupyter-server-proxy").available  # 4.6.0 from the lock
-    assert set(report.lab_plans()) == {"00", "01", "02", "03", "04", "05", "06"}
+    assert set(report.lab_plans()) == {"00", "01", "02", "03", "04", "05", "06", "07"}
     assert "through the hub's proxy" in report.lab_plans()["00"]
     assert "What each lab will do" in report.text()
 

@@ -73,7 +73,9 @@ def bed_bundle(reading: NumericsMessage, *, patient: str | None = None,
             {"coding": _coding(code), "text": code.loinc_display}, reading.sent_at,
             code.fhir_profile, valueQuantity=_quantity(code, value)))
     if components:
-        at = reading.nibp_time or reading.sent_at
+        # the reading's send time, as for every Observation: the cuff's nibp_time is in
+        # simulated seconds, not a time of day
+        at = reading.sent_at
         resources.append(observation(
             f"bed{bed}-bp-{reading.seq}",
             {"coding": [{"system": codes.LOINC_SYSTEM, "code": codes.BP_PANEL[0],

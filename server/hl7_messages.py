@@ -140,14 +140,14 @@ def vitals_message(reading: NumericsMessage, control_id: str, at: float,
             continue
         if code.panel is not None and not nibp_done:
             n += 1
-            nibp_time = reading.nibp_time if reading.nibp_time else reading.sent_at
             _obx(b, n, "", codes.NIBP_GROUP, code.containment.rsplit(".", 1)[0], None, None,
-                 "X", nibp_time, reading.device_id)
+                 "X", reading.sent_at, reading.device_id)
             nibp_done = True
         n += 1
-        at_value = reading.nibp_time if code.panel and reading.nibp_time else reading.sent_at
+        # every OBX-14 is the reading's send time: the cuff's own nibp_time is in simulated
+        # seconds (docs/PROTOCOL.md), not a time of day, and is not carried
         _obx(b, n, "NM", (code.mdc, code.mdc_name), code.containment, _number(value),
-             (code.mdc_unit, code.mdc_unit_name), "R", at_value, reading.device_id)
+             (code.mdc_unit, code.mdc_unit_name), "R", reading.sent_at, reading.device_id)
     return b.text()
 
 

@@ -275,6 +275,7 @@ class Hl7Outbound:
         self.max_rejects = max_rejects
         self.max_message = max_message
         self.counters: Counter[str] = Counter()
+        self._last_sent: dict[int, tuple[int, int, int]] = {}  # bed -> its last reading sent
         self.connected = False
         self.problems = RejectLog(log, "HL7 outbound")  # counted by reason, logged rate-limited
         self._wake = asyncio.Event()
@@ -306,8 +307,14 @@ class Hl7Outbound:
             self._wake.set()
 
     def send_vitals(self) -> None:
-        """Every bed's latest numerics into the outbox, as one ``ORU^R01`` each."""
-        dropped = self.outbox.add_vitals(list(self.readings()), self.max_pending_vitals)
+        """Every bed's latest numerics into the outbox, as one ``ORU^R01`` each; a bed whose
+        latest reading was sent already (its monitor went quiet) is not sent again, so the
+        record never shows an old reading as a new one."""
+        fresh = [r for r in self.readings()
+                 if self._last_sent.get(r.bed) != (r.device_id, r.boot_id, r.seq)]
+        for reading in fresh:
+            self._last_sent[reading.bed] = (reading.device_id, reading.boot_id, reading.seq)
+        dropped = self.outbox.add_vitals(fresh, self.max_pending_vitals)
         if dropped:
             self.counters["vitals_dropped"] += dropped
             self._problem("vitals_dropped", f"the receiver is behind: dropped {dropped} pending "

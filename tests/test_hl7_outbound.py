@@ -201,6 +201,25 @@ def test_vitals_arrive_per_bed_as_the_station_has_them(tmp_path):
     run(main())
 
 
+def test_a_quiet_bed_is_not_sent_again_as_if_new(tmp_path):
+    async def main():
+        async with Hl7Receiver() as engine:
+            async with ward_system(engine, tmp_path / "j.sqlite", storm=False) as system:
+                await system.wait_ready()
+                await system.ward.stop()  # the monitors go quiet; their last readings stay
+                system.ward = None
+                hl7 = system.station.hl7
+                hl7.send_vitals()
+                await wait_until(lambda: len(engine.messages("ORU^R01")) >= 3, timeout=15,
+                                 what="one ORU^R01 per bed")
+                hl7.send_vitals()  # whatever came in since the first call
+                made = len(hl7.outbox.rows())
+                hl7.send_vitals()  # nothing can arrive between these two calls (no await)
+                assert len(hl7.outbox.rows()) == made
+
+    run(main())
+
+
 @pytest.mark.parametrize("text", ["localhost", "127.0.0.1:", ":2575", "h:70000", "h:x"])
 def test_a_bad_target_is_refused_with_the_flag_named(text):
     with pytest.raises(ValueError, match="--hl7"):

@@ -68,7 +68,7 @@ from vitalsim.protocol.mllp import MllpDeframer, frame
 # NBVAL_CHECK_OUTPUT
 reading = NumericsMessage(device_id=1003, bed=3, seq=120, sent_at=1_764_000_000.25, flags=0,
                           hr=72.0, spo2=94.0, rr=18.0, temp=37.2, nibp_sys=121.0,
-                          nibp_dia=79.0, nibp_map=93.0, nibp_time=1_763_999_990.0)
+                          nibp_dia=79.0, nibp_map=93.0, nibp_time=300.0)
 sample = hl7_messages.vitals_message(reading, "6b0b8227-17", 1_764_000_000.5, "Stable adult")
 print(sample.replace("\r", "\n"))
 

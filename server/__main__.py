@@ -18,6 +18,8 @@ from vitalsim.keys import KeyFile, KeyFileError
 from vitalsim.scenarios import ScenarioError
 
 from .config import StationConfig, ward_devices
+from .mqtt_bridge import MqttBridge, parse_address
+from .mqtt_topics import check_ward
 from .sessions import Operator, UserFileError, default_users, load_users
 from .system import System, SystemConfig
 from .tls import TlsError, self_signed
@@ -81,6 +83,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="HTTPS for the dashboard and TLS for the alarm channel, with DIR/cert.pem "
                         "and DIR/key.pem (a self-signed certificate for 127.0.0.1 is made there "
                         "if they do not exist; browsers warn about it). The ward trusts it")
+    p.add_argument("--mqtt", metavar="HOST:PORT", default=None,
+                   help="publish this ward to an MQTT broker (off by default): vitals QoS 0 "
+                        "retained, alarms QoS 1, a Last Will on the station's status "
+                        "(docs/HOSPITAL.md)")
+    p.add_argument("--ward", default="ward1",
+                   help="this station's ward name in MQTT topics, hospital/WARD/... "
+                        "(default ward1)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if args.beds < 0:
@@ -100,6 +109,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--no-auth and --users contradict each other: sessions are either off or on")
     if args.require_keys and args.keys is None:
         p.error("--require-keys needs --keys FILE (the device key file)")
+    if args.mqtt is not None:
+        try:
+            parse_address(args.mqtt)
+            check_ward(args.ward)
+        except ValueError as exc:
+            p.error(str(exc))
     try:
         assign_scenarios(args.scenario, max(args.beds, 1))
     except (ScenarioError, ValueError) as exc:
@@ -181,12 +196,18 @@ async def run(args: argparse.Namespace) -> None:
     else:
         for user in st.sessions.users:
             print(f"login as {user.name} ({user.role}): {st.login_url(user.name)}", flush=True)
+    bridge = None
+    if args.mqtt is not None:
+        bridge = MqttBridge(st, *parse_address(args.mqtt), ward=args.ward).start()
+        print(f"mqtt: ward {args.ward} to {args.mqtt} (hospital/{args.ward}/...)", flush=True)
     print(f"telemetry: udp {args.host}:{st.udp_port}  alarms: tcp {args.host}:{st.tcp_port}  "
           f"beds: {args.beds}  (Ctrl-C stops)", flush=True)
     try:
         await stop.wait()
     finally:
         print("stopping…", flush=True)
+        if bridge is not None:
+            await bridge.stop()
         await system.stop()
 
 

@@ -88,6 +88,7 @@ class HospitalView:
             (r"/api/wards", WardsHandler, {"station": self}),
             (r"/api/beds", HospitalBeds, {"station": self}),
             (r"/api/alarms", HospitalAlarms, {"station": self}),
+            (r"/api/me", HospitalMe, {"station": self}),
             (r"/api/(.*)", HospitalApiNotFound, {"station": self}),
             (r"/ws", DashboardSocket, {"station": self}),
             (r"/bokeh/static/(.*)", DashboardFiles, {"path": str(bokehjs_static())}),
@@ -231,10 +232,17 @@ class HospitalAlarms(JsonHandler):
         self.write_json({"alarms": list(view.hospital.alarms.values())})
 
 
+class HospitalMe(JsonHandler):
+    """The dashboard asks who it is: nobody who may act (the view is read-only)."""
+
+    def get(self) -> None:
+        self.write_json({"sessions": False, "user": None, "role": None, "may_act": False})
+
+
 class HospitalApiNotFound(JsonHandler):
     def get(self, path: str) -> None:
         raise tornado.web.HTTPError(404, f"no API at /api/{path[:60]}; the hospital view has "
-                                         "/api/wards, /api/beds and /api/alarms")
+                                         "/api/wards, /api/beds, /api/alarms and /api/me")
 
 
 def main(argv: list[str] | None = None) -> None:

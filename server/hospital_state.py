@@ -103,12 +103,15 @@ class Hospital:
             self.beds[key] = summary
             return ("vitals", key)
         if msg.kind == "alarm":
-            if not self.dedup.first(f"{ward.name}/{msg.body['alarm_id']}"):
+            event_id = f"{ward.name}/{msg.body['alarm_id']}"  # the dedup key: the event's id
+            if not self.dedup.first(event_id):
                 return None
             entry = msg.body["entry"]
             key = self.key(ward, entry["bed"])
+            # shown as the board's entry (keyed by the id of the event that raised it, so that
+            # its clearing updates it), with the event that brought it
             shown = {**entry, "alarm_id": f"{ward.name}/{entry.get('alarm_id')}", "bed": key,
-                     "ward": ward.name, "ward_bed": entry["bed"]}
+                     "ward": ward.name, "ward_bed": entry["bed"], "event_id": event_id}
             self.alarms[shown["alarm_id"]] = shown
             return ("alarm", shown)
         online, at = msg.body["online"], msg.body.get("at")

@@ -73,6 +73,7 @@ class Mosquitto:
             self._tmp = tempfile.TemporaryDirectory(prefix="mosquitto-")
             directory = self._tmp.name
         self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

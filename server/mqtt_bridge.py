@@ -120,6 +120,7 @@ class MqttBridge:
         self._dirty: set[int] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._client: aiomqtt.Client | None = None
 
     # -- what the station calls (never blocks) ---------------------------------------------
@@ -155,9 +156,15 @@ class MqttBridge:
             with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
                 await client.publish(status_topic(self.ward), status_payload(False, time.time()),
                                      qos=1, retain=True, timeout=2.0)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # leave the client's context normally (a clean DISCONNECT): cancelling aiomqtt while it
+        # disconnects can leave it waiting for ever
+        self._stopping = True
+        self._wake.set()
+        done, _ = await asyncio.wait({task}, timeout=10.0)
+        if not done:
+            log.warning("MQTT bridge of ward %s did not stop in 10 s; cancelling", self.ward)
+            task.cancel()
+            await asyncio.wait({task}, timeout=5.0)
 
     @property
     def counters(self) -> dict:
@@ -176,7 +183,7 @@ class MqttBridge:
 
     async def _run(self) -> None:
         delay = self.backoff[0]
-        while True:
+        while not self._stopping:
             try:
                 async with self._client_for() as client:
                     self._client = client
@@ -192,6 +199,8 @@ class MqttBridge:
                             exc, delay)
             finally:
                 self.connected, self._client = False, None
+            if self._stopping:
+                return
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff[1])
 
@@ -218,16 +227,20 @@ class MqttBridge:
 
     async def _loop(self, client: aiomqtt.Client, in_flight: dict[str, asyncio.Task[None]],
                     watch: asyncio.Future[None]) -> None:
-        while True:
+        while not self._stopping:
             if watch.done():
                 watch.result()  # raises the MqttError that ended the connection
                 raise aiomqtt.MqttError("the connection to the broker ended")
             self._wake.clear()
             dirty, self._dirty = self._dirty, set()
-            for bed in sorted(dirty):
-                await client.publish(vitals_topic(self.ward, bed),
-                                     encode(self.station.bed_summary(bed)), qos=0, retain=True)
-                self.vitals_published += 1
+            if dirty:
+                # handed to the client all at once: aiomqtt's publish waits until its packet
+                # is written, one loop turn each, and one at a time that is a queue of seconds
+                # in a busy station. Latest wins: a bed is here once, with its newest summary
+                await asyncio.gather(*(client.publish(
+                    vitals_topic(self.ward, bed), encode(self.station.bed_summary(bed)),
+                    qos=0, retain=True) for bed in sorted(dirty)))
+                self.vitals_published += len(dirty)
             for alarm_id, payload in list(self.outbox.pending.items()):
                 if len(in_flight) >= self.in_flight:
                     break

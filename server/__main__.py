@@ -19,6 +19,8 @@ from vitalsim.scenarios import ScenarioError
 
 from .config import StationConfig, ward_devices
 from .hl7_outbound import parse_target
+from .mqtt_bridge import MqttBridge, parse_address
+from .mqtt_topics import check_ward
 from .sessions import Operator, UserFileError, default_users, load_users
 from .system import System, SystemConfig
 from .tls import TlsError, self_signed
@@ -97,6 +99,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hl7-interval", type=float, default=StationConfig.hl7_interval,
                    metavar="SECONDS", help="seconds between one bed's ORU^R01 messages "
                    f"(default {StationConfig.hl7_interval:g})")
+    p.add_argument("--mqtt", metavar="HOST:PORT", default=None,
+                   help="publish this ward to an MQTT broker (off by default): vitals QoS 0 "
+                        "retained, alarms QoS 1, a Last Will on the station's status "
+                        "(docs/HOSPITAL.md)")
+    p.add_argument("--ward", default="ward1",
+                   help="this station's ward name in MQTT topics, hospital/WARD/... "
+                        "(default ward1)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if not args.hl7_interval > 0:
@@ -118,6 +127,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--no-auth and --users contradict each other: sessions are either off or on")
     if args.require_keys and args.keys is None:
         p.error("--require-keys needs --keys FILE (the device key file)")
+    if args.mqtt is not None:
+        try:
+            parse_address(args.mqtt)
+            check_ward(args.ward)
+        except ValueError as exc:
+            p.error(str(exc))
     try:
         assign_scenarios(args.scenario, max(args.beds, 1))
     except (ScenarioError, ValueError) as exc:
@@ -203,12 +218,18 @@ async def run(args: argparse.Namespace) -> None:
     if args.hl7 is not None:
         print(f"hl7: vitals (ORU^R01) every {args.hl7_interval:g} s and alarms (ORU^R40) to "
               f"{args.hl7[0]}:{args.hl7[1]} over MLLP", flush=True)
+    bridge = None
+    if args.mqtt is not None:
+        bridge = MqttBridge(st, *parse_address(args.mqtt), ward=args.ward).start()
+        print(f"mqtt: ward {args.ward} to {args.mqtt} (hospital/{args.ward}/...)", flush=True)
     print(f"telemetry: udp {args.host}:{st.udp_port}  alarms: tcp {args.host}:{st.tcp_port}  "
           f"beds: {args.beds}  (Ctrl-C stops)", flush=True)
     try:
         await stop.wait()
     finally:
         print("stopping…", flush=True)
+        if bridge is not None:
+            await bridge.stop()
         await system.stop()
 
 

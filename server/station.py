@@ -25,7 +25,7 @@ import logging
 import socket
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import tornado.httpserver
@@ -110,6 +110,11 @@ class Station:
         self.http_port = self.udp_port = self.tcp_port = 0
         self.patients: dict[int, str] = {}  # bed -> who is in it (admission data, not telemetry)
         self.hl7: Hl7Outbound | None = None  # the HL7 v2 outbound interface, when configured
+        # outbound interfaces (server/mqtt_bridge.py): told of each bed whose vitals or state
+        # changed, and of each alarm event once journaled (device or technical). They must
+        # not block: they note what changed and wake their own task
+        self.vitals_observers: list[Callable[[int], None]] = []
+        self.alarm_observers: list[Callable[[AlarmMessage, AlarmEntry], None]] = []
         self.running = False
 
     # -- life cycle ------------------------------------------------------------------------
@@ -248,6 +253,8 @@ class Station:
     def _bed_changed(self, bed: int) -> None:
         self._changed.add(bed)
         self._schedule_flush()
+        for observer in self.vitals_observers:
+            observer(bed)
 
     def _wave_arrived(self, msg: WaveMessage) -> None:
         """A chunk for the dashboards subscribed to its bed, if any; handed over with the
@@ -341,7 +348,10 @@ class Station:
         for event in self.technical.check(part, now):
             assert self.journal is not None
             self.journal.record(event, now)
-            self._technical_changed.append(self.board.apply_event(event, source="station"))
+            entry = self.board.apply_event(event, source="station")
+            self._technical_changed.append(entry)
+            for observer in self.alarm_observers:
+                observer(event, entry)
 
     def _refresh_bed_stats(self, budget: float = 0.004) -> None:
         """Recompute the statistics of the beds some dashboard asks for, round the ward,
@@ -406,7 +416,10 @@ class Station:
             self.hub.push_alarm({"type": "alarms", "alarms": [e.to_json() for e in entries]})
 
     def _on_alarm(self, event: AlarmMessage) -> None:
-        self._publish(self.board.apply_event(event))
+        entry = self.board.apply_event(event)
+        self._publish(entry)
+        for observer in self.alarm_observers:
+            observer(event, entry)
 
     def _on_alarm_connection(self, bed: int, connected: bool) -> None:
         state = self.beds.beds.get(bed)

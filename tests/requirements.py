@@ -80,3 +80,13 @@ def require_hub_proxy() -> str:
         missing("this test needs configurable-http-proxy from npm: npm install --prefix "
                 ".ci/node configurable-http-proxy@5.3.0 (.ci/run does it)")
     return path  # type: ignore[return-value]
+
+
+def require_mosquitto() -> str:
+    """Eclipse Mosquitto, the broker the MQTT tests and lab 08 start (course/mqtt_broker.py)."""
+    from course.mqtt_broker import mosquitto_path, mosquitto_unavailable_reason
+
+    reason = mosquitto_unavailable_reason()
+    if reason is not None:
+        missing(f"this test needs a real MQTT broker, and {reason}")
+    return mosquitto_path()  # type: ignore[return-value]

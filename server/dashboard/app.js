@@ -13,10 +13,12 @@
     stats: null, prevStats: null, rates: {},
     waveBeds: new Set(), waveViews: new Map(), trendBed: null,
     offlineSince: null,   // when the connection was lost: every value shown is older than this
+    wards: new Map(),     // the hospital view (server/hospital.py): ward -> its station's status
   };
   const $ = (id) => document.getElementById(id);
   const grid = $("grid"), alarmList = $("alarm-list"), conn = $("conn");
   const tiles = new Map();
+  const wardHeads = new Map();  // the hospital view: ward -> its heading in the grid
 
   function fmt(v, digits) {
     return v === null || v === undefined || Number.isNaN(v) ? "---" : Number(v).toFixed(digits);
@@ -82,6 +84,7 @@
         state.alarms.clear();
         for (const b of msg.beds) state.beds.set(b.bed, b);
         for (const a of msg.alarms) state.alarms.set(a.alarm_id, a);
+        for (const w of msg.wards || []) state.wards.set(w.ward, w);
         takeStats(msg.stats);
         state.tilesDirty = state.alarmsDirty = true;
         break;
@@ -96,6 +99,10 @@
       case "alarms":  // the technical alarms of one second's check, grouped: each in order
         for (const a of msg.alarms) state.alarms.set(a.alarm_id, a);
         state.tilesDirty = state.alarmsDirty = true;
+        break;
+      case "wards":  // the hospital view: a ward's station came online, or its Last Will came
+        for (const w of msg.wards) state.wards.set(w.ward, w);
+        state.tilesDirty = true;
         break;
       case "wave": {
         const view = state.waveViews.get(msg.bed);
@@ -166,9 +173,46 @@
       tile.querySelector(".alarm-label").textContent =
         top ? SYMBOL[top.priority] + " " + top.priority.toUpperCase() + (top.state === "silenced" ? " (silenced)" : "") + ": " + top.condition : "";
       if (top) alarming += 1;
+      if (b.ward) wardTile(tile, b);
     }
+    placeWardHeads();
     $("summary").textContent = state.beds.size + " beds · " + alarming + " alarming" +
       (state.offlineSince !== null ? " · not current (no connection)" : "");
+  }
+
+  // The hospital view's beds carry their ward: the tile says which, and a ward whose station is
+  // offline (its Last Will) says so on each of its tiles. Bed keys are blocks per ward, so a
+  // ward's tiles are together; its heading goes before the first.
+  function wardTile(tile, b) {
+    tile.querySelector(".bed").textContent = b.ward + " · Bed " + b.ward_bed;
+    tile.dataset.ward = b.ward;
+    const w = state.wards.get(b.ward);
+    if (w && w.online === false) {
+      tile.dataset.stale = "true";
+      tile.querySelector(".stale-label").textContent = "WARD OFFLINE: its station's Last Will";
+    }
+  }
+
+  function placeWardHeads() {
+    const first = new Map();
+    for (const [bed, b] of state.beds) {
+      if (b.ward && (!first.has(b.ward) || bed < first.get(b.ward))) first.set(b.ward, bed);
+    }
+    for (const [ward, bed] of first) {
+      let head = wardHeads.get(ward);
+      if (!head) {
+        head = document.createElement("h3");
+        head.className = "ward-heading";
+        head.style.gridColumn = "1 / -1";
+        wardHeads.set(ward, head);
+      }
+      const w = state.wards.get(ward);
+      head.dataset.online = w ? String(w.online) : "unknown";
+      head.textContent = "Ward " + ward + " · " + (!w || w.online === null ? "status not heard yet"
+        : w.online ? "station online"
+          : "STATION OFFLINE (Last Will) since " + new Date((w.changed_at || 0) * 1000).toLocaleTimeString());
+      if (head.nextSibling !== tiles.get(bed)) grid.insertBefore(head, tiles.get(bed));
+    }
   }
 
   // -- alarms ---------------------------------------------------------------------------------
@@ -181,7 +225,7 @@
     const what = document.createElement("div");
     what.className = "what";
     const value = a.value == null ? "" : " " + fmt(a.value, 1) + (a.limit == null ? "" : " (limit " + fmt(a.limit, 1) + ")");
-    what.textContent = SYMBOL[a.priority] + " Bed " + a.bed + ": " + a.condition + value;
+    what.textContent = SYMBOL[a.priority] + (a.ward ? " " + a.ward + " · Bed " + a.ward_bed : " Bed " + a.bed) + ": " + a.condition + value;
     const st = document.createElement("div");
     st.className = "state";
     let text = a.priority + " · " + a.state;

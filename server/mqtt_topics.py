@@ -1,0 +1,125 @@
+"""The hospital's MQTT topics and payloads, defined once for the bridge and the hospital view.
+
+Sans-I/O: text and bytes in, values out, no sockets. docs/HOSPITAL.md describes the same
+topics; a topic or a field that it does not describe is a bug.
+
+| topic | QoS | retained | payload (JSON, strict) |
+|---|---|---|---|
+| ``hospital/{ward}/bed/{bed}/vitals`` | 0 | yes | the bed's summary, as the dashboard shows it |
+| ``hospital/{ward}/alarms`` | 1 | no | ``{"alarm_id", "event": {...}, "entry": {...}}`` |
+| ``hospital/{ward}/station/status`` | 1 | yes | ``{"online": bool, "at": t}`` (Last Will: false) |
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+
+SCHEMA = 1
+ROOT = "hospital"
+WARD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+# bounds on what a consumer takes: a payload beyond them is refused, never half read
+MAX_PAYLOAD = 16 * 1024
+
+
+class TopicError(ValueError):
+    """A topic or payload that is not the hospital's: the message says what was wrong."""
+
+
+def check_ward(ward: str) -> str:
+    """A ward name safe in a topic: letters, digits, ``_`` and ``-`` (no ``/``, ``+``, ``#``)."""
+    if not isinstance(ward, str) or not WARD_NAME.match(ward):
+        raise TopicError(f"ward name {ward!r} must be 1-32 letters, digits, '_' or '-' (it is a "
+                         "topic level: no '/', '+' or '#')")
+    return ward
+
+
+def vitals_topic(ward: str, bed: int) -> str:
+    return f"{ROOT}/{ward}/bed/{bed}/vitals"
+
+
+def alarms_topic(ward: str) -> str:
+    return f"{ROOT}/{ward}/alarms"
+
+
+def status_topic(ward: str) -> str:
+    return f"{ROOT}/{ward}/station/status"
+
+
+# what the hospital view subscribes to: every ward, with single-level wildcards
+SUBSCRIPTIONS = (f"{ROOT}/+/bed/+/vitals", f"{ROOT}/+/alarms", f"{ROOT}/+/station/status")
+
+
+def encode(obj: dict) -> bytes:
+    """Strict JSON: a NaN or an infinity is a bug upstream, refused here, never sent."""
+    return json.dumps(obj, allow_nan=False, separators=(",", ":")).encode()
+
+
+def status_payload(online: bool, at: float) -> bytes:
+    return encode({"schema": SCHEMA, "online": online, "at": at})
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One message understood: ``kind`` is vitals, alarm or status."""
+
+    kind: str
+    ward: str
+    bed: int | None
+    body: dict
+
+
+def _not_json(token: str) -> None:
+    raise ValueError(f"{token} is not JSON")
+
+
+def _finite(value: object, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TopicError(f"{where}: non-finite number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _finite(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _finite(v, f"{where}[{i}]")
+
+
+def parse(topic: str, payload: bytes) -> Parsed:
+    """A received message, checked: the topic is one of the hospital's, the payload is a JSON
+    object of at most MAX_PAYLOAD bytes with only finite numbers, and what it must carry."""
+    parts = topic.split("/")
+    if len(parts) < 3 or parts[0] != ROOT:
+        raise TopicError(f"topic {topic!r} is not under {ROOT}/")
+    ward = check_ward(parts[1])
+    if len(payload) > MAX_PAYLOAD:
+        raise TopicError(f"{topic}: payload of {len(payload)} bytes is over {MAX_PAYLOAD}")
+    try:
+        body = json.loads(payload, parse_constant=_not_json)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TopicError(f"{topic}: payload is not JSON ({exc})") from None
+    except RecursionError:
+        raise TopicError(f"{topic}: payload is nested too deeply") from None
+    if not isinstance(body, dict):
+        raise TopicError(f"{topic}: payload is not a JSON object")
+    _finite(body, topic)
+    if len(parts) == 5 and parts[2] == "bed" and parts[4] == "vitals":
+        if not parts[3].isdigit() or not 0 < int(parts[3]) < 1_000_000:
+            raise TopicError(f"{topic}: bed {parts[3]!r} is not a bed number")
+        bed = int(parts[3])
+        if body.get("bed") != bed:
+            raise TopicError(f"{topic}: payload says bed {body.get('bed')!r}, topic says {bed}")
+        return Parsed("vitals", ward, bed, body)
+    if parts[2:] == ["alarms"]:
+        alarm_id, entry = body.get("alarm_id"), body.get("entry")
+        if not isinstance(alarm_id, str) or not alarm_id or not isinstance(entry, dict) \
+                or not isinstance(entry.get("bed"), int):
+            raise TopicError(f'{topic}: an alarm needs "alarm_id" (text) and "entry" '
+                             '(an object with "bed")')
+        return Parsed("alarm", ward, entry["bed"], body)
+    if parts[2:] == ["station", "status"]:
+        if not isinstance(body.get("online"), bool):
+            raise TopicError(f'{topic}: a status needs "online" (true or false)')
+        return Parsed("status", ward, None, body)
+    raise TopicError(f"topic {topic!r} is not a hospital topic (vitals, alarms or status)")

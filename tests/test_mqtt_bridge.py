@@ -1,0 +1,247 @@
+"""The station's MQTT bridge and the hospital view against a real Eclipse Mosquitto.
+
+Each test starts its own broker on a free port with its own persistence directory
+(course/mqtt_broker.py) and stops it however the test ends. Under CI=true a missing mosquitto
+fails these tests (tests/requirements.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+
+import aiomqtt
+import pytest
+
+from course.mqtt_broker import Mosquitto
+from server import System
+from server.config import StationConfig
+from server.hospital import HospitalConfig, HospitalView
+from server.mqtt_bridge import MqttBridge
+from server.mqtt_topics import status_topic
+from server.system import SystemConfig
+from tests.helpers import run, wait_until
+from tests.requirements import require_mosquitto
+from vitalsim.alarms import FLAPPING_HR
+from vitalsim.devices import WardConfig
+from vitalsim.impair import TcpImpairmentProxy, TcpSettings
+from vitalsim.waiting import wait_until_blocking
+
+
+@pytest.fixture
+def broker():
+    require_mosquitto()
+    with Mosquitto() as b:
+        yield b
+
+
+def ward_system(beds: int = 3, **ward) -> System:
+    ward.setdefault("waves", False)
+    ward.setdefault("scenario", "stable_adult")
+    # nothing goes stale or raises TELEMETRY LOST while a test holds the ward still
+    return System(SystemConfig(StationConfig(http_port=0, udp_port=0, tcp_port=0,
+                                             stale_after=600, telemetry_timeout=600),
+                               WardConfig(beds=beds, **ward)))
+
+
+async def latest(port: int, topic: str, done, *, retained_only: bool = False,
+                 timeout: float = 10.0) -> dict[str, dict]:
+    """Subscribe to ``topic`` and read until ``done(got)``, where ``got`` maps each topic to
+    its latest payload (only those the broker sent as retained, if ``retained_only``)."""
+    got: dict[str, dict] = {}
+    async with aiomqtt.Client("127.0.0.1", port) as client:
+        await client.subscribe(topic, qos=1)
+
+        async def read() -> None:
+            async for message in client.messages:
+                if message.retain or not retained_only:
+                    got[str(message.topic)] = json.loads(message.payload)
+                if done(got):
+                    return
+        try:
+            await asyncio.wait_for(read(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"after {timeout} s on {topic}, got only {got}") from None
+    return got
+
+
+def test_the_bridge_publishes_what_the_station_holds(broker):
+    async def main():
+        async with ward_system(beds=3) as system:
+            await system.wait_ready()
+            bridge = MqttBridge(system.station, "127.0.0.1", broker.port, ward="icu").start()
+            try:
+                await wait_until(lambda: bridge.connected, what="the bridge to connect")
+                await system.ward.stop()  # hold the ward still: the station's values stop
+                system.ward = None
+                beds = system.station.beds.beds
+                await wait_until(lambda: not any(b.alarm_connected for b in beds.values()),
+                                 what="the ward's alarm connections closed")
+                held = {f"hospital/icu/bed/{bed}/vitals":
+                        json.loads(json.dumps(system.station.bed_summary(bed)))
+                        for bed in (1, 2, 3)}
+
+                def holds(got: dict) -> bool:
+                    return all(got.get(topic) == value for topic, value in held.items())
+                await latest(broker.port, "hospital/icu/bed/+/vitals", holds)
+                # and a subscriber that comes later reads it all at once, retained
+                got = await latest(broker.port, "hospital/icu/#", lambda g: len(g) == 4,
+                                   retained_only=True)
+                assert holds(got) and got["hospital/icu/station/status"]["online"] is True
+            finally:
+                await bridge.stop()
+            # a clean stop says so: offline, retained
+            await latest(broker.port, status_topic("icu"),
+                         lambda g: g.get(status_topic("icu"), {}).get("online") is False,
+                         retained_only=True)
+    run(main())
+
+
+def test_alarms_exactly_once_by_id_across_bridge_resets_and_a_broker_restart(broker):
+    """Flapping limits make every bed raise and clear alarms all the time. The bridge reaches
+    the broker through the impairment proxy (40 ms each way, so PUBACKs are in flight when it
+    resets): its connection is reset three times, then the broker is restarted with its
+    persistence. The hospital view (a persistent session) must end with every alarm event the
+    station journaled, each exactly once."""
+    async def main():
+        view = await HospitalView(HospitalConfig("127.0.0.1", broker.port,
+                                                 client_id="hospital-test")).start()
+        proxy = await TcpImpairmentProxy(("127.0.0.1", broker.port),
+                                         TcpSettings(latency=0.04)).start()
+        taken: Counter[str] = Counter()
+        view.listeners.append(lambda kind, what: taken.update(
+            [what["event_id"]] if kind == "alarm" else []))
+        try:
+            async with ward_system(beds=4, limits=FLAPPING_HR, speed=5.0) as system:
+                st = system.station
+                bridge = MqttBridge(st, "127.0.0.1", proxy.port, ward="icu",
+                                    backoff=(0.05, 0.5)).start()
+                try:
+                    await wait_until(lambda: bridge.connected and view.mqtt_connected,
+                                     what="bridge and view connected")
+                    for n in range(1, 4):
+                        before = bridge.outbox.counters["queued"]
+                        await wait_until(lambda b=before: bridge.outbox.counters["queued"]
+                                         > b + 5, timeout=20, what="more alarms")
+                        proxy.reset_connections()
+                        await wait_until(lambda n=n: bridge.connections > n, timeout=20,
+                                         what=f"bridge reconnection {n}")
+                    await asyncio.get_running_loop().run_in_executor(None, broker.restart)
+                    await wait_until(lambda: bridge.connections > 4 and view.mqtt_connected,
+                                     timeout=20, what="both back after the broker restart")
+                    before = bridge.outbox.counters["queued"]
+                    await wait_until(lambda: bridge.outbox.counters["queued"] > before + 5,
+                                     timeout=20, what="alarms after the restart")
+                    await system.ward.stop()  # no new alarms: what was raised must arrive
+                    system.ward = None
+                    def journaled() -> set[str]:
+                        return {f"icu/{row['alarm_id']}" for row in st.journal.events()}
+                    # technical alarms (ALARM LINK LOST) follow the ward's stop: each look
+                    # takes what the journal holds then
+                    await wait_until(lambda: journaled() <= set(taken), timeout=30,
+                                     what="every journaled alarm at the hospital view")
+                    waited_for = journaled()
+                finally:
+                    await bridge.stop()
+                    everything = journaled()
+            lost = waited_for - set(taken)
+            twice = [a for a, n in taken.items() if n > 1]
+            assert not lost and not twice
+            assert set(taken) <= everything  # nothing the station did not journal
+            assert len(waited_for) > 15
+            print(f"alarms {len(waited_for)}, republished by the bridge "
+                  f"{bridge.outbox.counters['republished']}, duplicates the view dropped "
+                  f"{view.hospital.dedup.duplicates}")
+        finally:
+            await proxy.stop()
+            await view.stop()
+    run(main())
+
+
+def _station(broker: Mosquitto, ward: str, beds: int = 2) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "--beds", str(beds), "--no-auth", "--journal",
+         ":memory:", "--http-port", "0", "--udp-port", "0", "--tcp-port", "0",
+         "--mqtt", broker.address, "--ward", ward],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout:  # type: ignore[union-attr]
+        if line.startswith("telemetry:"):
+            return proc
+    proc.wait()
+    raise AssertionError(f"python -m server --mqtt did not start (exit {proc.returncode})")
+
+
+def test_a_killed_station_is_seen_offline_by_its_last_will(broker):
+    async def main():
+        view = await HospitalView(HospitalConfig("127.0.0.1", broker.port,
+                                                 client_id="hospital-will")).start()
+        proc = _station(broker, "icu")
+        try:
+            await wait_until(lambda: "icu" in view.hospital.wards
+                             and view.hospital.wards["icu"].online is True
+                             and len(view.hospital.beds) == 2, what="ward icu online")
+            proc.send_signal(signal.SIGKILL)  # no goodbye: only the broker can tell
+            proc.wait(10)
+            await wait_until(lambda: view.hospital.wards["icu"].online is False, timeout=15,
+                             what="icu's Last Will")
+            assert all(b["stale"] for b in view.hospital.beds.values())
+        finally:
+            proc.kill()
+            proc.wait()
+            await view.stop()
+    run(main())
+
+
+@pytest.mark.browser
+def test_the_hospital_view_in_chromium_shows_two_wards_and_one_going_offline(broker, chromium):
+    from tests.browser import ARTIFACTS
+
+    procs = [_station(broker, "icu", beds=3), _station(broker, "cardiology", beds=2)]
+    view = subprocess.Popen([sys.executable, "-m", "server.hospital", "--mqtt", broker.address,
+                             "--http-port", "0"], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    procs.append(view)
+    try:
+        line = view.stdout.readline()  # type: ignore[union-attr]
+        assert line.startswith("hospital: "), line
+        url = line.split()[1]
+        page = chromium.new_page(viewport={"width": 1440, "height": 1000})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(url)
+        page.wait_for_function("document.querySelectorAll('.tile').length === 5",
+                               timeout=15_000)
+        heads = page.locator(".ward-heading")
+        wait_until_blocking(lambda: heads.count() == 2, what="two ward headings")
+        texts = heads.all_text_contents()
+        assert any("Ward cardiology" in t for t in texts) and any("Ward icu" in t for t in texts)
+        assert page.locator('.tile[data-ward="icu"]').count() == 3
+        assert page.locator('.tile[data-ward="cardiology"]').count() == 2
+        assert "icu · Bed 1" in page.locator('.tile[data-ward="icu"] .bed').all_text_contents()
+        page.wait_for_selector('.ward-heading[data-online="true"]', timeout=10_000)
+        procs[1].send_signal(signal.SIGKILL)  # cardiology's station dies
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.ward-heading')].some((h) => "
+            "h.dataset.online === 'false' && h.textContent.includes('cardiology') && "
+            "h.textContent.includes('OFFLINE'))", timeout=15_000)
+        offline = page.locator('.tile[data-ward="cardiology"] .stale-label').all_text_contents()
+        assert offline and all("WARD OFFLINE" in t for t in offline)
+        assert page.locator('.tile[data-ward="icu"][data-stale="true"]').count() == 0
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "hospital.png"), full_page=True)
+        assert not errors, errors
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGINT)
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,139 @@
+"""The hospital's MQTT topics and payloads, and the consumer's dedup: sans-I/O, no broker."""
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.alarm_board import AlarmEntry
+from server.hospital_state import WARD_BLOCK, AlarmDedup, Hospital
+from server.mqtt_bridge import AlarmOutbox, alarm_payload, parse_address
+from server.mqtt_topics import (
+    MAX_PAYLOAD,
+    TopicError,
+    alarms_topic,
+    check_ward,
+    status_payload,
+    status_topic,
+    vitals_topic,
+)
+from vitalsim.protocol import AlarmMessage
+
+
+def _alarm(alarm_id="b1-7", bed=2, state="raised") -> tuple[AlarmMessage, AlarmEntry]:
+    event = AlarmMessage(alarm_id, 1002, bed, "HR HIGH", "high", state, 150.0, 130.0, 100.0)
+    entry = AlarmEntry(alarm_id, bed, "HR HIGH", "high", "active", 150.0, 130.0, 100.0, 100.0)
+    return event, entry
+
+
+def test_vitals_alarm_and_status_round_trip():
+    h = Hospital()
+    summary = {"bed": 3, "hr": 71.0, "spo2": 97.0, "stale": False}
+    assert h.receive(vitals_topic("icu", 3), json.dumps(summary).encode(), 1.0) == \
+        ("vitals", 1 * WARD_BLOCK + 3)
+    assert h.beds[WARD_BLOCK + 3]["ward_bed"] == 3 and h.beds[WARD_BLOCK + 3]["ward"] == "icu"
+    kind, shown = h.receive(alarms_topic("icu"), alarm_payload("icu", *_alarm()), 2.0)
+    assert kind == "alarm" and shown["alarm_id"] == "icu/b1-7" and shown["ward_bed"] == 2
+    kind, ward = h.receive(status_topic("icu"), status_payload(False, 3.0), 3.0)
+    assert kind == "ward" and ward.online is False
+    assert h.beds[WARD_BLOCK + 3]["stale"] is True  # an offline ward's values are not current
+
+
+def test_two_wards_get_separate_bed_keys():
+    h = Hospital()
+    for ward in ("icu", "cardio"):
+        h.receive(vitals_topic(ward, 1), b'{"bed": 1}', 0.0)
+    assert sorted(h.beds) == [WARD_BLOCK + 1, 2 * WARD_BLOCK + 1]
+
+
+def test_an_alarm_delivered_twice_is_taken_once():
+    h = Hospital()
+    payload = alarm_payload("icu", *_alarm())
+    assert h.receive(alarms_topic("icu"), payload, 0.0) is not None
+    assert h.receive(alarms_topic("icu"), payload, 0.1) is None
+    assert h.dedup.duplicates == 1 and len(h.alarms) == 1
+
+
+def test_the_same_alarm_id_in_two_wards_is_two_alarms():
+    h = Hospital()
+    for ward in ("icu", "cardio"):
+        assert h.receive(alarms_topic(ward), alarm_payload(ward, *_alarm()), 0.0) is not None
+    assert len(h.alarms) == 2
+
+
+@given(st.lists(st.sampled_from([f"a{i}" for i in range(30)]), max_size=200))
+def test_dedup_says_first_exactly_once_per_id(ids):
+    dedup = AlarmDedup()
+    firsts = [i for i in ids if dedup.first(i)]
+    assert sorted(firsts) == sorted(set(ids))
+    assert dedup.duplicates == len(ids) - len(set(ids))
+
+
+def test_dedup_forgets_beyond_its_window():
+    dedup = AlarmDedup(window=3)
+    for i in range(4):
+        assert dedup.first(str(i))
+    assert len(dedup) == 3 and dedup.first("0")  # forgotten: the bound on memory
+
+
+@pytest.mark.parametrize(("topic", "payload", "reason"), [
+    ("other/icu/alarms", b"{}", "not under hospital/"),
+    ("hospital/i+u/alarms", b"{}", "ward name"),
+    ("hospital/icu/bed/x/vitals", b'{"bed": 1}', "not a bed number"),
+    ("hospital/icu/bed/2/vitals", b'{"bed": 3}', "payload says bed 3"),
+    ("hospital/icu/bed/2/vitals", b"\xff\xfe", "not JSON"),
+    ("hospital/icu/bed/2/vitals", b'{"bed": 2, "hr": NaN}', "not JSON"),
+    ("hospital/icu/bed/2/vitals", b'{"bed": 2, "hr": 1e999}', "non-finite"),
+    ("hospital/icu/bed/2/vitals", b"[1, 2]", "not a JSON object"),
+    ("hospital/icu/bed/2/vitals", b'{"bed": 2, "x": "' + b"a" * MAX_PAYLOAD + b'"}', "over"),
+    ("hospital/icu/alarms", b'{"entry": {"bed": 1}}', "alarm_id"),
+    ("hospital/icu/station/status", b'{"online": "yes"}', "online"),
+    ("hospital/icu/lights", b"{}", "not a hospital topic"),
+])
+def test_what_is_not_the_hospitals_is_refused_with_its_reason(topic, payload, reason):
+    h = Hospital()
+    with pytest.raises(TopicError, match=reason):
+        h.receive(topic, payload, 0.0)
+    assert sum(h.rejected.values()) == 1 and not h.beds and not h.alarms
+    # and the next good message is taken as if nothing had happened
+    assert h.receive(vitals_topic("icu", 1), b'{"bed": 1}', 0.0) is not None
+
+
+def test_a_ward_name_cannot_be_a_wildcard_or_a_level():
+    for bad in ("a/b", "+", "#", "", "x" * 33):
+        with pytest.raises(TopicError):
+            check_ward(bad)
+
+
+def test_broker_address_errors_name_what_is_wrong():
+    assert parse_address("127.0.0.1:1883") == ("127.0.0.1", 1883)
+    for bad in ("1883", "host:", "host:0", "host:70000", "host:x"):
+        with pytest.raises(ValueError, match="HOST:PORT"):
+            parse_address(bad)
+
+
+def test_outbox_keeps_an_alarm_until_its_puback_and_counts_a_republish():
+    box = AlarmOutbox()
+    box.add("a", b"1")
+    box.add("a", b"1")  # the same event again: still one
+    box.sending("a")
+    box.sending("a")  # after a reconnect, before its PUBACK
+    assert list(box.pending) == ["a"]
+    assert box.counters["published"] == 1 and box.counters["republished"] == 1
+    box.acknowledged("a")
+    assert not box.pending and box.counters["acknowledged"] == 1
+
+
+def test_outbox_is_bounded_and_counts_what_it_dropped():
+    box = AlarmOutbox(limit=2)
+    for i in range(3):
+        box.add(str(i), b"x")
+    assert list(box.pending) == ["1", "2"] and box.counters["dropped"] == 1
+
+
+def test_a_non_finite_value_is_never_published():
+    event, entry = _alarm()
+    entry.value = float("nan")
+    with pytest.raises(ValueError):
+        alarm_payload("icu", event, entry)

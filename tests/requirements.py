@@ -72,3 +72,12 @@ def require_hub_proxy() -> str:
         missing("this test needs configurable-http-proxy from npm: npm install --prefix "
                 ".ci/node configurable-http-proxy@5.3.0 (.ci/run does it)")
     return path  # type: ignore[return-value]
+
+
+def require_tshark() -> str:
+    """tshark, which reads the captures with the course's Wireshark dissector."""
+    path = shutil.which("tshark")
+    if path is None:
+        missing("this test needs tshark to run the Wireshark dissector; install it with: "
+                "apt-get install tshark")
+    return path  # type: ignore[return-value]

@@ -111,3 +111,16 @@ def test_a_student_id_that_is_no_folder_name_is_refused(bad, capsys):
     with pytest.raises(SystemExit):
         main(["traces", "--student", bad, "--out", "/nonexistent"])
     assert "student id" in capsys.readouterr().err
+
+
+def test_grading_runs_each_student_in_their_own_traces(tmp_path, monkeypatch):
+    """python -m course grade gives each student's kernel VITALSIM_STUDENT (their folder's name)
+    and the traces folder; a folder name that is no student id reads the recordings."""
+    from course.grading import student_environment
+
+    monkeypatch.setenv("VITALSIM_STUDENT", "someone-else")
+    env = student_environment("s2041337", tmp_path)
+    assert env["VITALSIM_STUDENT"] == "s2041337"
+    assert env["VITALSIM_TRACES"] == str(tmp_path.resolve())
+    assert env["PATH"] == __import__("os").environ["PATH"]
+    assert "VITALSIM_STUDENT" not in student_environment("no such id", tmp_path)

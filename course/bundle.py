@@ -9,7 +9,7 @@ directory and a zip of the same files:
   model answers left out, by the notebook builder);
 - the recorded captures (``course/recordings/``, inside the course package), for
   environments that cannot sniff, and the protocol document the labs refer to
-  (``docs/PROTOCOL.md``);
+  (``docs/PROTOCOL.md``), and the Wireshark dissector (``wireshark/vitalsim.lua``) that reads them;
 - what installs and runs the course: the packages the labs import, the dashboard, the lock,
   ``pyproject.toml``, ``environment.yml`` and ``postBuild`` (what Binder and repo2docker use)
   and the ``Makefile``.
@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: what a learner needs to install and run the labs, relative to the repository's root
 INCLUDE_DIRS = ("vitalsim", "server", "course")  # the recordings are in course/
 INCLUDE_FILES = ("pyproject.toml", "requirements.lock", "environment.yml", "postBuild",
-                 "Makefile", "README.md", "docs/PROTOCOL.md", "docs/dashboard.png")
+                 "Makefile", "README.md", "docs/PROTOCOL.md", "docs/dashboard.png",
+                 "wireshark/vitalsim.lua")
 #: never copied, wherever they sit
 EXCLUDE_PARTS = {"__pycache__", ".ipynb_checkpoints", "instructor", "source"}
 EXCLUDE_SUFFIXES = {".pyc", ".sqlite3"}

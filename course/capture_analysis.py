@@ -50,3 +50,21 @@ def telemetry_gaps(capture: str | Path | Iterable[Packet]) -> dict[int, list[int
             t = pkt[Telemetry]
             seqs.setdefault(t.device_id, set()).add(t.seq)
     return {dev: sorted(set(range(min(s), max(s) + 1)) - s) for dev, s in seqs.items()}
+
+
+def longest_gap(capture: str | Path | Iterable[Packet]) -> tuple[int, int, int]:
+    """The longest run of consecutive sequence numbers one device lost: ``(device_id, first
+    missing, last missing)``; of equally long runs, the device with the highest id, and its
+    earliest run. What a trace exercise asks about, taken from the capture itself, so that each
+    student's own capture has its own question and its own answer."""
+    runs = []
+    for device, missing in telemetry_gaps(capture).items():
+        start = None
+        for i, seq in enumerate(missing):
+            if start is None or seq != missing[i - 1] + 1:
+                start = seq
+            runs.append((seq - start + 1, device, -start, start, seq))
+    if not runs:
+        raise ValueError("no device lost a datagram in this capture")
+    _, device, _, first, last = max(runs)
+    return device, first, last

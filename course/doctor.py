@@ -119,6 +119,10 @@ class Report:
                 return finding
         raise KeyError(name)
 
+    def _has(self, name: str) -> bool:
+        """Whether a finding is there and available (a report may leave one out)."""
+        return any(f.name == name and f.available for f in self.findings)
+
     def lab_plans(self) -> dict[str, str]:
         """One sentence per lab: live or recorded, and where its dashboard link goes."""
         capture = self.get("live capture").available
@@ -143,6 +147,12 @@ class Report:
             "04": ("sniffs the ward and injects a forged datagram, live" if capture
                    else "reads the recorded captures instead of sniffing, and "
                         "course/recordings/spoofed-telemetry.pcap instead of injecting")
+                  + ("; reads a capture in tshark with the course's dissector" if
+                     self._has("tshark") else
+                     "; its tshark section cannot run (apt-get install tshark), and its check "
+                     "says so")
+                  + ("; Exercise 1 reads the student's own capture" if
+                     self._has("student traces") else "")
                   + f"; dashboard {link}",
             "05": f"runs in full (replay on virtual time, then live); dashboard {link}",
             "06": "runs in full, no root (the replay's capture is a tap on the path)"
@@ -202,6 +212,17 @@ def check(environ: Mapping[str, str] | None = None) -> Report:
                             f"{CHROMIUM}: the browser tests can run" if chromium else
                             f"no {CHROMIUM}: the labs do not need it; the browser tests do "
                             "(apt-get install chromium)"))
+    tshark = shutil.which("tshark")
+    findings.append(Finding("tshark", tshark is not None,
+                            f"{tshark}: lab 04 reads a capture with the course's dissector"
+                            if tshark else "not installed: lab 04's tshark section cannot run "
+                            "(apt-get install tshark)"))
+    student = (os.environ if environ is None else environ).get("VITALSIM_STUDENT")
+    findings.append(Finding("student traces", bool(student),
+                            f"VITALSIM_STUDENT={student}: the trace exercises read this "
+                            "student's own captures (python -m course traces)" if student else
+                            "VITALSIM_STUDENT unset: the trace exercises read the course's "
+                            "recordings"))
     findings += _hub(environ)
     findings.append(_free_ports())
     return Report(findings)

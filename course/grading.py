@@ -27,12 +27,18 @@ Written to the output folder:
   status;
 - ``notebooks.csv``: one row per student and notebook: how it ran, in how many seconds, and the
   first error.
+
+Each student's kernel runs with ``VITALSIM_STUDENT`` set to the student's folder name (when it is
+a valid student id), so that the trace exercises read that student's own captures
+(:mod:`course.traces`, generated into ``OUT/traces/`` when missing) and each student is checked
+against their own, as in their own JupyterLab.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import time
 from collections.abc import Iterable
@@ -126,10 +132,28 @@ def read_checks(nb: nbformat.NotebookNode, *, timed_out: bool = False) -> tuple[
     return rows, first_error
 
 
+def student_environment(student: str, traces: Path | None) -> dict[str, str]:
+    """The environment of a student's kernel: ours, with ``VITALSIM_STUDENT`` naming them (and
+    ``VITALSIM_TRACES`` where their captures go) when their folder's name is a valid student
+    id; without it (and without an inherited one) otherwise, so that they read the recordings."""
+    from course.traces import STUDENT_VARIABLE, TRACES_VARIABLE, student_seed
+
+    env = {k: v for k, v in os.environ.items() if k != STUDENT_VARIABLE}
+    try:
+        student_seed(student)
+    except ValueError:
+        return env
+    env[STUDENT_VARIABLE] = student
+    if traces is not None:
+        env[TRACES_VARIABLE] = str(Path(traces).resolve())
+    return env
+
+
 async def run_notebook(path: Path, *, timeout: float, kernel_name: str = "python3",
-                       student: str = "") -> NotebookResult:
+                       student: str = "", env: dict[str, str] | None = None) -> NotebookResult:
     """Run one notebook top to bottom in a fresh kernel, in its own folder, within ``timeout``
-    seconds in all; never raises for what the notebook does."""
+    seconds in all, with ``env`` as the kernel's environment (default: ours); never raises for
+    what the notebook does."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError
 
@@ -145,7 +169,7 @@ async def run_notebook(path: Path, *, timeout: float, kernel_name: str = "python
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=True,
                             resources={"metadata": {"path": str(path.parent)}})
     outcome, error = "ran", ""
-    run = asyncio.ensure_future(client.async_execute())
+    run = asyncio.ensure_future(client.async_execute(**({"env": env} if env else {})))
     try:
         done, _ = await asyncio.wait({run}, timeout=timeout)
         if not done:  # the notebook's limit: stop it, whatever stopping it raises
@@ -177,14 +201,16 @@ def submissions(folder: Path) -> list[tuple[str, Path]]:
 
 
 async def grade_async(folder: Path, *, timeout: float = 300.0, jobs: int = 1,
-                      kernel_name: str = "python3") -> list[NotebookResult]:
-    """Every submission run, ``jobs`` at a time."""
+                      kernel_name: str = "python3",
+                      traces: Path | None = None) -> list[NotebookResult]:
+    """Every submission run, ``jobs`` at a time, each in its student's environment."""
     limit = asyncio.Semaphore(max(1, jobs))
 
     async def one(student: str, path: Path) -> NotebookResult:
         async with limit:
             return await run_notebook(path, timeout=timeout, kernel_name=kernel_name,
-                                      student=student)
+                                      student=student,
+                                      env=student_environment(student, traces))
 
     return list(await asyncio.gather(*(one(s, p) for s, p in submissions(folder))))
 
@@ -223,7 +249,7 @@ def grade(folder: Path, out: Path, *, timeout: float = 300.0, jobs: int = 1,
           kernel_name: str = "python3") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Grade ``folder`` (one sub-folder per student) and write the three CSVs into ``out``."""
     results = asyncio.run(grade_async(folder, timeout=timeout, jobs=jobs,
-                                      kernel_name=kernel_name))
+                                      kernel_name=kernel_name, traces=Path(out) / "traces"))
     checks, exercises, notebooks = tables(results)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,8 @@ def require_openssl() -> str:
 
 
 def require_tshark() -> str:
-    """Wireshark's tshark, whose own dissectors check what the course's captures hold."""
+    """tshark: Wireshark's own dissectors (HL7, MQTT) and the course's Lua dissector read the
+    course's captures with it."""
     path = shutil.which("tshark")
     if path is None:
         missing("this test needs tshark; install it with: apt-get install tshark")

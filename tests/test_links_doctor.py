@@ -79,6 +79,19 @@ def test_without_root_the_plans_fall_back_to_the_recordings():
     assert "station's own URL" in plans["00"]
 
 
+def test_lab_04_says_whether_tshark_runs_and_whose_traces_it_reads(monkeypatch):
+    report = check(environ={"VITALSIM_STUDENT": "s2041337"})
+    assert report.get("student traces").available
+    assert "VITALSIM_STUDENT=s2041337" in report.get("student traces").detail
+    assert "the student's own capture" in report.lab_plans()["04"]
+    assert not check(environ={}).get("student traces").available
+    monkeypatch.setattr("course.doctor.shutil.which",
+                        lambda name: None if name == "tshark" else f"/usr/bin/{name}")
+    plans = check(environ={}).lab_plans()
+    assert "its tshark section cannot run (apt-get install tshark)" in plans["04"]
+    assert "own capture" not in plans["04"]
+
+
 def test_a_hub_without_the_proxy_is_called_out():
     plans = _report(jupyter_server_proxy=False).lab_plans()
     assert "will not open" in plans["01"]

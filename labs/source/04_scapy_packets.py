@@ -13,7 +13,7 @@
 # 1. open a capture with the course's scapy layers, read any field of a datagram or of an alarm
 #    frame, and pick out one device's traffic;
 # 2. answer questions about a capture with evidence: packet numbers and field values, in a pandas
-#    table;
+#    table, and read the same capture in Wireshark's tshark with the course's dissector;
 # 3. write a scapy layer of your own from a byte table, and bind it so that scapy dissects what
 #    follows it;
 # 4. sniff the ward on the wire, forge a telemetry datagram, inject it into a running station and
@@ -125,6 +125,11 @@ print(table(datagrams.groupby("device_id").seq.agg(["count", "min", "max"]), ind
 # datagrams of three beds: it is what the station received. UDP itself says nothing about what
 # went missing; only the sequence numbers do.
 #
+# Your course may give you a capture of your own instead: the same ward, from a seed of your
+# student id, so that its losses (and so your answers) are yours. `student_traces()` reads it
+# when `VITALSIM_STUDENT` names you (your instructor sets it, or `python -m course traces
+# --student ID` makes it), and the course's recording otherwise; the first line says which.
+#
 # Write, with scapy's field access (no table):
 #
 # * `lost(packets, device_id)`: the sequence numbers of that device that are missing between its
@@ -135,9 +140,16 @@ print(table(datagrams.groupby("device_id").seq.agg(["count", "min", "max"]), ind
 
 # %%
 # NBVAL_CHECK_OUTPUT
-lossy = recorded("telemetry-loss")
+from course.capture_analysis import longest_gap
+from course.traces import student_traces
+
+traces = student_traces()
+print("reading", traces.note)
+lossy = traces.read("telemetry-loss")
 print(len(lossy), "datagrams; per device:",
       {d: sum(p[Telemetry].device_id == d for p in lossy) for d in (1001, 1002, 1003)})
+GAP_DEVICE, GAP_FIRST, GAP_LAST = longest_gap(lossy)
+print(f"the longest loss: device {GAP_DEVICE} lost seq {GAP_FIRST} to {GAP_LAST}")
 
 
 # %%
@@ -164,30 +176,118 @@ from course.capture_analysis import telemetry_gaps
 
 gaps = telemetry_gaps(lossy)
 evidence = telemetry_table(lossy)
-after_29 = evidence[(evidence.device_id == 1003) & (evidence.seq > 29)].iloc[0]
+before = GAP_FIRST - 1   # the last seq of that device to arrive before the loss
+after_gap = evidence[(evidence.device_id == GAP_DEVICE) & (evidence.seq > before)].iloc[0]
 checks = Checks("Exercise 1: what UDP lost")
 for device in (1001, 1002, 1003):
     checks.expect(f"device {device}, missing seq", lambda d=device: not_done_yet(lost, lossy, d),
                   expected=gaps[device],
                   because="the course's gap analysis finds these numbers absent from the capture")
-checks.expect("device 1003, first packet after seq 29",
-              lambda: not_done_yet(first_after, lossy, 1003, 29), expected=int(after_29.packet),
-              because=f"device 1003's next datagram to arrive after seq 29 is seq "
-                      f"{after_29.seq}, in that packet")
+checks.expect(f"device {GAP_DEVICE}, first packet after seq {before}",
+              lambda: not_done_yet(first_after, lossy, GAP_DEVICE, before),
+              expected=int(after_gap.packet),
+              because=f"device {GAP_DEVICE}'s next datagram to arrive after seq {before} is seq "
+                      f"{after_gap.seq}, in that packet")
 checks
 
 # %% [markdown]
-# **Question.** Device 1003 lost seq 30 to 33. From the table (`evidence`), at which packet number
-# and at what time did its seq 29 arrive, and when did the station first have reason to think
+# **Question.** The longest loss in your capture is printed above: device `GAP_DEVICE` lost seq
+# `GAP_FIRST` to `GAP_LAST`. From the table (`evidence`), at which packet number and at what time
+# did the seq just before it arrive, and when did the station first have reason to think
 # something was missing? Why could it not know sooner?
 
 # %% [markdown] tags=["instructor"]
-# *Model answer.* `evidence[evidence.device_id == 1003]` shows seq 29 (packet 81, at 5.816 s) and
+# *Model answer* (for the course's recording, where device 1003 lost seq 30 to 33; a student's
+# own capture has its own numbers, the same reasoning).
+# `evidence[evidence.device_id == 1003]` shows seq 29 (packet 81, at 5.816 s) and
 # then seq 34 as the next row: packet 91, the one `first_after(lossy, 1003, 29)` returns, at
 # 6.835 s, about 1 s (five monitor periods at 5x) after seq 29. Until seq 34 arrived, a missing 30
 # looked exactly like a monitor that had not
 # sent yet: UDP has no acknowledgement and no "I sent 24" message, so the only sign of a loss is a
 # *later* sequence number.
+
+# %% [markdown]
+# ### The same capture in Wireshark
+#
+# Wireshark, and its command-line twin tshark, is where network engineers read captures. Without
+# help it shows our telemetry as "Data": it knows thousands of protocols, not this course's. The
+# course ships a dissector for it, `wireshark/vitalsim.lua` (the README says how to install it in
+# Wireshark), written from the same layout table as the scapy layers, with the same field names:
+# `vitalsim.telemetry.seq` in a display filter is `pkt[Telemetry].seq` in scapy. It also keeps
+# track of each device's sequence numbers, as a receiver does, and marks the datagram that reveals
+# a loss (`vitalsim.telemetry.gap`, with an expert-info warning).
+#
+# The next cell runs tshark on the same file and lists the datagrams of the device above that
+# reveal a loss: what the display filter `vitalsim.telemetry.device_id == D &&
+# vitalsim.telemetry.gap > 0` shows in Wireshark. tshark numbers packets from **1**; scapy's list
+# counts from **0**.
+
+# %%
+from course.wireshark import tshark_fields, unavailable_reason
+
+loss_file = traces.path("telemetry-loss")
+no_tshark = unavailable_reason()
+FILTER = f"vitalsim.telemetry.device_id == {GAP_DEVICE} && vitalsim.telemetry.gap > 0"
+if no_tshark:
+    print("tshark cannot run here:", no_tshark)
+    print("(the README shows what it prints for the course's recording)")
+else:
+    # every datagram once, with the fields this section compares and tshark's own Info column
+    shown = tshark_fields(loss_file, ["frame.time_relative", "_ws.col.Protocol", "_ws.col.Info",
+                                      "vitalsim.telemetry.device_id", "vitalsim.telemetry.seq",
+                                      "vitalsim.telemetry.gap"])
+    print(f"$ tshark -r {loss_file.name} -Y '{FILTER}'")
+    for p in shown:
+        if int(p["vitalsim.telemetry.device_id"][0]) == GAP_DEVICE \
+                and int(p.get("vitalsim.telemetry.gap", ["0"])[0]) > 0:
+            print(f'{p["frame.number"][0]:>5}  {float(p["frame.time_relative"][0]):9.6f}  '
+                  f'{p["_ws.col.Protocol"][0]}  {p["_ws.col.Info"][0]}')
+
+# %% [markdown]
+# Two tools, one capture: the check below compares every datagram's device and sequence number
+# as tshark read them with what scapy read, packet by packet; and it finds your `first_after`
+# answer among the packets tshark marks, one number higher.
+
+# %% tags=["check"]
+checks = Checks("tshark and scapy read the same capture")
+if no_tshark:
+    checks.that("tshark runs here", False, because=no_tshark)
+else:
+    by_tshark = [(int(p["frame.number"][0]) - 1, int(p["vitalsim.telemetry.device_id"][0]),
+                  int(p["vitalsim.telemetry.seq"][0])) for p in shown]
+    checks.expect("every datagram: scapy's packet number, device and seq, as tshark reads them",
+                  by_tshark, expected=[(int(r.packet), int(r.device_id), int(r.seq))
+                                       for r in evidence.itertuples()],
+                  because="the dissector and the scapy layers are written from one layout table")
+    revealing = [int(p["frame.number"][0]) for p in shown
+                 if int(p["vitalsim.telemetry.device_id"][0]) == GAP_DEVICE
+                 and int(p.get("vitalsim.telemetry.gap", ["0"])[0]) > 0]
+    checks.that(f"tshark marks your first_after({GAP_DEVICE}, {before}) answer + 1 as a gap",
+                lambda: not_done_yet(first_after, lossy, GAP_DEVICE, before) + 1 in revealing,
+                because="the datagram after a loss is the first that shows it, and tshark "
+                        "numbers packets from 1", got=lambda: revealing)
+checks
+
+# %% [markdown]
+# **Questions: what is each tool good for?**
+#
+# 1. You are handed a capture from a ward you have never seen, and told "the monitors drop out
+#    sometimes". Which would you open first, Wireshark or a notebook with scapy, and why?
+# 2. You must report each device's loss rate per minute over a day of captures. Which tool, and
+#    what would the other make hard?
+# 3. Wireshark can *only* read what a dissector has been written for. What did the course have
+#    to write so that each tool understands its protocols, and what keeps the two in agreement?
+# 4. Which of the two could *send* the forged datagram of Section 5?
+
+# %% [markdown] tags=["instructor"]
+# *Model answers.* (1) Wireshark: it needs no code, shows every layer at once, follows TCP
+# streams, reassembles, colours the expert warnings, and filters interactively; it is for
+# *looking*. (2) scapy with pandas: a loss rate per device per minute is a groupby over a table,
+# repeatable and testable; in Wireshark it would be many filters and a spreadsheet (tshark's
+# `-T fields` helps, but the analysis still needs code). (3) A scapy layer (Python) and a
+# Wireshark dissector (Lua); both are written from the codec's layout table, and a test runs
+# tshark over every capture and compares every field with the codec. (4) Only scapy: Wireshark
+# reads, scapy also builds and sends.
 
 # %% [markdown]
 # ## 2. The alarm channel across a restart

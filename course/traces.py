@@ -1,0 +1,157 @@
+"""Each student's own trace exercises: captures generated from the simulator, seeded by the
+student's id, so that the answers of one cohort are no use to the next.
+
+Once a cohort has done a trace exercise, its answers (which packets, which sequence numbers) are
+on the web. Here every student gets a capture of their own: the same ward as the recording, on
+the same ports, but from a seed of their id, so that the patients' values, the send times and the
+loss pattern all differ. It is generated, not recorded: the monitors run on virtual time and the
+impairment model decides each datagram's fate, so no root is needed, it takes a fraction of a
+second, and the same id always gives the same bytes: an instructor regenerates any student's set
+and sees exactly what that student saw.
+
+    python -m course traces --student s1234567            # writes traces/s1234567/
+    VITALSIM_STUDENT=s1234567 jupyter lab                  # the labs then read those
+
+Without a student id the labs read the course's recordings, as before. The labs' checks take
+their expected answers from whichever capture was read, so each student is checked against
+their own.
+
+The captures made per student (``PER_STUDENT``):
+
+- ``telemetry-loss.pcap`` (lab 04, Exercise 1): three beds' telemetry after a proxy that drops
+  20% of it, as the station receives it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+from scapy.plist import PacketList
+from scapy.utils import wrpcap
+
+from course.constants import CAPTURE_SEED, RECORDED_TELEMETRY_PORT, RECORDINGS
+from course.packets import recorded
+from vitalsim.devices.monitor import BedsideMonitor
+from vitalsim.impair import UdpSettings
+from vitalsim.impair.model import UdpImpairer
+
+#: the environment variable that names the student whose traces the labs read
+STUDENT_VARIABLE = "VITALSIM_STUDENT"
+#: where ``python -m course traces`` writes, and where the labs look (one folder per student)
+TRACES_VARIABLE = "VITALSIM_TRACES"
+DEFAULT_FOLDER = Path("traces")
+#: the trace exercises' captures that are made per student
+PER_STUDENT = ("telemetry-loss",)
+#: a student id names a folder: nothing that could climb out of it
+_STUDENT_ID = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}")
+
+# the recording's set-up (course.captures.telemetry_loss): three beds, 5x speed, 8 s, 20% loss
+_BEDS, _SPEED, _SECONDS, _LOSS = 3, 5.0, 8.0, 0.2
+#: when a generated capture starts: 2026-01-05 08:00 UTC, a Monday morning ward round
+_EPOCH = 1_767_600_000.0
+
+
+def student_seed(student: str) -> int:
+    """The seed of a student's traces: from their id alone, so it is the same on every machine
+    and in every year, and the course's own seed is kept apart from every student's."""
+    if not _STUDENT_ID.fullmatch(student or ""):
+        raise ValueError(f"student id {student!r}: expected letters, digits and . _ @ - (at "
+                         "most 64, not starting with a dot), as it names the student's folder")
+    digest = hashlib.sha256(f"vitalsim traces|{CAPTURE_SEED}|{student}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def telemetry_loss(seed: int) -> list:
+    """Three beds' numerics through a proxy that loses 20% of them (bursts of up to a few),
+    as the station's side of the proxy sees them: what ``telemetry-loss.pcap`` records live,
+    generated on virtual time. The seed sets the patients, the start, the stagger between the
+    beds and which datagrams are lost."""
+    start = _EPOCH + seed % 3600
+    boot_us = round(start * 1_000_000)
+    monitors = [BedsideMonitor(1000 + bed, bed, "stable_adult", seed=seed * 10 + bed,
+                               waves=False, boot_id=boot_us) for bed in range(1, _BEDS + 1)]
+    impairer = UdpImpairer(UdpSettings(loss=_LOSS, burst=1.0 + seed % 3), seed=seed)
+    # the beds' clocks are not in step: each sends a little after the whole period
+    stagger = [((seed >> (8 * bed)) % 40) / 10_000 for bed in range(_BEDS)]
+    proxy_port = 32768 + seed % 28000
+    packets = []
+    for tick in range(int(_SECONDS * _SPEED) + 1):
+        for bed, monitor in enumerate(monitors):
+            wall = start + tick / _SPEED + stagger[bed]
+            datagrams, _ = monitor.poll(float(tick), wall)
+            for data in datagrams:
+                for at in impairer.decide(wall):
+                    pkt = (Ether() / IP(src="127.0.0.1", dst="127.0.0.1")
+                           / UDP(sport=proxy_port, dport=RECORDED_TELEMETRY_PORT) / Raw(data))
+                    pkt.time = at + 0.0002  # the proxy's own hop
+                    packets.append(pkt)
+    packets.sort(key=lambda p: p.time)
+    return packets
+
+
+GENERATORS = {"telemetry-loss": telemetry_loss}
+
+
+def traces_folder() -> Path:
+    return Path(os.environ.get(TRACES_VARIABLE) or DEFAULT_FOLDER)
+
+
+def write_traces(student: str, folder: Path | None = None) -> Path:
+    """Write ``student``'s captures into ``folder/student/`` (again, if they are there: the same
+    bytes), with ``traces.json`` saying whose they are and from which seed; the folder."""
+    seed = student_seed(student)
+    out = (folder or traces_folder()) / student
+    out.mkdir(parents=True, exist_ok=True)
+    for name, generate in GENERATORS.items():
+        wrpcap(str(out / f"{name}.pcap"), generate(seed))
+    (out / "traces.json").write_text(json.dumps(
+        {"student": student, "seed": seed, "captures": [f"{n}.pcap" for n in GENERATORS]},
+        indent=1) + "\n", encoding="utf-8")
+    return out
+
+
+@dataclass(frozen=True)
+class Traces:
+    """The captures a lab's trace exercises read: a student's own, or the course's recordings."""
+
+    folder: Path
+    student: str | None
+
+    @property
+    def note(self) -> str:
+        if self.student is None:
+            return (f"the course's recordings ({RECORDINGS.name}/): no student id; "
+                    f"set {STUDENT_VARIABLE} for your own traces")
+        return f"your own traces, student {self.student} ({self.folder})"
+
+    def path(self, name: str) -> Path:
+        """The capture file ``name`` (a student's own when it is one of theirs)."""
+        name = name.removesuffix(".pcap")
+        if self.student is not None and name in PER_STUDENT:
+            return self.folder / f"{name}.pcap"
+        return RECORDINGS / f"{name}.pcap"
+
+    def read(self, name: str) -> PacketList:
+        """The capture's packets, with the recorded ports bound to the course's layers."""
+        path = self.path(name)
+        return recorded(path.stem, folder=path.parent)
+
+
+def student_traces(student: str | None = None, folder: Path | None = None) -> Traces:
+    """The traces of ``student`` (default: ``$VITALSIM_STUDENT``), generated the first time they
+    are asked for; without a student, the course's recordings."""
+    student = student or os.environ.get(STUDENT_VARIABLE) or None
+    if student is None:
+        return Traces(RECORDINGS, None)
+    mine = (folder or traces_folder()) / student
+    if not all((mine / f"{name}.pcap").exists() for name in PER_STUDENT):
+        write_traces(student, folder)
+    return Traces(mine, student)

@@ -36,7 +36,7 @@ def test_an_unknown_name_lists_the_known_ones():
     (GOOD.replace("hr = 70", "hr = 400"), "baseline.hr' is 400; expected a number in 20..250"),
     (GOOD.replace("hr = 70\n", ""), "missing field 'baseline.hr'"),
     (GOOD.replace('title = "t"\n', ""), "missing field 'title'"),
-    ('rhythm = "vf"\n' + GOOD, "field 'rhythm' is 'vf'"),
+    ('rhythm = "torsades"\n' + GOOD, "field 'rhythm' is 'torsades'"),
     (GOOD + '[[events]]\nat = 10\nkind = "ramp"\nparameter = "hr"\nto = 120\n',
      "events[0]: missing field 'over'"),
     (GOOD + '[[events]]\nat = 10\nkind = "teleport"\n', "field 'kind' is 'teleport'"),

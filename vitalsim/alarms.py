@@ -100,7 +100,8 @@ def default_limits() -> tuple[Limit, ...]:
     50/120, SpO2 low 90 with SpO2 Desat 80 at high priority, NIBP-S 90/160, NIBP-D 50/90,
     NIBP-M 60/110; its arrhythmia chapter's V-Tach rate 130. The course applies the NIBP limits
     to an arterial line too. The course's own choices, not from that manual: extreme
-    brady/tachycardia at 35/160 (red), RR 8/25 (NEWS2 scores 25 a 3), temperature 35.5/38.5
+    brady/tachycardia at 40/170 (red: below 40 a heart no longer keeps an adult's pressure,
+    above 170 it no longer fills, while fast AF at 140-150 stays yellow), RR 8/25 (NEWS2 scores 25 a 3), temperature 35.5/38.5
     (low priority), ETCO2 25/50, apnoea after 20 s, PVCs over 10 a minute, and the delays.
 
     Tiers, as vendors set them: a limit alarm is medium (yellow); high (red) is kept for what
@@ -109,8 +110,8 @@ def default_limits() -> tuple[Limit, ...]:
     """
     return (
         Limit("hr", 50, 120, "medium", delay=5.0, hysteresis=3),
-        Limit("hr", 35, None, "high", delay=3.0, hysteresis=3, condition="EXTREME BRADY"),
-        Limit("hr", None, 160, "high", delay=3.0, hysteresis=3, condition="EXTREME TACHY"),
+        Limit("hr", 40, None, "high", delay=3.0, hysteresis=5, condition="EXTREME BRADY"),
+        Limit("hr", None, 170, "high", delay=3.0, hysteresis=5, condition="EXTREME TACHY"),
         Limit("spo2", 90, None, "medium", delay=10.0, hysteresis=1),
         Limit("spo2", 80, None, "high", delay=5.0, hysteresis=1, condition="DESAT"),
         Limit("rr", 8, 25, "medium", delay=10.0, hysteresis=1),

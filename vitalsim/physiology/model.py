@@ -209,7 +209,8 @@ class PatientModel:
             abp_map = float(round(abp_dia + (abp_sys - abp_dia) / 3))
         nibp_t = self._last_nibp_time(t)
         sys_ = dia = map_ = None
-        if nibp_t is not None:
+        if nibp_t is not None and self.trend.rhythm(nibp_t) not in PULSELESS:
+            # (with no pulse, the cuff finds no oscillations: the reading fails)
             cuff = self._scalar(nibp_t)
             sys_, dia = float(round(cuff["sys"])), float(round(cuff["dia"]))
             map_ = float(round(dia + (sys_ - dia) / 3))

@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 
 WAVE_RATES = {"ecg": 250, "pleth": 125, "resp": 25, "co2": 25, "abp": 125}
 
-# beat kinds (one per beat in the generator's lists)
-SINUS, NARROW, VENTRICULAR, DROPPED = 0, 1, 2, 3
+# beat kinds (one per beat in the generator's lists): a PVC is drawn as a ventricular beat but
+# counted as ectopy, where VT's and complete block's ventricular beats are the rhythm itself
+SINUS, NARROW, VENTRICULAR, DROPPED, PVC = 0, 1, 2, 3, 4
 #: rhythms whose beats have no P wave in front of a narrow QRS
 _NARROW_RHYTHMS = frozenset({"af", "flutter", "svt"})
 PVC_COUPLING = 0.6  # a PVC comes at this fraction of the beat interval; a pause follows
@@ -49,7 +50,7 @@ INSPIRATION = 1 / 3  # the fraction of each breath spent breathing in (I:E 1:2)
 P_WAVE = (-0.16, 110.0, 0.022)
 QRS_T = ((-0.028, -120.0, 0.008), (0.0, 1150.0, 0.010), (0.03, -260.0, 0.009))
 T_AMPLITUDE, T_WIDTH = 300.0, 0.045
-WIDE_QRS_T = ((0.0, 900.0, 0.034), (0.07, -420.0, 0.04), (0.30, -330.0, 0.07))
+WIDE_QRS_T = ((0.0, 950.0, 0.046), (0.10, -380.0, 0.04), (0.34, -300.0, 0.07))
 PLETH_DELAY = 0.18  # s from the R peak to the pulse arriving at the finger
 ABP_DELAY = 0.09  # s from the R peak to the pulse at a radial arterial line
 PULSELESS_ABP = 16.0  # mmHg: what an arterial line reads with no cardiac output
@@ -138,12 +139,12 @@ class WaveGenerator:
         elif pvc_rate > 0 and kind != VENTRICULAR and uniform < pvc_rate / hr:
             # an ectopic beat: early, wide, then a compensatory pause
             self._pause = (1 - PVC_COUPLING) * interval
-            interval, kind = interval * PVC_COUPLING, VENTRICULAR
+            interval, kind = interval * PVC_COUPLING, PVC
         interval = max(interval, 0.22)
         # the stroke depends on the filling time against the usual interval: AF's short
         # intervals barely open the aortic valve (pulse deficit)
         fill = float(np.clip((interval / base - 0.65) / 0.35, 0.0, 1.15))
-        amp = 0.0 if kind == DROPPED else fill * (0.4 if kind == VENTRICULAR else 1.0)
+        amp = 0.0 if kind == DROPPED else fill * (0.4 if kind in (VENTRICULAR, PVC) else 1.0)
         t += interval
         self._beats.append(t)
         self._kinds.append(kind)
@@ -161,10 +162,7 @@ class WaveGenerator:
         """How many ventricular ectopics in [t0, t1) (what the monitor's PVC counter shows)."""
         self._ensure_beats(t1 + 1.0)
         b, k = np.asarray(self._beats), np.asarray(self._kinds)
-        rhythm_now = self.model.trend.rhythm(t1)
-        if rhythm_now in ("vt", "block3"):
-            return 0  # a ventricular rhythm is not ectopy
-        return int(np.sum((b >= t0) & (b < t1) & (k == VENTRICULAR)))
+        return int(np.sum((b >= t0) & (b < t1) & (k == PVC)))
 
     # -- channels ------------------------------------------------------------------------------
 
@@ -220,7 +218,7 @@ class WaveGenerator:
             dt = t - beats[jj]
             kind = kinds[jj]
             narrow = (kind == SINUS) | (kind == NARROW)
-            wide = kind == VENTRICULAR
+            wide = (kind == VENTRICULAR) | (kind == PVC)
             rr = np.clip(beats[np.clip(jj + 1, 0, last)] - beats[jj], 0.3, 2.0)
             for off, amp, width in QRS_T:
                 out += narrow * amp * np.exp(-((dt - off) ** 2) / (2 * width**2))

@@ -101,8 +101,9 @@ def default_limits() -> tuple[Limit, ...]:
     NIBP-M 60/110; its arrhythmia chapter's V-Tach rate 130. The course applies the NIBP limits
     to an arterial line too. The course's own choices, not from that manual: extreme
     brady/tachycardia at 40/170 (red: below 40 a heart no longer keeps an adult's pressure,
-    above 170 it no longer fills, while fast AF at 140-150 stays yellow), RR 8/25 (NEWS2 scores 25 a 3), temperature 35.5/38.5
-    (low priority), ETCO2 25/50, apnoea after 20 s, PVCs over 10 a minute, and the delays.
+    above 170 it no longer fills, while fast AF at 140-150 stays yellow), RR 8/25 (NEWS2
+    scores 25 a 3), temperature 35.5/38.5 (low priority), ETCO2 25/50, apnoea after 20 s,
+    PVCs over 10 a minute, and the delays.
 
     Tiers, as vendors set them: a limit alarm is medium (yellow); high (red) is kept for what
     is life-threatening: extreme brady/tachycardia, desaturation below 80, apnoea, asystole,

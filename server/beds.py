@@ -30,16 +30,16 @@ def shown(value: float | None) -> float | None:
 
 
 class NumericsHistory:
-    """A bed's last ``maxlen`` numerics, in a flat ring of doubles, 20 per reading.
+    """A bed's last ``maxlen`` numerics, in a flat ring of doubles, 22 per reading.
 
     Ten minutes of message objects cost about 400 bytes a reading (the object and a float object
-    per value); as doubles, 88. Reading it back (the history API, a lab) rebuilds the messages,
-    exactly: every field is a float64 or an integer below 2**53, and None is stored as NaN, as
-    on the wire (the rhythm as its wire code). Iterates oldest first, like the deque it
-    replaces."""
+    per value); as doubles, 176 (with telemetry version 3's fields). Reading it back (the
+    history API, a lab) rebuilds the messages, exactly: every field is a float64 or an integer
+    below 2**53 (the u64 boot id as two halves), and None is stored as NaN, as on the wire
+    (the rhythm as its wire code). Iterates oldest first, like the deque it replaces."""
 
-    FIELDS = ("device_id", "bed", "seq", "sent_at", "flags", *NUMERIC_FIELDS, "boot_id",
-              *V3_FIELDS)
+    FIELDS = ("device_id", "bed", "seq", "sent_at", "flags", *NUMERIC_FIELDS, "boot_id_high",
+              "boot_id_low", *V3_FIELDS)
 
     def __init__(self, maxlen: int) -> None:
         self.maxlen = maxlen
@@ -53,7 +53,8 @@ class NumericsHistory:
         nan = math.nan
         self._ring[i:i + w] = array("d", [nan if v is None else v for v in (
             msg.device_id, msg.bed, msg.seq, msg.sent_at, msg.flags, msg.hr, msg.spo2, msg.rr,
-            msg.temp, msg.nibp_sys, msg.nibp_dia, msg.nibp_map, msg.nibp_time, msg.boot_id,
+            msg.temp, msg.nibp_sys, msg.nibp_dia, msg.nibp_map, msg.nibp_time,
+            msg.boot_id >> 32, msg.boot_id & 0xFFFFFFFF,  # a u64 does not fit a double's 53 bits
             None if msg.rhythm is None else RHYTHM_CODE[msg.rhythm], msg.pvc_per_min,
             msg.etco2, msg.awrr, msg.abp_sys, msg.abp_dia, msg.abp_map)])
         self._next = (self._next + 1) % self.maxlen
@@ -69,12 +70,13 @@ class NumericsHistory:
         row = (oldest + index % self._count) % self.maxlen
         w = self._width
         v = self._ring[row * w:row * w + w]
-        rhythm, pvc = v[14], v[15]
+        rhythm, pvc = v[15], v[16]
         return NumericsMessage(int(v[0]), int(v[1]), int(v[2]), v[3], int(v[4]),
-                               *(None if x != x else x for x in v[5:13]), int(v[13]),
+                               *(None if x != x else x for x in v[5:13]),
+                               (int(v[13]) << 32) | int(v[14]),
                                None if rhythm != rhythm else RHYTHM_OF_CODE[int(rhythm)],
                                None if pvc != pvc else int(pvc),
-                               *(None if x != x else x for x in v[16:]))
+                               *(None if x != x else x for x in v[17:]))
 
     def __iter__(self) -> Iterator[NumericsMessage]:
         for i in range(self._count):

@@ -134,13 +134,16 @@ def default_limits() -> tuple[Limit, ...]:
     )
 
 
+#: the numerics (and the rhythm) an AlarmMonitor watches
+ALARM_INPUTS = ("hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "nibp_map", "abp_sys",
+                "abp_dia", "abp_map", "etco2", "since_breath", "pvc_per_min", "rhythm")
+
+
 def alarm_inputs(n: object) -> dict[str, float | str | None]:
     """What an :class:`AlarmMonitor` watches, from a monitor's numerics (any object with the
-    fields of :class:`vitalsim.physiology.Numerics`): the bedside monitor and course's
+    fields of :class:`vitalsim.physiology.Numerics`): the bedside monitor and the course's
     replays feed it the same way."""
-    return {p: getattr(n, p, None) for p in (
-        "hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "nibp_map", "abp_sys", "abp_dia",
-        "abp_map", "etco2", "since_breath", "pvc_per_min", "rhythm")}
+    return {p: getattr(n, p, None) for p in ALARM_INPUTS}
 
 
 @dataclass

@@ -98,8 +98,10 @@ class Trend:
     def has_pvcs(self) -> bool:
         return bool(self._pvc_rates.any())
 
-    def apnoea(self, t: np.ndarray | float) -> np.ndarray:
+    def apnoea(self, t: np.ndarray | float) -> np.ndarray | float:
         """1.0 where the patient is not breathing at ``t``, else 0.0 (vectorised)."""
+        if isinstance(t, float | int):  # one time: no numpy for the numerics' once a second
+            return float(any(start <= t < end for start, end in self._apnoeas))
         t = np.asarray(t, dtype=float)
         out = np.zeros_like(t)
         for start, end in self._apnoeas:

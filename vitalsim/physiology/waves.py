@@ -23,6 +23,7 @@ capnogram and arterial pressure in tenths of a mmHg.
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import TYPE_CHECKING
 
@@ -84,6 +85,7 @@ class WaveGenerator:
         self._draws: list[tuple[float, float]] = []
         self._low_water: dict[str, float] = {}  # earliest time each channel in use may ask
         self._resp_phase = [0.0]  # cumulative breathing phase (radians) at whole seconds
+        self._breath_starts = [0.0]  # whole seconds at which a breath began (the capnograph's)
 
     # -- heartbeats ----------------------------------------------------------------------------
 
@@ -160,9 +162,11 @@ class WaveGenerator:
 
     def pvc_count(self, t0: float, t1: float) -> int:
         """How many ventricular ectopics in [t0, t1) (what the monitor's PVC counter shows)."""
-        self._ensure_beats(t1 + 1.0)
-        b, k = np.asarray(self._beats), np.asarray(self._kinds)
-        return int(np.sum((b >= t0) & (b < t1) & (k == PVC)))
+        if self._cursor < t1 + 1.0:  # beats for the next ten seconds at once, not each second
+            self._ensure_beats(t1 + 10.0)
+        self._forget_before(min([t0, *self._low_water.values()]))
+        i0, i1 = bisect.bisect_left(self._beats, t0), bisect.bisect_left(self._beats, t1)
+        return self._kinds[i0:i1].count(PVC)
 
     # -- channels ------------------------------------------------------------------------------
 
@@ -282,22 +286,25 @@ class WaveGenerator:
         top = math.ceil(float(t[-1])) + 1
         have = len(self._resp_phase)
         if top >= have:
-            secs = np.arange(have - 1, top + 1)
+            secs = np.arange(have - 1, top + 30)  # half a minute ahead: one numpy pass
             rr = self.model.values(secs)["rr"] * (1.0 - self.model.trend.apnoea(secs))
             steps = 2 * np.pi * rr[:-1] / 60.0
             phase = self._resp_phase[-1] + np.cumsum(steps)
+            # the seconds in which a new breath began (the phase passed a multiple of 2 pi)
+            count = np.floor(np.concatenate([[self._resp_phase[-1]], phase]) / (2 * np.pi))
+            new = np.nonzero(np.diff(count) > 0)[0] + have
+            self._breath_starts.extend(new.astype(float).tolist())
             self._resp_phase.extend(phase.tolist())
-        return np.interp(t, np.arange(len(self._resp_phase)), self._resp_phase)
+        # interpolate on the stretch asked for only: the phase list grows a second at a time
+        i0, i1 = max(math.floor(float(t[0])), 0), math.ceil(float(t[-1])) + 1
+        return np.interp(t, np.arange(i0, i1 + 1), self._resp_phase[i0:i1 + 1])
 
     def last_breath(self, t: float) -> float:
         """When the last breath began, at or before ``t`` (to the second): the capnograph's
         apnoea timer starts from it."""
-        phase = self._phase(np.asarray([float(t)]))
-        grid = np.asarray(self._resp_phase[: int(t) + 1])
-        breaths = np.floor(grid / (2 * np.pi))
-        now = math.floor(float(phase[0]) / (2 * np.pi))
-        before = np.nonzero(breaths < now)[0]
-        return float(before[-1] + 1) if len(before) else 0.0
+        self._phase(np.asarray([float(t)]))
+        i = bisect.bisect_right(self._breath_starts, float(t)) - 1
+        return self._breath_starts[max(i, 0)]
 
     def _breath_fraction(self, t: np.ndarray) -> np.ndarray:
         return (self._phase(t) / (2 * np.pi)) % 1.0

@@ -169,7 +169,7 @@ def _plain(value: object) -> object:
 def header_differences(layer: type[Packet], packets: Iterable[Packet], *,
                        limit: int = 5) -> list[str]:
     """Where ``layer`` (a learner's telemetry header) disagrees with :mod:`vitalsim.layers` on
-    captured datagrams: it must read the same header fields (all eleven of version 2, ``boot_id``
+    captured datagrams: it must read the same header fields (all eleven of version 3, ``boot_id``
     included) from the same bytes, and build the same 34 bytes from those fields. Up to
     ``limit`` lines such as ``"packet 3, seq: yours 0, vitalsim.layers 1"``; an empty list means
     they agree."""

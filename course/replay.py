@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from vitalsim.alarms import LABELS, AlarmMonitor, Limit, default_limits
+from vitalsim.alarms import ALARM_INPUTS, LABELS, AlarmMonitor, Limit, default_limits
 from vitalsim.physiology import news2
 
 from .stretch import simulate
 
-#: the numerics a bedside monitor watches against its limits (as in BedsideMonitor.poll)
-ALARM_PARAMETERS = ("hr", "spo2", "rr", "temp", "nibp_sys")
+#: the numerics a bedside monitor watches against its limits (vitalsim.alarms.alarm_inputs)
+ALARM_PARAMETERS = ALARM_INPUTS
 _PARAMETER_OF = {label: parameter for parameter, label in LABELS.items()}
 
 #: NEWS2 aggregate scores at which the RCP chart asks for a response: 5 urgent, 7 emergency
@@ -55,12 +55,16 @@ class BedReplay:
     alarms: pd.DataFrame
     limits: tuple[Limit, ...]
 
-    def limit(self, parameter: str) -> Limit:
+    def limit(self, parameter: str, condition: str | None = None) -> Limit:
+        """The limit on ``parameter`` (the first, when it has several, as HR has its yellow
+        limits and its red extremes), or the one that raises ``condition``."""
         for lim in self.limits:
-            if lim.parameter == parameter:
+            if lim.parameter == parameter and (
+                    condition is None or condition in (lim.condition_for("low"),
+                                                       lim.condition_for("high"))):
                 return lim
-        raise KeyError(f"no alarm limit for {parameter!r}; limits are for "
-                       f"{[lim.parameter for lim in self.limits]}")
+        raise KeyError(f"no alarm limit for {parameter!r} ({condition or 'any condition'}); "
+                       f"limits are for {[lim.parameter for lim in self.limits]}")
 
 
 ALARM_COLUMNS = ["t", "alarm_id", "bed", "condition", "parameter", "priority", "state", "value",
@@ -78,15 +82,16 @@ def replay_bed(scenario: str, *, seed: int, duration: float, bed: int = 1,
     limits = tuple(default_limits() if limits is None else limits)
     numerics = simulate(scenario, seed=seed, duration=duration, waves=False).to_dataframe()
     monitor = AlarmMonitor(device_id, bed, limits, boot_id=boot_id)  # a live device's boot id
-    delays = {lim.parameter: lim.delay for lim in limits}
+    delays = {lim.condition_for(side): lim.delay for lim in limits for side in ("low", "high")}
     rows = []
     columns = [numerics[p].to_numpy() for p in ALARM_PARAMETERS]
+    flags = numerics["flags"].to_numpy()
     for i, t in enumerate(numerics.index):
-        values = {p: _value(col[i]) for p, col in zip(ALARM_PARAMETERS, columns, strict=True)}
-        for ev in monitor.update(values, float(t)):
-            parameter = parameter_of(ev.condition)
-            rows.append((float(t), ev.alarm_id, bed, ev.condition, parameter, ev.priority,
-                         ev.state, ev.value, ev.limit, delays[parameter]))
+        values = {p: (col[i] if p == "rhythm" else _value(col[i]))
+                  for p, col in zip(ALARM_PARAMETERS, columns, strict=True)}
+        for ev in monitor.update(values, float(t), flags=int(flags[i])):
+            rows.append((float(t), ev.alarm_id, bed, ev.condition, ev.parameter, ev.priority,
+                         ev.state, ev.value, ev.limit, delays[ev.condition]))
     alarms = pd.DataFrame(rows, columns=ALARM_COLUMNS)
     return BedReplay(bed, scenario, seed, numerics, alarms, limits)
 
@@ -118,10 +123,14 @@ def breach_onset(values: pd.Series, limit: Limit, raised_at: float) -> float:
 
 
 def with_onsets(replay: BedReplay) -> pd.DataFrame:
-    """The replay's raised alarms with the onset of each condition and the wait in between."""
-    raised = replay.alarms[replay.alarms["state"] == "raised"].copy()
-    raised["onset"] = [breach_onset(replay.numerics[row.parameter], replay.limit(row.parameter),
-                                    row.t) for row in raised.itertuples()]
+    """The replay's raised limit alarms with the onset of each condition and the wait in
+    between. (Rhythm alarms and apnoea, which watch no numeric, have no parameter, and are
+    left out.)"""
+    alarms = replay.alarms
+    raised = alarms[(alarms["state"] == "raised") & alarms["parameter"].notna()].copy()
+    raised["onset"] = [breach_onset(replay.numerics[row.parameter],
+                                    replay.limit(row.parameter, row.condition), row.t)
+                       for row in raised.itertuples()]
     raised["waited"] = raised["t"] - raised["onset"]
     return raised.reset_index(drop=True)
 

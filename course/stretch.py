@@ -21,7 +21,9 @@ class SimulatedStretch:
         """Numerics at 1 Hz, indexed by simulated time in seconds ("t")."""
         rows = [{"t": n.t, "hr": n.hr, "spo2": n.spo2, "rr": n.rr, "temp": n.temp,
                  "nibp_sys": n.nibp_sys, "nibp_dia": n.nibp_dia, "nibp_map": n.nibp_map,
-                 "flags": int(n.flags), "rhythm": n.rhythm} for n in self.numerics]
+                 "flags": int(n.flags), "rhythm": n.rhythm, "pvc_per_min": n.pvc_per_min,
+                 "etco2": n.etco2, "awrr": n.awrr, "abp_sys": n.abp_sys, "abp_dia": n.abp_dia,
+                 "abp_map": n.abp_map, "since_breath": n.since_breath} for n in self.numerics]
         return pd.DataFrame(rows).set_index("t")
 
     def waves_dataframe(self, channel: str) -> pd.DataFrame:

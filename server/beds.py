@@ -14,8 +14,13 @@ import numpy as np
 from vitalsim.flags import Flags
 from vitalsim.physiology import news2
 from vitalsim.protocol import NumericsMessage, ReceiverStats, WaveMessage
+from vitalsim.rhythms import RHYTHM_CODE, RHYTHM_OF_CODE
 
 NUMERIC_FIELDS = ("hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "nibp_map", "nibp_time")
+#: telemetry version 3's numerics, as the summary names them (``rhythm`` as its name)
+V3_FIELDS = ("rhythm", "pvc_per_min", "etco2", "awrr", "abp_sys", "abp_dia", "abp_map")
+#: the keys version 3 added to a bed's summary (the airway rate stays in the history only)
+SUMMARY_V3_KEYS = ("rhythm", "pvc_per_min", "etco2", "abp_sys", "abp_dia", "abp_map")
 # (bit, name) of every flag, once: iterating the enum for every summary costs microseconds
 _FLAG_NAMES = tuple((int(f), f.name.lower()) for f in Flags if f)
 
@@ -25,14 +30,16 @@ def shown(value: float | None) -> float | None:
 
 
 class NumericsHistory:
-    """A bed's last ``maxlen`` numerics, in a flat ring of doubles, 11 per reading.
+    """A bed's last ``maxlen`` numerics, in a flat ring of doubles, 22 per reading.
 
     Ten minutes of message objects cost about 400 bytes a reading (the object and a float object
-    per value); as doubles, 88. Reading it back (the history API, a lab) rebuilds the messages,
-    exactly: every field is a float64 or an integer below 2**53, and None is stored as NaN, as
-    on the wire. Iterates oldest first, like the deque it replaces."""
+    per value); as doubles, 176 (with telemetry version 3's fields). Reading it back (the
+    history API, a lab) rebuilds the messages, exactly: every field is a float64 or an integer
+    below 2**53 (the u64 boot id as two halves), and None is stored as NaN, as on the wire
+    (the rhythm as its wire code). Iterates oldest first, like the deque it replaces."""
 
-    FIELDS = ("device_id", "bed", "seq", "sent_at", "flags", *NUMERIC_FIELDS)
+    FIELDS = ("device_id", "bed", "seq", "sent_at", "flags", *NUMERIC_FIELDS, "boot_id_high",
+              "boot_id_low", *V3_FIELDS)
 
     def __init__(self, maxlen: int) -> None:
         self.maxlen = maxlen
@@ -46,7 +53,10 @@ class NumericsHistory:
         nan = math.nan
         self._ring[i:i + w] = array("d", [nan if v is None else v for v in (
             msg.device_id, msg.bed, msg.seq, msg.sent_at, msg.flags, msg.hr, msg.spo2, msg.rr,
-            msg.temp, msg.nibp_sys, msg.nibp_dia, msg.nibp_map, msg.nibp_time)])
+            msg.temp, msg.nibp_sys, msg.nibp_dia, msg.nibp_map, msg.nibp_time,
+            msg.boot_id >> 32, msg.boot_id & 0xFFFFFFFF,  # a u64 does not fit a double's 53 bits
+            None if msg.rhythm is None else RHYTHM_CODE[msg.rhythm], msg.pvc_per_min,
+            msg.etco2, msg.awrr, msg.abp_sys, msg.abp_dia, msg.abp_map)])
         self._next = (self._next + 1) % self.maxlen
         self._count = min(self._count + 1, self.maxlen)
 
@@ -60,8 +70,13 @@ class NumericsHistory:
         row = (oldest + index % self._count) % self.maxlen
         w = self._width
         v = self._ring[row * w:row * w + w]
+        rhythm, pvc = v[15], v[16]
         return NumericsMessage(int(v[0]), int(v[1]), int(v[2]), v[3], int(v[4]),
-                               *(None if x != x else x for x in v[5:]))
+                               *(None if x != x else x for x in v[5:13]),
+                               (int(v[13]) << 32) | int(v[14]),
+                               None if rhythm != rhythm else RHYTHM_OF_CODE[int(rhythm)],
+                               None if pvc != pvc else int(pvc),
+                               *(None if x != x else x for x in v[17:]))
 
     def __iter__(self) -> Iterator[NumericsMessage]:
         for i in range(self._count):
@@ -125,6 +140,7 @@ class BedState:
         m = self.latest
         if m is None:
             out.update({k: None for k in NUMERIC_FIELDS}, flags=[], sent_at=None, news2=None)
+            out.update({k: None for k in SUMMARY_V3_KEYS})
             return out
         # float32 on the wire: 36.9 arrives as 36.900001525878906; show what was meant. Spelt
         # out field by field (the station builds one per change of every bed: a comprehension
@@ -139,6 +155,13 @@ class BedState:
         out["nibp_dia"] = None if dia is None else round(dia, 2)
         out["nibp_map"] = None if mean is None else round(mean, 2)
         out["nibp_time"] = None if cuff is None else round(cuff, 2)
+        out["rhythm"] = m.rhythm
+        out["pvc_per_min"] = m.pvc_per_min
+        etco2, a_sys, a_dia, a_map = m.etco2, m.abp_sys, m.abp_dia, m.abp_map
+        out["etco2"] = None if etco2 is None else round(etco2, 2)
+        out["abp_sys"] = None if a_sys is None else round(a_sys, 2)
+        out["abp_dia"] = None if a_dia is None else round(a_dia, 2)
+        out["abp_map"] = None if a_map is None else round(a_map, 2)
         flags = m.flags
         out["flags"] = [name for bit, name in _FLAG_NAMES if bit & flags] if flags else []
         out["sent_at"] = m.sent_at

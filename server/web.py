@@ -179,13 +179,15 @@ class HistoryHandler(JsonHandler):
     """A bed's retained numerics as columns (``t`` plus one list per channel): what
     ``pandas.DataFrame(json)`` wants. ``?format=csv`` gives the same table as CSV."""
 
-    CHANNELS = ("hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "nibp_map")
+    DEFAULT = ("hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "nibp_map")
+    #: telemetry version 3's numerics too, on request (``?channels=etco2,abp_map``)
+    CHANNELS = (*DEFAULT, "pvc_per_min", "etco2", "awrr", "abp_sys", "abp_dia", "abp_map")
 
     def get(self, bed_id: str) -> None:
         bed = self.bed_or_404(bed_id)
         since = self.float_arg("since")
         raw = self.get_query_argument("channels", "")
-        channels = [c.strip() for c in raw.split(",") if c.strip()] or list(self.CHANNELS)
+        channels = [c.strip() for c in raw.split(",") if c.strip()] or list(self.DEFAULT)
         unknown = [c for c in channels if c not in self.CHANNELS]
         if unknown:
             raise tornado.web.HTTPError(

@@ -5,6 +5,7 @@ through), raw alarm connections, GETs whatever their status, and JSON parsed as 
 import asyncio
 import contextlib
 import json
+import math
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -41,7 +42,11 @@ def numerics(seq: int, *, device_id: int = 1001, bed: int = 1, hr: float = 72.0,
 
 def raw_numerics(seq: int, values: tuple, *, sent_at: float, device_id: int = 1001,
                  bed: int = 1, boot_id: int = 0) -> bytes:
-    """A datagram packed by hand, so that values the codec would not encode (inf) get through."""
+    """A datagram packed by hand, so that values the codec would not encode (inf) get through.
+    ``values`` are the first eight (hr .. nibp_time); version 3's fields follow as "not
+    available" unless given too."""
+    if len(values) == 8:
+        values = (*values, *[math.nan] * 5, 0, 255)
     body = NUMERICS_BODY.pack(*values)
     return HEADER.pack(MAGIC, VERSION, 1, 0, 0, bed, device_id, seq, round(sent_at * 1e6),
                        boot_id, len(body)) + body

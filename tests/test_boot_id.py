@@ -38,24 +38,39 @@ def feed(stats: ReceiverStats, boot: int, seq: int, t: float = 0.0) -> str:
     return verdict
 
 
-def test_version_2_header_carries_the_boot_id_and_is_34_bytes():
+#: the numerics body of versions 1 and 2 (7 x f32 and the cuff time), before version 3's fields
+OLD_NUMERICS = struct.Struct("!7fd")
+
+
+def test_the_version_3_header_carries_the_boot_id_and_is_34_bytes():
     msg = NumericsMessage(1001, 1, 7, 1.7e9, 0, 72.0, 97.0, 14.0, 36.8, boot_id=NEW)
     data = encode(msg)
-    assert (VERSION, HEADER.size, len(data)) == (2, 34, 34 + NUMERICS_BODY.size)
-    assert data[2] == 2 and struct.unpack_from("!Q", data, 24) == (NEW,)
+    assert (VERSION, HEADER.size, len(data)) == (3, 34, 34 + NUMERICS_BODY.size)
+    assert data[2] == 3 and struct.unpack_from("!Q", data, 24) == (NEW,)
     assert decode(data).boot_id == NEW
 
 
 def test_a_version_1_datagram_is_refused_saying_which_version_it_was_and_which_is_spoken():
     v1_header = struct.Struct("!HBBBBHIIQH")  # version 1: no boot id, 26 bytes
-    body = NUMERICS_BODY.pack(72, 97, 14, 36.8, *[float("nan")] * 4)
+    body = OLD_NUMERICS.pack(72, 97, 14, 36.8, *[float("nan")] * 4)
     data = v1_header.pack(MAGIC, 1, 1, 0, 0, 1, 1001, 1, 0, len(body)) + body
     with pytest.raises(TelemetryError) as err:
         decode(data)
     assert err.value.reason == "bad_version"
-    assert "version 1 datagram" in str(err.value) and "only version 2" in str(err.value)
+    assert "version 1 datagram" in str(err.value) and "only version 3" in str(err.value)
     with pytest.raises(TelemetryError, match="version 1 datagram"):
         decode(data[:20])  # even cut short, the version is named first
+
+
+def test_a_version_2_datagram_is_refused_naming_its_version():
+    """Version 2 has the same 34-byte header as version 3 and a shorter numerics body: a
+    receiver must name the version, not complain about the length."""
+    body = OLD_NUMERICS.pack(72, 97, 14, 36.8, *[float("nan")] * 4)
+    data = HEADER.pack(MAGIC, 2, 1, 0, 0, 1, 1001, 1, 0, NEW, len(body)) + body
+    with pytest.raises(TelemetryError) as err:
+        decode(data)
+    assert err.value.reason == "bad_version"
+    assert "version 2 datagram" in str(err.value) and "only version 3" in str(err.value)
 
 
 def test_a_newer_boot_is_a_restart_from_its_second_datagram_and_starts_a_new_run():
@@ -158,12 +173,12 @@ def test_the_station_counts_a_restart_and_refuses_the_older_boot_with_its_own_re
 def test_the_station_refuses_a_version_1_datagram_naming_both_versions():
     async def main():
         async with running(station()) as st, Udp(st.udp_port) as udp:
-            body = NUMERICS_BODY.pack(72, 97, 14, 36.8, *[float("nan")] * 4)
+            body = OLD_NUMERICS.pack(72, 97, 14, 36.8, *[float("nan")] * 4)
             v1 = struct.pack("!HBBBBHIIQH", MAGIC, 1, 1, 0, 0, 1, 1001, 1,
                              round(time.time() * 1e6), len(body)) + body
             udp.send(v1)
             await wait_until(lambda: st.ingest.rejected["bad_version"] == 1, what="the reject")
             message = st.ingest.last_error["bad_version"]
-            assert "version 1" in message and "version 2" in message, message
+            assert "version 1" in message and "version 3" in message, message
             assert 1 not in st.beds.beds
     run(main())

@@ -23,12 +23,12 @@ def run(coro):
 
 
 def header_layer(seq_field=IntField) -> type[Packet]:
-    """What a learner writes in lab 04: the 34-byte header of version 2, its fields in the
+    """What a learner writes in lab 04: the 34-byte header of version 3, its fields in the
     protocol's order."""
 
     class Header(Packet):
         name = "LearnerHeader"
-        fields_desc = [XShortField("magic", 0x5653), ByteField("version", 2),
+        fields_desc = [XShortField("magic", 0x5653), ByteField("version", 3),
                        ByteField("type", 1), ByteField("flags", 0), ByteField("key_id", 0),
                        ShortField("bed", 0), IntField("device_id", 0), seq_field("seq", 0),
                        LongField("sent_at_us", 0), LongField("boot_id", 0),

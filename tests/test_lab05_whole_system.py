@@ -91,8 +91,12 @@ def test_news2_frame_scores_each_second_as_the_station_does():
 def test_news2_warns_of_sepsis_before_any_high_priority_alarm_and_the_alarm_catches_af_first():
     table = early_warning(replay_ward(WARD, seed=1, duration=3600))
     sepsis, af = table.loc[1], table.loc[3]
-    assert sepsis["news2_7_min"] < sepsis["first_high_min"]
-    assert af["first_alarm"] == "HR HIGH" and af["first_alarm_min"] < af["news2_5_min"]
+    # sepsis reaches NEWS2 7 within the hour, and no red alarm ever: its limit alarms are all
+    # yellow (red is for the life-threatening), so only the score says "emergency"
+    assert sepsis["news2_7_min"] < 60 and pd.isna(sepsis["first_high_min"])
+    assert af["first_alarm"] == "HR HIGH" and af["first_alarm_min"] <= 0.5
+    # NEWS2 may never reach 5 for fast AF alone: the alarm is what catches it
+    assert pd.isna(af["news2_5_min"]) or af["first_alarm_min"] < af["news2_5_min"]
     assert math.isnan(table.loc[2, "first_high_min"])  # haemorrhage: medium alarms only
 
 

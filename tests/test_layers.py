@@ -16,6 +16,7 @@ from vitalsim.protocol.alarm_channel import (
     encode_alarm_frame,
 )
 from vitalsim.protocol.telemetry import (
+    CHANNELS,
     HEADER_FIELDS,
     NumericsMessage,
     decode,
@@ -40,10 +41,15 @@ def test_scapy_dissects_codec_bytes_into_the_same_fields(msg):
     assert pkt.tag == data[-16:]
     if isinstance(msg, NumericsMessage):
         body = pkt.numerics
-        for name in ("hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "nibp_map", "nibp_time"):
+        for name in ("hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "nibp_map", "nibp_time",
+                     "etco2", "awrr", "abp_sys", "abp_dia", "abp_map"):
             assert same(getattr(msg, name), getattr(body, name)), name
+        rhythm = body.sprintf("%rhythm%")
+        assert rhythm == (msg.rhythm or "not_analysed"), (rhythm, msg.rhythm)
+        assert body.pvc_per_min == (255 if msg.pvc_per_min is None else msg.pvc_per_min)
     else:
-        assert pkt.wave.channel == ("ecg", "pleth", "resp").index(msg.channel) + 1
+        assert pkt.wave.channel == CHANNELS.index(msg.channel) + 1
+        assert pkt.wave.sprintf("%channel%") == msg.channel
         assert (pkt.wave.rate, pkt.wave.first_index) == (msg.rate, msg.first_index)
         assert pkt.wave.samples == msg.samples.tolist()
 
@@ -52,11 +58,16 @@ def test_scapy_dissects_codec_bytes_into_the_same_fields(msg):
 @given(messages)
 def test_codec_accepts_what_a_learner_builds_with_scapy(msg):
     common = dict(device_id=msg.device_id, bed=msg.bed, seq=msg.seq, flags=msg.flags,
-                  sent_at_us=round(msg.sent_at * 1_000_000))
+                  sent_at_us=round(msg.sent_at * 1_000_000), boot_id=msg.boot_id)
     if isinstance(msg, NumericsMessage):
         values = {k: (math.nan if getattr(msg, k) is None else getattr(msg, k))
                   for k in ("hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "nibp_map",
-                            "nibp_time")}
+                            "nibp_time", "etco2", "awrr", "abp_sys", "abp_dia", "abp_map")}
+        # a learner names the rhythm as the scapy layer shows it, or leaves it out
+        if msg.rhythm is not None:
+            values["rhythm"] = msg.rhythm
+        if msg.pvc_per_min is not None:
+            values["pvc_per_min"] = msg.pvc_per_min
         pkt = Telemetry(**common, numerics=TelemetryNumerics(**values))
     else:
         pkt = Telemetry(**common, wave=TelemetryWave(

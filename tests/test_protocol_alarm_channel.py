@@ -215,3 +215,24 @@ def test_local_misuse_is_a_local_error():
         encode_alarm_frame(Ack("x" * MAX_FRAME))
     with pytest.raises(RemoteProtocolError, match="does not send Hello"):
         sender.receive_data(encode_alarm_frame(Hello(1, 1)), 0.0)
+
+
+def test_an_alarm_says_its_parameter_and_artefact_and_both_may_be_left_out():
+    full = AlarmMessage("1001-9", 1001, 1, "SpO2 LOW", "medium", "raised", 84.0, 90.0, 5.0,
+                        parameter="spo2", artefact=True)
+    assert FrameDecoder().feed(encode_alarm_frame(full)) == [full]
+    body = b'{"alarm_id":"1001-9","device_id":1001,"bed":1,"condition":"VF","priority":"high",' \
+        b'"state":"raised","value":null,"limit":null,"timestamp":5.0}'
+    old = struct.pack("!IB", len(body) + 1, FrameType.ALARM) + body
+    (event,) = FrameDecoder().feed(old)
+    assert (event.parameter, event.artefact) == (None, False)
+
+
+@pytest.mark.parametrize(("field", "value"), [("artefact", '"yes"'), ("artefact", "1"),
+                                              ("parameter", "7"), ("parameter", '""')])
+def test_a_wrong_parameter_or_artefact_is_refused_naming_the_field(field, value):
+    body = ('{"alarm_id":"1001-9","device_id":1001,"bed":1,"condition":"VF","priority":"high",'
+            f'"state":"raised","value":null,"limit":null,"timestamp":5.0,"{field}":{value}}}')
+    frame = struct.pack("!IB", len(body) + 1, FrameType.ALARM) + body.encode()
+    with pytest.raises(RemoteProtocolError, match=field):
+        FrameDecoder().feed(frame)

@@ -44,6 +44,7 @@ from scapy.packet import Packet, bind_layers
 
 from .protocol.alarm_channel import FRAME_HEAD, FrameType
 from .protocol.telemetry import (
+    CHANNELS,
     HEADER,
     HEADER_FIELDS,
     MAGIC,
@@ -54,13 +55,15 @@ from .protocol.telemetry import (
     VERSION,
     WAVE_FIELDS,
 )
+from .rhythms import RHYTHM_OF_CODE
 
 DEFAULT_TELEMETRY_PORT = 5005
 DEFAULT_ALARM_PORT = 5006
 
 _FIELD_FOR_CODE = {"B": ByteField, "H": ShortField, "I": IntField, "Q": LongField,
                    "f": IEEEFloatField, "d": IEEEDoubleField}
-_FLAG_NAMES = ["probe_off", "lead_off", "artifact", "bit3", "bit4", "bit5", "bit6", "bit7"]
+_FLAG_NAMES = ["probe_off", "lead_off", "artifact", "hr_from_pleth", "bit4", "bit5", "bit6",
+               "bit7"]
 
 
 def _fields(table: tuple[tuple[str, str], ...], special: dict[str, Field]) -> list[Field]:
@@ -87,7 +90,10 @@ class TelemetryNumerics(Packet):
     """Body of a numerics datagram: NaN means "not available"."""
 
     name = "TelemetryNumerics"
-    fields_desc = _fields(NUMERICS_FIELDS, {})
+    fields_desc = _fields(NUMERICS_FIELDS, {
+        "rhythm": ByteEnumField("rhythm", 0, {0: "not_analysed", **RHYTHM_OF_CODE}),
+        "pvc_per_min": ByteField("pvc_per_min", 255),
+    })
 
     def extract_padding(self, s: bytes) -> tuple[bytes, bytes]:
         return b"", s
@@ -98,7 +104,7 @@ class TelemetryWave(Packet):
 
     name = "TelemetryWave"
     fields_desc = _fields(WAVE_FIELDS, {
-        "channel": ByteEnumField("channel", 1, {1: "ecg", 2: "pleth", 3: "resp"}),
+        "channel": ByteEnumField("channel", 1, {i + 1: c for i, c in enumerate(CHANNELS)}),
         "count": FieldLenField("count", None, count_of="samples", fmt="H"),
     }) + [FieldListField("samples", [], SignedShortField("", 0),
                          count_from=lambda p: p.count)]

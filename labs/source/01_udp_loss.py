@@ -59,7 +59,7 @@ for offset in range(0, len(data), 16):
 # %% [markdown]
 # ### Exercise 1: read the header
 #
-# The header is 34 bytes (version 2): `magic u16, version u8, type u8, flags u8, key_id u8,
+# The header is 34 bytes (version 3): `magic u16, version u8, type u8, flags u8, key_id u8,
 # bed u16, device_id u32, seq u32, sent_at_us u64, boot_id u64, body_len u16`, all big-endian
 # (network byte order). `boot_id` is when the monitor started, in microseconds: a monitor that
 # restarts numbers its datagrams from 0 again, and the newer boot id tells the station so.

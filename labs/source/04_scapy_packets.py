@@ -418,9 +418,9 @@ for field in Telemetry.fields_desc[:11]:
 # ### Exercise 3: the telemetry header, by hand
 #
 # Complete `make_header_layer()` so that it returns your own layer for the 34-byte header of
-# version 2: the eleven fields of the table in `docs/PROTOCOL.md`, in order, with the same names
+# version 3: the eleven fields of the table in `docs/PROTOCOL.md`, in order, with the same names
 # (`magic`, `version`, `type`, `flags`, `key_id`, `bed`, `device_id`, `seq`, `sent_at_us`,
-# `boot_id`, `body_len`), and defaults `0x5653` for `magic` and `2` for `version`. `boot_id` is
+# `boot_id`, `body_len`), and defaults `0x5653` for `magic` and `3` for `version`. `boot_id` is
 # the device's start time in microseconds, the same number as in the middle of its alarm ids: it
 # is how the station tells a monitor that restarted (its `seq` starts again at 0, under a newer
 # boot id) from old datagrams replayed. Then, still inside the function, bind it so that when your
@@ -440,7 +440,7 @@ def make_header_layer() -> type[Packet]:
         name = "MyTelemetryHeader"
         ### BEGIN SOLUTION
         fields_desc = [
-            XShortField("magic", 0x5653), ByteField("version", 2), ByteField("type", 1),
+            XShortField("magic", 0x5653), ByteField("version", 3), ByteField("type", 1),
             ByteField("flags", 0), ByteField("key_id", 0), ShortField("bed", 0),
             IntField("device_id", 0), IntField("seq", 0), LongField("sent_at_us", 0),
             LongField("boot_id", 0), ShortField("body_len", 0),
@@ -462,8 +462,8 @@ checks.expect("fields where your layer and vitalsim.layers differ",
               because="both layers read the same 34 bytes of the same 40 datagrams, and build "
                       "them back from the same fields")
 checks.expect("the first bytes of a header built with no arguments",
-              lambda: bytes(layer()())[:3], expected=b"VS\x02",
-              because="magic 0x5653 ('VS') and version 2 are the defaults every datagram needs")
+              lambda: bytes(layer()())[:3], expected=b"VS\x03",
+              because="magic 0x5653 ('VS') and version 3 are the defaults every datagram needs")
 checks.expect("packet 0's heart rate through your binding",
               lambda: layer()(packet0)[TelemetryNumerics].hr, expected=72.0,
               because="after your header with type 1 comes TelemetryNumerics, whose first "

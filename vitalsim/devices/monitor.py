@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..alarms import AlarmMonitor, Limit, default_limits
+from ..alarms import AlarmMonitor, Limit, alarm_inputs, default_limits
 from ..physiology import WAVE_RATES, Numerics, PatientModel
 from ..protocol.alarm_channel import AlarmMessage
 from ..protocol.stats import SEQ_MOD
@@ -38,7 +38,9 @@ class BedsideMonitor:
         self.key_id = key_id
         self.seq = 0
         self._next_numerics = 0  # next whole simulated second to report
-        self._next_index = {ch: 0 for ch in WAVE_RATES}
+        # the channels this patient's sensors give (capnograph, arterial line add theirs)
+        self.channels = {ch: WAVE_RATES[ch] for ch in self.model.channels}
+        self._next_index = {ch: 0 for ch in self.channels}
         self.latest: Numerics | None = None
 
     @property
@@ -59,12 +61,11 @@ class BedsideMonitor:
             self._next_numerics += 1
             self.latest = n
             datagrams.append(self._encode(self._numerics_message(n, wall_now)))
-            values = {"hr": n.hr, "spo2": n.spo2, "rr": n.rr, "temp": n.temp,
-                      "nibp_sys": n.nibp_sys}
-            events.extend(self.alarms.update(values, n.t, stamp=wall_now))
+            events.extend(self.alarms.update(alarm_inputs(n), n.t, stamp=wall_now,
+                                             flags=int(n.flags)))
         if self.waves:
             flags = int(self.latest.flags) if self.latest else 0
-            for channel, rate in WAVE_RATES.items():
+            for channel, rate in self.channels.items():
                 available = math.floor(sim_t * rate)
                 start = self._next_index[channel]
                 if available - start < rate * self.wave_chunk:
@@ -82,7 +83,8 @@ class BedsideMonitor:
         return NumericsMessage(
             self.device_id, self.bed, self._next_seq(), wall_now, int(n.flags),
             n.hr, n.spo2, n.rr, n.temp, n.nibp_sys, n.nibp_dia, n.nibp_map, n.nibp_time,
-            self.boot_id or 0,
+            self.boot_id or 0, n.rhythm, n.pvc_per_min, n.etco2, n.awrr, n.abp_sys, n.abp_dia,
+            n.abp_map,
         )
 
     def _encode(self, msg: NumericsMessage | WaveMessage) -> bytes:

@@ -92,6 +92,13 @@ class AlarmMessage:
     value: float | None
     limit: float | None
     timestamp: float
+    #: the numeric the alarm is about, as the station's bed summary names it ("hr", "spo2",
+    #: "abp_map", ...), so the station can show its live value; None for rhythm alarms and
+    #: apnoea. Optional on the wire: absent means None
+    parameter: str | None = None
+    #: raised while the monitor flagged motion artefact: possibly a false alarm. Optional on
+    #: the wire: absent means false
+    artefact: bool = False
 
     def __post_init__(self) -> None:
         if self.priority not in PRIORITIES:
@@ -170,13 +177,16 @@ def _not_json(token: str) -> None:
 
 
 #: the type of each field of each frame: (types allowed, may it be null)
-_TEXT, _INT, _NUMBER = (str,), (int,), (int, float)
+_TEXT, _INT, _NUMBER, _BOOL = (str,), (int,), (int, float), (bool,)
+#: fields a frame may leave out (added after the frame was first defined; absent = default)
+_OPTIONAL: dict[type, frozenset[str]] = {AlarmMessage: frozenset({"parameter", "artefact"})}
 _SCHEMA: dict[type, dict[str, tuple[tuple[type, ...], bool]]] = {
     Hello: {"device_id": (_INT, False), "bed": (_INT, False), "version": (_INT, False)},
     AlarmMessage: {"alarm_id": (_TEXT, False), "device_id": (_INT, False), "bed": (_INT, False),
                    "condition": (_TEXT, False), "priority": (_TEXT, False),
                    "state": (_TEXT, False), "value": (_NUMBER, True),
-                   "limit": (_NUMBER, True), "timestamp": (_NUMBER, False)},
+                   "limit": (_NUMBER, True), "timestamp": (_NUMBER, False),
+                   "parameter": (_TEXT, True), "artefact": (_BOOL, False)},
     Ack: {"alarm_id": (_TEXT, False)},
     Heartbeat: {"sent_at": (_NUMBER, False)},
     Error: {"error": (_TEXT, False)},
@@ -193,16 +203,19 @@ def _check_fields(cls: type, fields: dict) -> None:
     RemoteProtocolError naming the field."""
     schema = _SCHEMA[cls]
     name = cls.__name__
-    missing = [k for k in schema if k not in fields]
+    optional = _OPTIONAL.get(cls, frozenset())
+    missing = [k for k in schema if k not in fields and k not in optional]
     extra = [k for k in fields if k not in schema]
     if missing or extra:
         raise RemoteProtocolError(f"bad {name} frame: missing {missing}, unknown {extra}; "
                                   f"expected exactly {list(schema)}", "bad_value")
     for key, (types, nullable) in schema.items():
+        if key not in fields:
+            continue  # an optional field left out
         value = fields[key]
         if value is None and nullable:
             continue
-        if isinstance(value, bool) or not isinstance(value, types):
+        if (isinstance(value, bool) and types != _BOOL) or not isinstance(value, types):
             raise RemoteProtocolError(
                 f"bad {name} frame: {key}={value!r:.60} is a {type(value).__name__}, expected "
                 f"{' or '.join(t.__name__ for t in types)}{' or null' if nullable else ''}",

@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from ..rhythms import RHYTHM_NAMES
 from .telemetry import CHANNELS, VERSION, Message, NumericsMessage, TelemetryError, WaveMessage
 
 _COMMON = ("device_id", "bed", "seq", "sent_at", "flags")  # then boot_id, last
 _NUMERIC_VALUES = ("hr", "spo2", "rr", "temp", "nibp_sys", "nibp_dia", "nibp_map", "nibp_time")
+_V3_VALUES = ("etco2", "awrr", "abp_sys", "abp_dia", "abp_map")  # after boot_id, as in the message
 _LIMITS = {"device_id": 2**32 - 1, "bed": 2**16 - 1, "seq": 2**32 - 1, "flags": 255,
            "boot_id": 2**64 - 1}
 
@@ -28,6 +30,7 @@ def encode_json(msg: Message) -> bytes:
         out["type"] = "numerics"
         out.update({k: getattr(msg, k) for k in _COMMON + _NUMERIC_VALUES})
         out["boot_id"] = msg.boot_id
+        out.update({k: getattr(msg, k) for k in ("rhythm", "pvc_per_min", *_V3_VALUES)})
     elif isinstance(msg, WaveMessage):
         out["type"] = "wave"
         out.update({k: getattr(msg, k) for k in _COMMON})
@@ -71,7 +74,17 @@ def decode_json(data: bytes) -> Message:
     kind = obj.get("type")
     if kind == "numerics":
         values = [_number(obj, k, optional=True) for k in _NUMERIC_VALUES]
-        return NumericsMessage(*common, *values, boot_id)  # type: ignore[arg-type]
+        rhythm = obj.get("rhythm")
+        if rhythm is not None and rhythm not in RHYTHM_NAMES:
+            raise TelemetryError("bad_rhythm", f"rhythm={rhythm!r}; expected null or one of "
+                                 f"{RHYTHM_NAMES}")
+        pvc = obj.get("pvc_per_min")
+        if pvc is not None and (isinstance(pvc, bool) or not isinstance(pvc, int)
+                                or not 0 <= pvc <= 254):
+            raise TelemetryError("bad_value", f"pvc_per_min={pvc!r}; expected null or 0..254")
+        extra = [_number(obj, k, optional=True) for k in _V3_VALUES]
+        return NumericsMessage(*common, *values, boot_id, rhythm, pvc,  # type: ignore[arg-type]
+                               *extra)
     if kind == "wave":
         channel = obj.get("channel")
         if channel not in CHANNELS:

@@ -4,9 +4,13 @@ One datagram carries one bed's numerics, or one chunk of one waveform channel. E
 per-device sequence number and the device's send time, so that the receiver can *see* loss,
 duplication, reordering and latency, which plain UDP hides. Version 2 adds the device's boot id
 (the same epoch as in its alarm ids), so that a receiver tells a restarted device, whose
-sequence numbers start again, from a replay of datagrams sent before the restart.
+sequence numbers start again, from a replay of datagrams sent before the restart. Version 3 adds
+what a clinician reads beside the basic numbers: the rhythm the monitor labels (a code from
+:mod:`vitalsim.rhythms`), the PVC count per minute, end-tidal CO2 and the airway respiration
+rate from the capnograph, the invasive arterial pressures, and the capnogram and arterial
+pressure waves.
 
-Layout (network byte order), version 2; see docs/PROTOCOL.md for the table and the reasons::
+Layout (network byte order), version 3; see docs/PROTOCOL.md for the table and the reasons::
 
     header (34 bytes)
       magic u16 = 0x5653 ("VS") | version u8 | type u8 | flags u8 | key_id u8
@@ -14,6 +18,8 @@ Layout (network byte order), version 2; see docs/PROTOCOL.md for the table and t
     body   (body_len bytes)
       numerics: 7 x f32 (hr, spo2, rr, temp, nibp_sys, nibp_dia, nibp_map; NaN = not available)
                 + f64 nibp_time (NaN = no reading yet)
+                + 5 x f32 (etco2, awrr, abp_sys, abp_dia, abp_map; NaN = not available)
+                + rhythm u8 (0 = not analysed) | pvc_per_min u8 (255 = not counted)
       wave:     channel u8 | reserved u8 | rate u16 | first_index u32 | count u16 | count x i16
     tag    (16 bytes, only when key_id != 0): HMAC-SHA256(key, header + body), truncated
 """
@@ -30,10 +36,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..keys import KeyRefused
+from ..rhythms import RHYTHM_CODE, RHYTHM_NAMES, RHYTHM_OF_CODE
 
 MAGIC = 0x5653
-#: version 2 added ``boot_id``; a receiver refuses every other version (``bad_version``)
-VERSION = 2
+#: version 2 added ``boot_id``, version 3 the rhythm, ETCO2, ABP and their waves; a receiver
+#: refuses every other version (``bad_version``)
+VERSION = 3
 MAX_DATAGRAM = 1200
 TAG_LEN = 16
 
@@ -52,7 +60,11 @@ _PREAMBLE = struct.Struct("!HB")
 NUMERICS_FIELDS = (
     ("hr", "f"), ("spo2", "f"), ("rr", "f"), ("temp", "f"), ("nibp_sys", "f"),
     ("nibp_dia", "f"), ("nibp_map", "f"), ("nibp_time", "d"),
+    ("etco2", "f"), ("awrr", "f"), ("abp_sys", "f"), ("abp_dia", "f"), ("abp_map", "f"),
+    ("rhythm", "B"), ("pvc_per_min", "B"),
 )
+#: the byte in ``pvc_per_min`` that means "not counted" (no ECG to count on)
+PVC_NOT_COUNTED = 255
 WAVE_FIELDS = (
     ("channel", "B"), ("reserved", "B"), ("rate", "H"), ("first_index", "I"), ("count", "H"),
 )
@@ -66,7 +78,9 @@ HEADER = _struct(HEADER_FIELDS)
 NUMERICS_BODY = _struct(NUMERICS_FIELDS)
 WAVE_HEAD = _struct(WAVE_FIELDS)
 
-CHANNELS = ("ecg", "pleth", "resp")
+#: wave channels in code order (code = index + 1): "co2" (capnogram, mmHg) and "abp" (arterial
+#: pressure, mmHg x 10) are version 3's
+CHANNELS = ("ecg", "pleth", "resp", "co2", "abp")
 _CHANNEL_CODE = {name: i + 1 for i, name in enumerate(CHANNELS)}
 _CHANNEL_NAME = {code: name for name, code in _CHANNEL_CODE.items()}
 
@@ -78,7 +92,8 @@ class TelemetryError(ValueError):
     """A datagram that cannot be decoded (or a message that cannot be encoded).
 
     ``reason`` is a short stable word for counting rejects ("short", "bad_magic", "bad_version",
-    "bad_type", "length", "bad_tag", "unknown_key", "bad_channel", "too_big", "bad_value");
+    "bad_type", "length", "bad_tag", "unknown_key", "bad_channel", "too_big", "bad_value",
+    "bad_rhythm");
     the message says what exactly was wrong.
     """
 
@@ -107,8 +122,17 @@ class NumericsMessage:
     nibp_map: float | None = None
     nibp_time: float | None = None
     #: this run of the device (its start time in microseconds, as in its alarm ids); 0 for a
-    #: device that was given none. Last and defaulted, so older call sites still build messages
+    #: device that was given none. Defaulted, so older call sites still build messages
     boot_id: int = 0
+    # version 3: all defaulted to "not available", after boot_id, for the same reason
+    #: the rhythm the monitor labels (a name in vitalsim.rhythms.RHYTHM_NAMES)
+    rhythm: str | None = None
+    pvc_per_min: int | None = None
+    etco2: float | None = None  # end-tidal CO2, mmHg
+    awrr: float | None = None  # airway respiration rate from the capnogram, per minute
+    abp_sys: float | None = None  # invasive arterial pressure, mmHg (None: no arterial line)
+    abp_dia: float | None = None
+    abp_map: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +185,20 @@ def encode(msg: Message, *, key: bytes | None = None, key_id: int = 1) -> bytes:
     """Encode a message as one datagram; with ``key``, append an HMAC tag under ``key_id``."""
     if isinstance(msg, NumericsMessage):
         mtype = TYPE_NUMERICS
+        rhythm = 0 if msg.rhythm is None else RHYTHM_CODE.get(msg.rhythm)
+        if rhythm is None:
+            raise TelemetryError("bad_rhythm",
+                                 f"unknown rhythm {msg.rhythm!r}; known: {RHYTHM_NAMES}")
+        pvc = msg.pvc_per_min
+        if pvc is None:
+            pvc = PVC_NOT_COUNTED
+        elif not 0 <= pvc < PVC_NOT_COUNTED:
+            raise TelemetryError("bad_value", f"pvc_per_min={pvc}; expected 0..254 or None")
         body = NUMERICS_BODY.pack(
             _opt(msg.hr), _opt(msg.spo2), _opt(msg.rr), _opt(msg.temp),
             _opt(msg.nibp_sys), _opt(msg.nibp_dia), _opt(msg.nibp_map), _opt(msg.nibp_time),
+            _opt(msg.etco2), _opt(msg.awrr), _opt(msg.abp_sys), _opt(msg.abp_dia),
+            _opt(msg.abp_map), rhythm, pvc,
         )
     elif isinstance(msg, WaveMessage):
         mtype = TYPE_WAVE
@@ -250,10 +285,20 @@ def decode(data: bytes, *, keys: Mapping[int, bytes] | None = None,
             raise TelemetryError(
                 "length", f"numerics body is {body_len} bytes, expected {NUMERICS_BODY.size}"
             )
-        hr, spo2, rr, temp, sys_, dia, map_, nibp_t = NUMERICS_BODY.unpack(body)
+        (hr, spo2, rr, temp, sys_, dia, map_, nibp_t, etco2, awrr, a_sys, a_dia, a_map,
+         rhythm_code, pvc) = NUMERICS_BODY.unpack(body)
+        if rhythm_code:
+            rhythm = RHYTHM_OF_CODE.get(rhythm_code)
+            if rhythm is None:
+                raise TelemetryError("bad_rhythm", f"rhythm code {rhythm_code} is not one of "
+                                     f"0..{len(RHYTHM_NAMES)} (docs/PROTOCOL.md)")
+        else:
+            rhythm = None
         return NumericsMessage(
             device_id, bed, seq, sent_at, flags, _unopt(hr), _unopt(spo2), _unopt(rr),
             _unopt(temp), _unopt(sys_), _unopt(dia), _unopt(map_), _unopt(nibp_t), boot_id,
+            rhythm, None if pvc == PVC_NOT_COUNTED else pvc, _unopt(etco2), _unopt(awrr),
+            _unopt(a_sys), _unopt(a_dia), _unopt(a_map),
         )
     if mtype == TYPE_WAVE:
         if body_len < WAVE_HEAD.size:
@@ -261,7 +306,8 @@ def decode(data: bytes, *, keys: Mapping[int, bytes] | None = None,
         code, _reserved, rate, first_index, count = WAVE_HEAD.unpack_from(body)
         channel = _CHANNEL_NAME.get(code)
         if channel is None:
-            raise TelemetryError("bad_channel", f"channel code {code} is not one of 1..3")
+            raise TelemetryError("bad_channel",
+                                 f"channel code {code} is not one of 1..{len(CHANNELS)}")
         if body_len != WAVE_HEAD.size + 2 * count:
             raise TelemetryError(
                 "length", f"wave body is {body_len} bytes, {count} samples need "

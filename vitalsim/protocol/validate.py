@@ -25,6 +25,11 @@ NUMERIC_RANGES: dict[str, tuple[float, float]] = {
     "nibp_dia": (0.0, 400.0),
     "nibp_map": (0.0, 400.0),
     "nibp_time": (0.0, 1e10),
+    "etco2": (0.0, 150.0),
+    "awrr": (0.0, 150.0),
+    "abp_sys": (0.0, 400.0),
+    "abp_dia": (0.0, 400.0),
+    "abp_map": (0.0, 400.0),
 }
 #: the sample rates a waveform chunk may declare (samples per second)
 WAVE_RATE_RANGE = (1, 10_000)

@@ -1,9 +1,13 @@
 """Scenarios as data: one TOML file per clinical story, loaded and checked against a schema.
 
 A scenario has a baseline (the patient on admission) and a timeline of events: ``ramp`` (a value
-moves linearly to a target over a time), ``step`` (it jumps), ``rhythm`` (e.g. into AF) and
-``fault`` (a sensor problem for a while: probe off, lead off, motion artefact). A file that does
-not fit the schema gets a :class:`ScenarioError` naming the file, the field and what was expected.
+moves linearly to a target over a time), ``step`` (it jumps), ``rhythm`` (e.g. into AF, or VT
+degenerating into VF), ``pvcs`` (ventricular ectopics from now on, ``per_min`` of them),
+``apnoea`` (no breathing for ``duration`` seconds) and ``fault`` (a sensor problem for a while:
+probe off, lead off, motion artefact). ``capnography`` and ``arterial_line`` say which extra
+sensors the patient has (they add the ETCO2 and ABP numerics and the co2 and abp waves). A file
+that does not fit the schema gets a :class:`ScenarioError` naming the file, the field and what
+was expected.
 """
 
 from __future__ import annotations
@@ -14,14 +18,19 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-PARAMETERS = ("hr", "spo2", "rr", "temp", "sys", "dia")
-RHYTHMS = ("sinus", "af", "sinus_brady", "sinus_tachy")
+from ..rhythms import RHYTHM_NAMES
+
+PARAMETERS = ("hr", "spo2", "rr", "temp", "sys", "dia", "etco2")
+#: baseline values a scenario may leave out: end-tidal CO2 of a healthy adult, mmHg
+OPTIONAL_BASELINE = {"etco2": 38.0}
+RHYTHMS = RHYTHM_NAMES
 FAULTS = ("probe_off", "lead_off", "artifact")
-EVENT_KINDS = ("ramp", "step", "rhythm", "fault")
+EVENT_KINDS = ("ramp", "step", "rhythm", "pvcs", "apnoea", "fault")
+MAX_PVC_PER_MIN = 30
 
 #: (low, high) a baseline or target value must lie in: physiological bounds
 BOUNDS = {"hr": (20, 250), "spo2": (50, 100), "rr": (4, 60), "temp": (32, 42),
-          "sys": (50, 260), "dia": (25, 160)}
+          "sys": (50, 260), "dia": (25, 160), "etco2": (5, 90)}
 
 
 class ScenarioError(ValueError):
@@ -38,6 +47,7 @@ class Event:
     rhythm: str | None = None
     fault: str | None = None
     duration: float = 0.0
+    per_min: float = 0.0  # pvcs: ectopics per minute
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,8 @@ class Scenario:
     events: tuple[Event, ...]
     on_oxygen: bool = False
     source: str = ""
+    capnography: bool = False  # an ETCO2 sampling line: the etco2 numeric and co2 wave
+    arterial_line: bool = False  # an arterial cannula: the invasive ABP numerics and abp wave
 
 
 def _package_dir() -> Path:
@@ -84,6 +96,9 @@ def _parse(data: dict, source: str, name: str) -> Scenario:
     base = _field(source, data, "baseline", dict, f"a table with {', '.join(PARAMETERS)}")
     baseline = {}
     for p in PARAMETERS:
+        if p not in base and p in OPTIONAL_BASELINE:
+            baseline[p] = OPTIONAL_BASELINE[p]
+            continue
         if p not in base:
             raise ScenarioError(f"{source}: missing field 'baseline.{p}' (expected a number)")
         baseline[p] = _number_in(source, f"baseline.{p}", base[p], p)
@@ -120,6 +135,17 @@ def _parse(data: dict, source: str, name: str) -> Scenario:
             if r not in RHYTHMS:
                 raise ScenarioError(f"{where}: field 'rhythm' is {r!r}; expected one of {RHYTHMS}")
             events.append(Event(float(at), kind, rhythm=r))
+        elif kind == "pvcs":
+            n = _field(where, ev, "per_min", (int, float), f"0..{MAX_PVC_PER_MIN} a minute")
+            if not 0 <= n <= MAX_PVC_PER_MIN:
+                raise ScenarioError(f"{where}: field 'per_min' is {n}; expected "
+                                    f"0..{MAX_PVC_PER_MIN} a minute")
+            events.append(Event(float(at), kind, per_min=float(n)))
+        elif kind == "apnoea":
+            d = _field(where, ev, "duration", (int, float), "seconds (number > 0)")
+            if d <= 0:
+                raise ScenarioError(f"{where}: field 'duration' is {d}; expected seconds > 0")
+            events.append(Event(float(at), kind, duration=float(d)))
         elif kind == "fault":
             f = _field(where, ev, "fault", str, f"one of {FAULTS}")
             if f not in FAULTS:
@@ -131,11 +157,15 @@ def _parse(data: dict, source: str, name: str) -> Scenario:
         else:
             raise ScenarioError(f"{where}: field 'kind' is {kind!r}; expected one of "
                                 f"{EVENT_KINDS}")
-    on_oxygen = data.get("on_oxygen", False)
-    if not isinstance(on_oxygen, bool):
-        raise ScenarioError(f"{source}: field 'on_oxygen' is {on_oxygen!r}; expected true/false")
+    switches = {}
+    for key in ("on_oxygen", "capnography", "arterial_line"):
+        value = data.get(key, False)
+        if not isinstance(value, bool):
+            raise ScenarioError(f"{source}: field '{key}' is {value!r}; expected true/false")
+        switches[key] = value
     return Scenario(name, title, description, baseline, rhythm,
-                    tuple(sorted(events, key=lambda e: e.at)), on_oxygen, source)
+                    tuple(sorted(events, key=lambda e: e.at)), switches["on_oxygen"], source,
+                    switches["capnography"], switches["arterial_line"])
 
 
 def load_scenario(name_or_path: str | os.PathLike[str]) -> Scenario:

@@ -81,6 +81,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="HTTPS for the dashboard and TLS for the alarm channel, with DIR/cert.pem "
                         "and DIR/key.pem (a self-signed certificate for 127.0.0.1 is made there "
                         "if they do not exist; browsers warn about it). The ward trusts it")
+    p.add_argument("--alarm-resound", type=float, default=StationConfig.alarm_resound_after,
+                   metavar="SECONDS",
+                   help="an acknowledged alarm whose condition is still present sounds again "
+                        "after this many seconds (default %(default)s; 0: never)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if args.beds < 0:
@@ -144,7 +148,8 @@ def station_config(args: argparse.Namespace, *, keys: KeyFile | None = None,
                          udp_receive_buffer=args.udp_receive_buffer or None,
                          device_keys=keys, require_auth=args.require_keys,
                          operators=operators(args), allowed_origins=tuple(args.allow_origin),
-                         tls_cert=cert, tls_key=key)
+                         tls_cert=cert, tls_key=key,
+                         alarm_resound_after=args.alarm_resound or None)
 
 
 async def run(args: argparse.Namespace) -> None:

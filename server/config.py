@@ -87,6 +87,9 @@ class StationConfig:
     # alarm frames taken per second per alarm connection; beyond, the station reads no
     # further (TCP holds the rest back), so a flooding device cannot swamp the dashboards
     alarm_frames_per_second: float = 200.0
+    # seconds after an acknowledge when an alarm whose condition is still present sounds
+    # again (IEC 60601-1-8 leaves the time to the maker; None: never, until raised anew)
+    alarm_resound_after: float | None = 120.0
 
 
 def ward_devices(beds: int, *, first_bed: int = 1) -> dict[int, int]:

@@ -87,7 +87,8 @@ def test_waveforms_sweep_and_a_scenario_alarm_acknowledged_shows_on_a_second_pag
             arg=['canvas[data-bed="1"]', before], timeout=10_000)
         item = '#alarm-list li[data-state="active"][data-priority="high"]'
         first.wait_for_selector(item, timeout=15_000)
-        assert "Bed 1: HR HIGH" in first.locator(item).first.text_content()
+        assert "Bed 1 · " in first.locator(item).first.text_content()
+        assert "HR HIGH" in first.locator(item).first.text_content()
         alarm_id = first.locator(item).first.get_attribute("data-alarm-id")
         first.fill("#user", "Nurse Adaeze")
         first.locator(f'#alarm-list li[data-alarm-id="{alarm_id}"] button',

@@ -210,7 +210,7 @@ class AlarmBoard:
         self.history.append({"at": at, "bed": bed, "condition": None, "priority": None,
                              "what": "audio paused" if seconds > 0 else "audio resumed",
                              "value": seconds if seconds > 0 else None, "user": user,
-                             "alarm_id": None})
+                             "alarm_id": None, "parameter": None})
         return at + max(seconds, 0.0)
 
     def paused_until(self, bed: int, now: float) -> float | None:
@@ -275,4 +275,5 @@ class AlarmBoard:
                 user: str | None = None) -> None:
         self.history.append({"at": at, "bed": entry.bed, "condition": entry.condition,
                              "priority": entry.priority, "what": what, "value": value,
-                             "user": user, "alarm_id": entry.alarm_id})
+                             "user": user, "alarm_id": entry.alarm_id,
+                             "parameter": entry.parameter})

@@ -45,7 +45,9 @@ def test_dashboard_tiles_update_and_an_alarm_appears(chromium):
         high = page.locator('.tile[data-priority="high"]')
         assert high.count() >= 1
         # not by colour alone: the tile says it in words too
-        assert "HIGH" in high.first.locator(".alarm-label").text_content()
+        assert high.first.locator(".alarm-label").text_content().startswith("!!! HR HIGH")
+        assert high.first.locator(".alarm-label").get_attribute("aria-label").startswith(
+            "high priority alarm: ")
         page.locator('.tile[data-bed="2"] .wave-toggle').click()
         page.locator('.tile[data-bed="3"] .trend-btn').click()
         page.wait_for_selector("#trend canvas", timeout=10_000)

@@ -218,3 +218,29 @@ def test_a_bed_that_stops_sending_shows_dashes_and_no_signal_and_the_screen_name
         assert shown == ["---"] * len(shown), shown
         assert errors == [], errors
         page.close()
+
+
+def test_trends_chart_every_parameter_and_news2_on_their_own_axes_with_alarm_markers(chromium):
+    with BackgroundSystem(ward(Limit("hr", 20, 30, "high", delay=0.0))) as system:
+        page, errors = open_page(chromium, system)
+        page.wait_for_selector(f'{TILE}[data-priority="high"]', timeout=15_000)
+        page.locator(f"{TILE} .trend-btn").click()
+        page.wait_for_function("() => Number(document.querySelector('#trend').dataset.marks) >= 1",
+                               timeout=15_000)
+        charts = page.locator("#trend .trend-plot").evaluate_all(
+            "els => els.map(e => e.dataset.trend)")
+        assert charts == ["hr", "spo2", "rr", "temp", "nibp", "news2"]
+        for key in charts:
+            page.locator(f'#trend .trend-plot[data-trend="{key}"] canvas').first.wait_for(
+                timeout=10_000)
+        # staff enter what a monitor cannot measure; the score says it no longer assumes it
+        assert "assumed air" in page.locator("#obs-latest").text_content()
+        page.locator("#obs-o2").check()
+        page.locator("#obs-acvpu").select_option("V")
+        page.locator("#obs-form button").click()
+        page.wait_for_function(
+            "() => document.querySelector('#obs-latest').textContent.includes('staff entry')",
+            timeout=10_000)
+        assert "assumed" not in page.locator("#obs-latest").text_content()
+        assert errors == [], errors
+        page.close()

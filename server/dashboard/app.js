@@ -164,6 +164,7 @@
       case "snapshot":
         state.beds.clear();
         state.alarms.clear();
+        alarmNodes.clear();
         state.pauses.clear();
         for (const b of msg.beds) state.beds.set(b.bed, b);
         for (const a of msg.alarms) state.alarms.set(a.alarm_id, a);
@@ -173,7 +174,7 @@
         break;
       case "vitals":
         for (const b of msg.beds) state.beds.set(b.bed, b);
-        state.tilesDirty = true;
+        state.tilesDirty = state.alarmsDirty = true;  // the alarm list shows live values
         break;
       case "alarm":
         state.alarms.set(msg.alarm.alarm_id, msg.alarm);
@@ -303,10 +304,15 @@
       tile.dataset.priority = top ? top.priority : "none";
       tile.dataset.alarmState = top ? top.state : "none";
       tile.querySelector(".alarm-label").textContent = top
-        ? SYMBOL[top.priority] + " " + top.priority.toUpperCase() + ": " + top.condition +
-          (top.limit != null ? " (" + limitText(top) + ")" : "") +
+        ? SYMBOL[top.priority] + " " + top.condition +
+          (top.limit != null ? " " + limitText(top).slice(limitText(top).indexOf(" ") + 1) : "") +
           (top.state === "acknowledged" ? " · ACK" : top.state === "silenced" ? " · SILENCED" : "")
         : "";
+      // not by colour alone: IEC's priority marking in the text, and the priority in words for
+      // a screen reader
+      const label = tile.querySelector(".alarm-label");
+      if (top) label.setAttribute("aria-label", top.priority + " priority alarm: " + label.textContent);
+      else label.removeAttribute("aria-label");
       const inAlarm = new Map();
       for (const a of list) {
         const box = PARAM_BOX[a.parameter];
@@ -329,8 +335,25 @@
 
   // -- alarms ---------------------------------------------------------------------------------
 
+  // alarm_id -> its list item, kept and updated in place: the list shows live values, and a
+  // button replaced under a nurse's pointer ten times a second could not be clicked
+  const alarmNodes = new Map();
+
   function alarmItem(a) {
-    const li = document.createElement("li");
+    let node = alarmNodes.get(a.alarm_id);
+    if (!node) {
+      const li = document.createElement("li");
+      const what = document.createElement("div");
+      what.className = "what";
+      const value = document.createElement("div");
+      value.className = "value";
+      const st = document.createElement("div");
+      st.className = "state";
+      li.append(what, value, st);
+      node = { li, what, value, st, actions: null, actionsFor: null };
+      alarmNodes.set(a.alarm_id, node);
+    }
+    const { li } = node;
     li.dataset.priority = a.priority;
     li.dataset.alarmId = a.alarm_id;
     li.dataset.state = a.state;
@@ -338,18 +361,11 @@
     const live = liveValue(a), worst = worstValue(a);
     li.dataset.live = live == null ? "" : String(live);
     li.dataset.worst = worst == null ? "" : String(worst);
-    const what = document.createElement("div");
-    what.className = "what";
     const patient = (state.beds.get(a.bed) || {}).patient;
-    what.textContent = SYMBOL[a.priority] + " Bed " + a.bed + (patient ? " · " + patient : "") + ": " + a.condition;
-    const value = document.createElement("div");
-    value.className = "value";
-    if (a.limit != null || a.value != null || live != null) {
-      value.textContent = limitText(a) + (worst != null ? " · worst " + fmt(worst, digits(a.parameter)) : "") +
-        (a.artefact ? " · ARTEFACT?" : "");
-    }
-    const st = document.createElement("div");
-    st.className = "state";
+    setText(node.what, SYMBOL[a.priority] + " Bed " + a.bed + (patient ? " · " + patient : "") + ": " + a.condition);
+    setText(node.value, a.limit != null || a.value != null || live != null
+      ? limitText(a) + (worst != null ? " · worst " + fmt(worst, digits(a.parameter)) : "") + (a.artefact ? " · ARTEFACT?" : "")
+      : "");
     let text = a.priority + " · " + a.state;
     if (a.acked_by) text += " by " + a.acked_by;
     if (a.state === "acknowledged" && a.resound_at != null) text += " · sounds again in " + mmss(a.resound_at - Date.now() / 1000);
@@ -358,27 +374,34 @@
     if (a.state !== "cleared" && !a.condition_present) text += " · condition ended (latched)";
     text += " · " + new Date(a.raised_at * 1000).toLocaleTimeString([], { hour12: false });
     if (a.raises > 1) text += " · raised " + a.raises + "×";
-    st.textContent = text;
-    li.append(what, value, st);
-    if (a.state === "active" || a.state === "silenced") {
-      const actions = document.createElement("div");
-      actions.className = "actions";
-      const ack = document.createElement("button");
-      ack.type = "button";
-      ack.textContent = "Acknowledge";
-      ack.addEventListener("click", () => send({ type: "ack", alarm_id: a.alarm_id, user: who() }));
-      actions.append(ack);
-      if (a.state === "active") {
-        const silence = document.createElement("button");
-        silence.type = "button";
-        silence.textContent = "Silence 2 min";
-        silence.addEventListener("click", () => send({ type: "silence", alarm_id: a.alarm_id, user: who(), seconds: 120 }));
-        actions.append(silence);
+    setText(node.st, text);
+    if (node.actionsFor !== a.state) {  // the buttons change only with the state
+      if (node.actions) node.actions.remove();
+      node.actions = null;
+      node.actionsFor = a.state;
+      if (a.state === "active" || a.state === "silenced") {
+        const actions = document.createElement("div");
+        actions.className = "actions";
+        const ack = document.createElement("button");
+        ack.type = "button";
+        ack.textContent = "Acknowledge";
+        ack.addEventListener("click", () => send({ type: "ack", alarm_id: a.alarm_id, user: who() }));
+        actions.append(ack);
+        if (a.state === "active") {
+          const silence = document.createElement("button");
+          silence.type = "button";
+          silence.textContent = "Silence 2 min";
+          silence.addEventListener("click", () => send({ type: "silence", alarm_id: a.alarm_id, user: who(), seconds: 120 }));
+          actions.append(silence);
+        }
+        li.append(actions);
+        node.actions = actions;
       }
-      li.append(actions);
     }
     return li;
   }
+
+  function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
 
   function who() { return $("user").value.trim() || "nurse"; }
 
@@ -388,7 +411,15 @@
     const items = [...state.alarms.values()].sort((a, b) =>
       ((a.state === "cleared") - (b.state === "cleared")) || (RANK[b.priority] - RANK[a.priority]) ||
       (STATE_RANK[a.state] - STATE_RANK[b.state]) || (b.raised_at - a.raised_at));
-    alarmList.replaceChildren(...items.slice(0, 60).map(alarmItem));
+    const shown = items.slice(0, 60).map(alarmItem);
+    const current = alarmList.children;
+    if (current.length !== shown.length || shown.some((li, i) => current[i] !== li)) {
+      alarmList.replaceChildren(...shown);
+    }
+    if (alarmNodes.size > 4 * 60) {  // forget the items of entries no longer shown
+      const keep = new Set(shown);
+      for (const [id, node] of alarmNodes) if (!keep.has(node.li)) alarmNodes.delete(id);
+    }
   }
 
   // -- network panel --------------------------------------------------------------------------
@@ -463,38 +494,120 @@
 
   // -- trends (BokehJS, served by the station from the installed bokeh) -----------------------
 
+  // one small chart per parameter (each on its own axis), all sharing the time axis, and NEWS2
+  // per observation set; each alarm raised is a triangle on its parameter's chart, in its colour
+  const TRENDS = [
+    { key: "hr", title: "HR /min", lines: [["hr", "#1b9e3e"]] },
+    { key: "spo2", title: "SpO2 %", lines: [["spo2", "#0b7fab"]] },
+    { key: "rr", title: "RR /min", lines: [["rr", "#b8860b"]] },
+    { key: "temp", title: "Temp °C", lines: [["temp", "#777"]] },
+    { key: "nibp", title: "NIBP mmHg", lines: [["nibp_sys", "#c2185b"], ["nibp_map", "#e57399"], ["nibp_dia", "#f3a6c0"]] },
+    { key: "news2", title: "NEWS2", lines: [] },
+  ];
+  const MARK_COLOUR = { high: "#e53935", medium: "#f9a825", low: "#00acc1" };
   let trend = null;
 
   async function showTrend(bed) {
     state.trendBed = bed;
-    $("trend-bed").textContent = "Bed " + bed + ", retained history";
+    const patient = (state.beds.get(bed) || {}).patient;
+    $("trend-bed").textContent = "Bed " + bed + (patient ? " · " + patient : "") + ", retained history";
+    $("obs-form").hidden = false;
     if (!window.Bokeh || !window.Bokeh.Plotting) {
       $("trend").textContent = "BokehJS did not load, so trends cannot be drawn.";
       return;
     }
     if (!trend) {
-      const source = new Bokeh.ColumnDataSource({ data: { t: [], hr: [], spo2: [], rr: [] } });
-      const plot = Bokeh.Plotting.figure({
-        height: 240, sizing_mode: "stretch_width", x_axis_type: "datetime",
-        tools: "pan,wheel_zoom,box_zoom,reset", title: "",
-      });
-      plot.line({ field: "t" }, { field: "hr" }, { source, line_color: "#1b9e3e", line_width: 2, legend_label: "HR" });
-      plot.line({ field: "t" }, { field: "spo2" }, { source, line_color: "#0b7fab", line_width: 2, legend_label: "SpO2" });
-      plot.line({ field: "t" }, { field: "rr" }, { source, line_color: "#b8860b", line_width: 2, legend_label: "RR" });
+      // each chart is its own Bokeh document (one per holder), so they cannot share a range
+      // object: each has its own, set to the same span at every refresh
+      const sources = {}, marks = {}, ranges = [];
       $("trend").replaceChildren();
-      await Bokeh.Plotting.show(plot, $("trend"));
-      trend = { source, plot };
+      for (const spec of TRENDS) {
+        const data = { t: [] };
+        for (const [field] of spec.lines) data[field] = [];
+        if (spec.key === "news2") { data.total = []; }
+        sources[spec.key] = new Bokeh.ColumnDataSource({ data });
+        marks[spec.key] = new Bokeh.ColumnDataSource({ data: { t: [], y: [], colour: [] } });
+        const x_range = new Bokeh.Range1d({ start: Date.now() - 60_000, end: Date.now() });
+        ranges.push(x_range);
+        const plot = Bokeh.Plotting.figure({
+          height: spec.key === "news2" ? 120 : 105, sizing_mode: "stretch_width", x_axis_type: "datetime",
+          x_range, tools: "", title: spec.title, toolbar_location: null,
+          min_border_left: 50,
+        });
+        plot.title.text_font_size = "11px";
+        for (const [field, colour] of spec.lines) {
+          plot.line({ field: "t" }, { field }, { source: sources[spec.key], line_color: colour, line_width: 2 });
+        }
+        if (spec.key === "news2") {
+          plot.step({ field: "t" }, { field: "total" }, "after", { source: sources.news2, line_color: "#8e24aa", line_width: 2 });
+          plot.scatter({ field: "t" }, { field: "total" }, { source: sources.news2, size: 5, fill_color: "#8e24aa", line_color: null });
+        }
+        plot.scatter({ field: "t" }, { field: "y" }, { source: marks[spec.key], marker: "triangle", size: 11,
+          fill_color: { field: "colour" }, line_color: "#111" });
+        const holder = document.createElement("div");
+        holder.className = "trend-plot";
+        holder.dataset.trend = spec.key;
+        $("trend").append(holder);
+        await Bokeh.Plotting.show(plot, holder);
+      }
+      trend = { sources, marks, ranges };
     }
     await refreshTrend();
   }
 
+  function nearest(ts, ys, t) {
+    let best = null, bestDt = Infinity;
+    for (let i = 0; i < ts.length; i++) {
+      const dt = Math.abs(ts[i] - t);
+      if (dt < bestDt && ys[i] != null) { bestDt = dt; best = ys[i]; }
+    }
+    return best;
+  }
+
   async function refreshTrend() {
     if (!trend || state.trendBed == null) return;
-    const resp = await fetch("api/beds/" + state.trendBed + "/history");
-    if (!resp.ok) return;
-    const h = await resp.json();
-    trend.source.data = { t: h.t.map((x) => x * 1000), hr: h.hr, spo2: h.spo2, rr: h.rr };
+    const bed = state.trendBed;
+    const [hResp, nResp, aResp] = await Promise.all([
+      fetch("api/beds/" + bed + "/history"), fetch("api/beds/" + bed + "/news2"),
+      fetch("api/alarms/history?bed=" + bed + "&limit=2000")]);
+    if (!hResp.ok || !nResp.ok || !aResp.ok) return;
+    const h = await hResp.json(), n = await nResp.json(), a = await aResp.json();
+    const t = h.t.map((x) => x * 1000);
+    for (const spec of TRENDS) {
+      if (spec.key === "news2") continue;
+      const data = { t };
+      for (const [field] of spec.lines) data[field] = h[field];
+      trend.sources[spec.key].data = data;
+    }
+    trend.sources.news2.data = { t: n.sets.map((x) => x.at * 1000), total: n.sets.map((x) => x.total) };
+    const marks = {};
+    for (const spec of TRENDS) marks[spec.key] = { t: [], y: [], colour: [] };
+    for (const r of a.history) {
+      if (r.what !== "raised" || !r.condition) continue;
+      const box = PARAM_BOX[r.parameter] || "hr";  // a rhythm alarm marks the HR chart
+      const field = r.parameter && h[r.parameter] ? r.parameter : (box === "nibp" ? "nibp_sys" : box);
+      const y = r.value != null && r.parameter ? r.value : nearest(h.t, h[field] || [], r.at);
+      if (y == null || !marks[box]) continue;
+      marks[box].t.push(r.at * 1000);
+      marks[box].y.push(y);
+      marks[box].colour.push(MARK_COLOUR[r.priority] || "#999");
+    }
+    for (const spec of TRENDS) trend.marks[spec.key].data = marks[spec.key];
+    if (t.length > 1) for (const r of trend.ranges) { r.start = t[0]; r.end = t[t.length - 1]; }
+    $("trend").dataset.marks = String(Object.values(marks).reduce((k, m) => k + m.t.length, 0));
+    const latest = n.sets[n.sets.length - 1];
+    $("obs-latest").textContent = latest ? "NEWS2 " + latest.total + " " + latest.band + " at " +
+      new Date(latest.at * 1000).toLocaleTimeString([], { hour12: false }) + " (" + latest.trigger + ")" +
+      (latest.assumed.length ? "; assumed " + latest.assumed.join(", ") : "") : "";
   }
+
+  $("obs-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    if (state.trendBed == null) return;
+    send({ type: "news2", bed: state.trendBed, supplemental_o2: $("obs-o2").checked,
+      consciousness: $("obs-acvpu").value, user: who() });
+    setTimeout(() => refreshTrend().catch((e) => console.warn("trend:", e)), 500);
+  });
 
   // -- alarm history --------------------------------------------------------------------------
 
@@ -525,7 +638,7 @@
     if (sound.enabled) sound.disable();
     else if (!sound.enable()) { btn.textContent = "No sound in this browser"; return; }
     btn.setAttribute("aria-pressed", String(sound.enabled));
-    btn.textContent = sound.enabled ? "🔔 Sound on" : "🔇 Sound off: enable";
+    btn.textContent = sound.enabled ? "Sound on" : "Sound off: enable";
     sound.update(soundTarget());
   });
 

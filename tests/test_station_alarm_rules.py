@@ -127,3 +127,28 @@ def test_news2_is_scored_per_observation_set_and_staff_entries_replace_what_it_a
             assert len(st.observations.sets(1)) == count
             ws.close()
     run(main())
+
+
+def test_a_viewer_may_neither_pause_a_bed_nor_enter_observations():
+    from server.sessions import Operator, Sessions
+
+    async def main():
+        viewer, nurse = Operator("Vic", "viewer", "t1" * 16), Operator("Ana", "nurse", "t2" * 16)
+        async with system(limits=(), operators=[viewer, nurse]) as sys_:
+            st = sys_.station
+            await sys_.wait_ready()
+            assert isinstance(st.sessions, Sessions)
+            for cmd, verb in (({"type": "pause", "bed": 1, "seconds": 60}, "pause the sound of"),
+                              ({"type": "news2", "bed": 1, "consciousness": "V"},
+                               "enter observations for")):
+                try:
+                    st.command(json.dumps(cmd), operator=viewer)
+                except ValueError as exc:
+                    assert f"only a nurse may {verb} a bed" in str(exc)
+                else:
+                    raise AssertionError(f"a viewer's {cmd['type']} was accepted")
+            assert st.board.pauses == {} and st.journal.actions() == []
+            st.command(json.dumps({"type": "pause", "bed": 1, "seconds": 60,
+                                   "user": "someone else"}), operator=nurse)
+            assert st.board.pauses[1][1] == "Ana", "the session's operator, not the field"
+    run(main())

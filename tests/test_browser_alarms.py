@@ -244,3 +244,42 @@ def test_trends_chart_every_parameter_and_news2_on_their_own_axes_with_alarm_mar
         assert "assumed" not in page.locator("#obs-latest").text_content()
         assert errors == [], errors
         page.close()
+
+
+def test_leads_off_probe_off_and_artefact_show_as_a_monitor_shows_them(chromium):
+    """Flags set by the device (vitalsim.flags) reach the tile: LEADS OFF with RR as "---"
+    (impedance respiration is measured through the leads), a probe off blanks SpO2, and
+    artefact marks the numbers as doubtful."""
+    import time
+
+    from tests.station_client import Udp
+    from vitalsim.flags import Flags
+    from vitalsim.protocol import NumericsMessage
+    from vitalsim.protocol.telemetry import encode
+
+    config = SystemConfig(StationConfig(http_port=0, udp_port=0, tcp_port=0,
+                                        devices={1001: 1}, telemetry_timeout=60.0),
+                          WardConfig(beds=0))
+    with BackgroundSystem(config) as system:
+        page, errors = open_page(chromium, system)
+        udp = Udp(system.system.station.udp_port)
+        try:
+            for seq, flags in enumerate((Flags.LEAD_OFF | Flags.PROBE_OFF, Flags.ARTIFACT)):
+                udp.send(encode(NumericsMessage(1001, 1, seq, time.time(), int(flags), 88.0,
+                                                96.0, 15.0, 36.9)))
+                want = "LEADS OFF · SpO2 PROBE OFF" if seq == 0 else "ARTEFACT"
+                page.wait_for_function(
+                    "([sel, want]) => { const el = document.querySelector(sel);"
+                    " return el && el.textContent === want; }",
+                    arg=[f"{TILE} .flags", want], timeout=10_000)
+                fields = {f: page.locator(f'{TILE} [data-field="{f}"]').text_content()
+                          for f in ("hr", "spo2", "rr")}
+                if seq == 0:
+                    assert fields == {"hr": "88", "spo2": "---", "rr": "---"}, fields
+                else:
+                    assert fields == {"hr": "88", "spo2": "96", "rr": "15"}, fields
+                    assert page.get_attribute(TILE, "data-artefact") == "true"
+        finally:
+            udp.close()
+        assert errors == [], errors
+        page.close()

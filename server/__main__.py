@@ -106,6 +106,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ward", default="ward1",
                    help="this station's ward name in MQTT topics, hospital/WARD/... "
                         "(default ward1)")
+    p.add_argument("--alarm-resound", type=float, default=StationConfig.alarm_resound_after,
+                   metavar="SECONDS",
+                   help="an acknowledged alarm whose condition is still present sounds again "
+                        "after this many seconds (default %(default)s; 0: never)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if not args.hl7_interval > 0:
@@ -178,7 +182,8 @@ def station_config(args: argparse.Namespace, *, keys: KeyFile | None = None,
                          device_keys=keys, require_auth=args.require_keys,
                          operators=operators(args), allowed_origins=tuple(args.allow_origin),
                          tls_cert=cert, tls_key=key, hl7_target=args.hl7,
-                         hl7_interval=args.hl7_interval)
+                         hl7_interval=args.hl7_interval,
+                         alarm_resound_after=args.alarm_resound or None)
 
 
 async def run(args: argparse.Namespace) -> None:

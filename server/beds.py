@@ -126,12 +126,22 @@ class BedState:
         ring.append((msg.first_index, msg.sent_at, msg.samples))
 
     def news2(self) -> dict | None:
+        """NEWS2 of the bed's latest observation set: scored once per cuff reading (a ward
+        scores a set of observations, not every second; rescored from 1 Hz numerics the band
+        flickered), assuming air and an alert patient. Cached on the bed, so a summary per
+        second costs a comparison. The station's ``ObservationChart`` (server/observations.py)
+        scores the same sets with what staff entered, and its score is what dashboards see."""
         m = self.latest
         if m is None:
             return None
+        cached = self.__dict__.get("_news2_set")
+        if cached is not None and cached[0] == m.nibp_time:
+            return cached[1]
         score = news2(rr=m.rr, spo2=m.spo2, temp=m.temp, systolic=m.nibp_sys, hr=m.hr)
-        return {"total": score.total, "band": score.band, "complete": score.complete,
-                "missing": list(score.missing)}
+        out = {"total": score.total, "band": score.band, "complete": score.complete,
+               "missing": list(score.missing)}
+        self.__dict__["_news2_set"] = (m.nibp_time, out)
+        return out
 
     def summary(self) -> dict:
         """The JSON view of this bed that the API and the WebSocket hub share."""

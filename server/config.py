@@ -95,6 +95,9 @@ class StationConfig:
     hl7_interval: float = 60.0
     hl7_ack_timeout: float = 5.0
     hl7_retry: float = 1.0
+    # seconds after an acknowledge when an alarm whose condition is still present sounds
+    # again (IEC 60601-1-8 leaves the time to the maker; None: never, until raised anew)
+    alarm_resound_after: float | None = 120.0
 
 
 def ward_devices(beds: int, *, first_bed: int = 1) -> dict[int, int]:

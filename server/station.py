@@ -45,6 +45,7 @@ from .hub import DashboardClient, Hub, encode, encode_part
 from .ingest import TelemetryIngest
 from .journal import AlarmJournal
 from .looplag import LoopLag
+from .observations import ObservationChart
 from .sessions import Operator, Sessions
 from .technical import TechnicalAlarms
 from .tls import server_context
@@ -66,7 +67,8 @@ class Station:
         self.technical = TechnicalAlarms(
             telemetry_timeout=self.config.telemetry_timeout,
             raises_per_second=self.config.technical_raises_per_second)
-        self.board = AlarmBoard()
+        self.board = AlarmBoard(resound_after=self.config.alarm_resound_after)
+        self.observations = ObservationChart()  # NEWS2 per observation set, NIBP times
         self.journal: AlarmJournal | None = None
         self.sessions = None if self.config.operators is None \
             else Sessions(self.config.operators)
@@ -81,8 +83,8 @@ class Station:
                                       require_tag=self.config.require_tag
                                       or self.config.require_auth,
                                       device_keys=self.config.device_keys,
-                                      on_numerics=self._bed_changed if self.config.coalesce
-                                      else self._push_numerics_now,
+                                      on_numerics=self._numerics_arrived
+                                      if self.config.coalesce else self._push_numerics_now,
                                       on_wave=self._wave_arrived if self.config.coalesce
                                       else self._push_wave_now,
                                       max_skew=self.config.max_clock_skew)
@@ -115,6 +117,8 @@ class Station:
         # not block: they note what changed and wake their own task
         self.vitals_observers: list[Callable[[int], None]] = []
         self.alarm_observers: list[Callable[[AlarmMessage, AlarmEntry], None]] = []
+        # bed -> the scenario it runs: the instructor's view only (the dashboard hides it)
+        self.scenarios: dict[int, str] = {}
         self.running = False
 
     # -- life cycle ------------------------------------------------------------------------
@@ -256,6 +260,18 @@ class Station:
         for observer in self.vitals_observers:
             observer(bed)
 
+    def _note_numerics(self, bed: int) -> None:
+        """What a bed's new numerics change beyond the bed: the worst value of its alarms
+        (a lookup for a bed without any) and, at a new cuff reading, its NEWS2 set."""
+        latest = self.beds.beds[bed].latest
+        if latest is not None:
+            self.board.observe(bed, latest)
+            self.observations.on_numerics(bed, latest)
+
+    def _numerics_arrived(self, bed: int) -> None:
+        self._note_numerics(bed)
+        self._bed_changed(bed)
+
     def _wave_arrived(self, msg: WaveMessage) -> None:
         """A chunk for the dashboards subscribed to its bed, if any; handed over with the
         burst it came in (bounded: a burst of more than four seconds' chunks keeps the newest)."""
@@ -295,6 +311,7 @@ class Station:
 
     def _push_numerics_now(self, bed: int) -> None:
         """The naive design (coalesce=False): this datagram's vitals, now, to every client."""
+        self._note_numerics(bed)
         if self.hub.clients:
             self.hub.push_each({"type": "vitals", "beds": [self.bed_summary(bed)]},
                                bed=bed, wave=False)
@@ -392,8 +409,12 @@ class Station:
         now = self.clock.now()
         changed, self._technical_changed = self._technical_changed, []
         self._publish_group(changed)
-        for entry in self.board.expire_silences(now):
+        sounding, pauses_ended = self.board.expire(now)
+        for entry in sounding:
             self._publish(entry)
+        for bed in pauses_ended:
+            self.hub.push_alarm({"type": "pause", "bed": bed, "until": None, "seconds": 0,
+                                 "by": None})
         self.hub.drop_stalled()
         if self.hub.clients:
             self.hub.push_stats(self.stats_message)
@@ -446,9 +467,13 @@ class Station:
             if source == "station":
                 self.technical.replay(event)
         for action in self.journal.actions():
+            kind, _, arg = action["action"].partition(":")
+            if kind == "pause" and action["alarm_id"].startswith("bed:"):
+                self.board.pause_bed(int(action["alarm_id"][4:]), action["user"],
+                                     action["at"], float(arg))
+                continue
             if self.board.get(action["alarm_id"]) is None:
                 continue
-            kind, _, arg = action["action"].partition(":")
             try:
                 if kind == "acknowledge":
                     self.board.acknowledge(action["alarm_id"], action["user"], action["at"])
@@ -457,7 +482,7 @@ class Station:
                                        float(arg))
             except ValueError:
                 continue  # e.g. a silence recorded after the alarm cleared
-        self.board.expire_silences(self.clock.now())
+        self.board.expire(self.clock.now())
 
     def command(self, raw: str | bytes, client: DashboardClient | None = None,
                 operator: Operator | None = None) -> dict | None:
@@ -475,23 +500,10 @@ class Station:
             raise ValueError('a command is a JSON object with a "type", e.g. {"type": "ack", ...}')
         kind = cmd["type"]
         if kind in ("ack", "silence"):
-            alarm_id, user = cmd.get("alarm_id"), cmd.get("user")
-            if self.sessions is not None:
-                if operator is None:
-                    raise ValueError(f"{kind} needs a logged-in operator (open the dashboard's "
-                                     "token URL)")
-                if not operator.may_act:
-                    self.sessions.refuse("role")
-                    raise ValueError(f"{operator.name} is a {operator.role}: only a nurse may "
-                                     f"{'acknowledge' if kind == 'ack' else 'silence'} alarms")
-                user = operator.name
-            if not isinstance(alarm_id, str) or not isinstance(user, str) or not user.strip():
-                raise ValueError(f'{kind} needs "alarm_id" (string) and "user" '
-                                 "(non-empty string)")
-            user = user.strip()[:64]
-            if not user.isprintable() or not _utf8(user) or not _utf8(alarm_id):
-                raise ValueError(f'{kind}: "user" and "alarm_id" must be printable text '
-                                 "(no control characters or lone surrogates)")
+            alarm_id = cmd.get("alarm_id")
+            user = self._actor(kind, cmd, operator)
+            if not isinstance(alarm_id, str) or not _utf8(alarm_id):
+                raise ValueError(f'{kind} needs "alarm_id" (a string of printable text)')
             now = self.clock.now()
             entry = self.board.get(alarm_id)
             if entry is None:
@@ -499,10 +511,7 @@ class Station:
             if kind == "ack":
                 action = "acknowledge"
             else:
-                seconds = cmd.get("seconds", 120)
-                if isinstance(seconds, bool) or not isinstance(seconds, int | float) \
-                        or not 1 <= seconds <= 600:
-                    raise ValueError(f"silence seconds={seconds!r}; expected 1..600")
+                seconds = _seconds(cmd, "silence", low=1)
                 if entry.state == "cleared":
                     raise ValueError(f"alarm {alarm_id!r} is already cleared; nothing to "
                                      "silence")
@@ -515,6 +524,37 @@ class Station:
             else:
                 entry = self.board.silence(alarm_id, user, now, float(seconds))
             self._publish(entry)
+            return None
+        if kind == "pause":
+            user = self._actor(kind, cmd, operator)
+            bed = cmd.get("bed")
+            if isinstance(bed, bool) or not isinstance(bed, int) or bed not in self.beds.beds:
+                raise ValueError(f'pause needs "bed": one of the beds {sorted(self.beds.beds)}'
+                                 f", not {bed!r}"[:300])
+            seconds = _seconds(cmd, "pause", low=0)
+            now = self.clock.now()
+            assert self.journal is not None
+            self.journal.record_action(f"bed:{bed}", f"pause:{float(seconds):g}", user, now)
+            until = self.board.pause_bed(bed, user, now, float(seconds))
+            self.hub.push_alarm({"type": "pause", "bed": bed,
+                                 "until": until if seconds > 0 else None,
+                                 "seconds": float(seconds), "by": user})
+            return None
+        if kind == "news2":
+            user = self._actor(kind, cmd, operator)
+            bed = cmd.get("bed")
+            if isinstance(bed, bool) or not isinstance(bed, int) or bed not in self.beds.beds:
+                raise ValueError(f'news2 needs "bed": one of the beds {sorted(self.beds.beds)}'
+                                 f", not {bed!r}"[:300])
+            unknown = set(cmd) - {"type", "bed", "supplemental_o2", "consciousness", "user"}
+            if unknown:
+                raise ValueError(f"news2: unknown fields {sorted(unknown)[:5]}; expected "
+                                 '"supplemental_o2" (true/false) and/or "consciousness" '
+                                 "(A, C, V, P or U)")
+            self.observations.enter(bed, self.beds.beds[bed].latest, at=self.clock.now(),
+                                    user=user, supplemental_o2=cmd.get("supplemental_o2"),
+                                    consciousness=cmd.get("consciousness"))
+            self._bed_changed(bed)
             return None
         if kind == "subscribe":
             if client is None:
@@ -539,12 +579,44 @@ class Station:
             return {"type": "subscribed", "waves": sorted(client.wave_beds),
                     "beds": None if client.beds is None else sorted(client.beds),
                     "stats": None if client.stats_beds is None else sorted(client.stats_beds)}
-        raise ValueError(f"unknown command type {kind!r}; known: ['ack', 'silence', 'subscribe']")
+        raise ValueError(f"unknown command type {kind!r}; known: ['ack', 'silence', 'pause', "
+                         "'news2', 'subscribe']")
+
+    def _actor(self, kind: str, cmd: dict, operator: Operator | None) -> str:
+        """Who does ``kind``: with sessions the session's operator, who must be a nurse (a
+        ``user`` field in the command is not believed); without, the command's ``user``."""
+        user = cmd.get("user")
+        if self.sessions is not None:
+            if operator is None:
+                raise ValueError(f"{kind} needs a logged-in operator (open the dashboard's "
+                                 "token URL)")
+            if not operator.may_act:
+                self.sessions.refuse("role")
+                verb = {"ack": "acknowledge", "silence": "silence", "pause": "pause the sound "
+                        "of", "news2": "enter observations for"}[kind]
+                raise ValueError(f"{operator.name} is a {operator.role}: only a nurse may "
+                                 f"{verb} {'alarms' if kind in ('ack', 'silence') else 'a bed'}")
+            user = operator.name
+        if not isinstance(user, str) or not user.strip():
+            raise ValueError(f'{kind} needs "user" (non-empty string)'
+                             + (' and "alarm_id" (string)' if kind in ("ack", "silence") else ""))
+        user = user.strip()[:64]
+        if not user.isprintable() or not _utf8(user):
+            raise ValueError(f'{kind}: "user" must be printable text (no control characters '
+                             "or lone surrogates)")
+        return user
 
     # -- views -----------------------------------------------------------------------------
 
     def bed_summary(self, bed: int) -> dict:
-        return {**self.beds.beds[bed].summary(), "patient": self.patients.get(bed)}
+        """The bed's summary (server/beds.py) and what the station adds from admission and
+        charting: the patient's name, the scenario (the instructor's view shows it), the
+        NEWS2 of the latest observation set, and when the latest cuff reading was taken
+        (wall clock) with the cuff's mode."""
+        nibp_at, nibp_mode = self.observations.nibp(bed)
+        return {**self.beds.beds[bed].summary(), "patient": self.patients.get(bed),
+                "scenario": self.scenarios.get(bed), "news2": self.observations.latest(bed),
+                "nibp_at": nibp_at, "nibp_mode": nibp_mode}
 
     def bed_summaries(self) -> list[dict]:
         return [self.bed_summary(b) for b in sorted(self.beds.beds)]
@@ -553,7 +625,8 @@ class Station:
         """One bed's summary as JSON, encoded once per change of what it shows and shared by
         every vitals message that carries it, whichever dashboard it goes to."""
         state = self.beds.beds[bed]
-        shows = (state.received_at, state.stale, state.alarm_connected, self.patients.get(bed))
+        shows = (state.received_at, state.stale, state.alarm_connected, self.patients.get(bed),
+                 self.scenarios.get(bed), self.observations.version(bed))
         cached = self._encoded.get(bed)
         if cached is not None and cached[0] is state.latest and cached[1] == shows:
             return cached[2]
@@ -581,11 +654,13 @@ class Station:
         return (encode({"type": "snapshot"})[:-1]
                 + ',"beds":[' + ",".join(self.bed_text(b) for b in sorted(self.beds.beds))
                 + '],"alarms":' + encode_part(snap["alarms"])
+                + ',"pauses":' + encode_part(snap["pauses"])
                 + ',"stats":' + encode_part(snap["stats"]) + "}")
 
     def snapshot_parts(self) -> dict:
         """The snapshot's alarms and statistics (its beds are joined from their encodings)."""
         return {"alarms": [e.to_json() for e in self.board.entries()],
+                "pauses": self.board.pauses_json(self.clock.now()),
                 "stats": {**self.totals(),
                           "beds": {str(b): c[1] for b, c in sorted(self._bed_stats.items())}}}
 
@@ -630,6 +705,14 @@ def _utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _seconds(cmd: dict, kind: str, *, low: float) -> float:
+    seconds = cmd.get("seconds", 120)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) \
+            or not low <= seconds <= 600:
+        raise ValueError(f"{kind} seconds={seconds!r}; expected {low:g}..600")
+    return seconds
 
 
 def _bed_list(cmd: dict, key: str, default: frozenset[int]) -> frozenset[int]:

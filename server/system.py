@@ -15,6 +15,7 @@ from vitalsim.impair import TcpImpairmentProxy, TcpSettings, UdpImpairmentProxy,
 from vitalsim.waiting import wait_until
 
 from .config import StationConfig, ward_devices
+from .patients import ward_names
 from .station import Station
 
 
@@ -85,8 +86,12 @@ class System:
             if self.config.ward.beds == 0:  # the station alone; devices run elsewhere
                 return self
             self.ward = Ward(self.config.ward, host, udp_port, tcp_port, clock=self.clock)
+            names = ward_names([m.bed for m in self.ward.monitors], self.config.ward.seed)
             for monitor in self.ward.monitors:
-                self.station.patients[monitor.bed] = monitor.model.scenario.title
+                # a nurse reads a name; the scenario is for the instructor's view
+                self.station.patients[monitor.bed] = names[monitor.bed]
+                self.station.scenarios[monitor.bed] = monitor.model.scenario.title
+                self.station.observations.cycles[monitor.bed] = monitor.model.nibp_interval
             await self.ward.start()
         except BaseException:
             await self.stop()

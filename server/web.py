@@ -141,8 +141,8 @@ class ApiNotFound(JsonHandler):
     def get(self, path: str) -> None:
         raise tornado.web.HTTPError(
             404, f"no API at /api/{path[:60]}; see /api/beds, /api/beds/N, "
-                 "/api/beds/N/history, /api/beds/N/fhir, /api/beds/N/waves/CHANNEL, "
-                 "/api/alarms, /api/stats")
+                 "/api/beds/N/history, /api/beds/N/fhir, /api/beds/N/news2, "
+                 "/api/beds/N/waves/CHANNEL, /api/alarms, /api/alarms/history, /api/stats")
 
 
 class HealthHandler(JsonHandler):
@@ -242,6 +242,32 @@ class AlarmsHandler(JsonHandler):
         entries = [e.to_json() for e in self.station.board.entries(state)
                    if since is None or e.updated_at >= since]
         self.write_json({"alarms": entries})
+
+
+class AlarmHistoryHandler(JsonHandler):
+    """What happened to alarms, newest first: raises, clears, acknowledgements, silences,
+    sounding again, audio pauses (``?bed=N`` for one bed, ``?limit=`` up to 2000)."""
+
+    def get(self) -> None:
+        bed = self.get_query_argument("bed", None)
+        if bed is not None and not (bed.isascii() and bed.isdigit() and len(bed) <= 5):
+            raise tornado.web.HTTPError(400, f"bed={bed[:12]!r}; expected a bed number")
+        limit = self.get_query_argument("limit", "500")
+        if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= 2000):
+            raise tornado.web.HTTPError(400, f"limit={limit[:12]!r}; expected 1..2000")
+        now = self.station.clock.now()
+        self.write_json({"history": self.station.board.history_json(
+            None if bed is None else int(bed), int(limit)),
+            "pauses": self.station.board.pauses_json(now)})
+
+
+class News2Handler(JsonHandler):
+    """A bed's NEWS2 observation sets, oldest first: one per cuff reading, staff entry or
+    on-demand score (the dashboard's ``news2`` command), each saying what it assumed."""
+
+    def get(self, bed_id: str) -> None:
+        bed = self.bed_or_404(bed_id)
+        self.write_json({"bed": bed.bed, "sets": self.station.observations.sets(bed.bed)})
 
 
 class MeHandler(JsonHandler):
@@ -362,6 +388,8 @@ def make_app(station: Station) -> tornado.web.Application:
         (r"/api/beds/([^/]+)/fhir", FhirHandler, args),
         (r"/api/beds/([^/]+)/waves/(\w+)", WavesHandler, args),
         (r"/api/alarms", AlarmsHandler, args),
+        (r"/api/alarms/history", AlarmHistoryHandler, args),
+        (r"/api/beds/([^/]+)/news2", News2Handler, args),
         (r"/api/stats", StatsHandler, args),
         (r"/api/me", MeHandler, args),
         (r"/api/(.*)", ApiNotFound, args),

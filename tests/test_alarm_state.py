@@ -56,14 +56,18 @@ def test_a_silence_ends_with_the_alarm_sounding_again_only_if_still_present_or_l
         raise AssertionError("a cleared alarm cannot be silenced")
 
 
-def test_the_board_lists_high_priority_first_then_newest_and_a_new_raise_replaces_the_entry():
+def test_the_board_lists_high_priority_first_then_newest_and_a_re_raise_folds_into_its_entry():
     board = AlarmBoard()
     board.apply_event(event("a", "raised", priority="low", condition="TEMP HIGH", t=3.0))
     board.apply_event(event("b", "raised", priority="high", t=1.0))
     board.apply_event(event("c", "raised", priority="high", condition="SpO2 LOW", t=2.0))
     assert [e.alarm_id for e in board.entries()] == ["c", "b", "a"]
+    board.apply_event(event("bc", "cleared", priority="high", t=3.5))
+    board.acknowledge("b", "n", 3.6)
     board.apply_event(event("d", "raised", priority="high", t=4.0))  # HR HIGH again, new id
-    assert board.get("d").state == "active" and board.entries("active")[0].alarm_id == "d"
+    assert board.get("d") is board.get("b"), "one entry per bed and condition"
+    assert (board.get("d").state, board.get("d").raises) == ("active", 2)
+    assert [e.alarm_id for e in board.entries("active")] == ["b", "c", "a"]
 
 
 # -- TechnicalAlarms -------------------------------------------------------------------------

@@ -45,7 +45,9 @@ def test_dashboard_tiles_update_and_an_alarm_appears(chromium):
         high = page.locator('.tile[data-priority="high"]')
         assert high.count() >= 1
         # not by colour alone: the tile says it in words too
-        assert "HIGH" in high.first.locator(".alarm-label").text_content()
+        assert high.first.locator(".alarm-label").text_content().startswith("!!! HR HIGH")
+        assert high.first.locator(".alarm-label").get_attribute("aria-label").startswith(
+            "high priority alarm: ")
         page.locator('.tile[data-bed="2"] .wave-toggle').click()
         page.locator('.tile[data-bed="3"] .trend-btn').click()
         page.wait_for_selector("#trend canvas", timeout=10_000)
@@ -87,7 +89,8 @@ def test_waveforms_sweep_and_a_scenario_alarm_acknowledged_shows_on_a_second_pag
             arg=['canvas[data-bed="1"]', before], timeout=10_000)
         item = '#alarm-list li[data-state="active"][data-priority="high"]'
         first.wait_for_selector(item, timeout=15_000)
-        assert "Bed 1: HR HIGH" in first.locator(item).first.text_content()
+        assert "Bed 1 · " in first.locator(item).first.text_content()
+        assert "HR HIGH" in first.locator(item).first.text_content()
         alarm_id = first.locator(item).first.get_attribute("data-alarm-id")
         first.fill("#user", "Nurse Adaeze")
         first.locator(f'#alarm-list li[data-alarm-id="{alarm_id}"] button',

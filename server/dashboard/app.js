@@ -5,10 +5,23 @@
 
 (() => {
   const RANK = { high: 3, medium: 2, low: 1 };
-  const SYMBOL = { high: "▲▲▲", medium: "▲▲", low: "▲" };
+  // IEC 60601-1-8's priority markings, beside the colour and the word (never colour alone)
+  const SYMBOL = { high: "!!!", medium: "!!", low: "!" };
+  const STATE_RANK = { active: 0, silenced: 1, acknowledged: 2, cleared: 3 };
+  // an alarm's parameter -> the numeric on the tile that shows it (coloured while in alarm)
+  const PARAM_BOX = { hr: "hr", spo2: "spo2", rr: "rr", temp: "temp", nibp_sys: "nibp",
+    nibp_dia: "nibp", nibp_map: "nibp", etco2: "etco2", abp_sys: "abp", abp_dia: "abp", abp_map: "abp" };
+  const LABEL = { hr: "HR", spo2: "SpO2", rr: "RR", temp: "TEMP", nibp_sys: "NIBP SYS",
+    nibp_dia: "NIBP DIA", nibp_map: "NIBP MAP", etco2: "EtCO2", abp_sys: "ABP SYS", abp_dia: "ABP DIA", abp_map: "ABP MAP" };
+  const RHYTHM = { sinus: "Sinus rhythm", af: "AF", vt: "VT", vf: "VF", asystole: "ASYSTOLE",
+    svt: "SVT", flutter: "Atrial flutter", block1: "1st° AV block", block2: "2nd° AV block",
+    block3: "3rd° AV block", pvc: "Sinus with PVCs", pea: "PEA", paced: "Paced" };
   const MAX_WAVE_BEDS = 4;
   const state = {
     beds: new Map(), alarms: new Map(), socket: null, retry: 500,
+    pauses: new Map(),    // bed -> { deadline: performance.now() s when it ends, by }
+    worstSeen: new Map(), // alarm_id -> [raised_at, the worst live value this page has seen]
+    historyOpen: false,
     tilesDirty: true, alarmsDirty: true, statsDirty: false,
     stats: null, prevStats: null, rates: {},
     waveBeds: new Set(), waveViews: new Map(), trendBed: null,
@@ -19,14 +32,85 @@
   const grid = $("grid"), alarmList = $("alarm-list"), conn = $("conn");
   const tiles = new Map();
   const wardHeads = new Map();  // the hospital view: ward -> its heading in the grid
+  const sound = new window.AlarmSound(document.body);
+  const nowS = () => performance.now() / 1000;
 
   function fmt(v, digits) {
     return v === null || v === undefined || Number.isNaN(v) ? "---" : Number(v).toFixed(digits);
   }
 
-  function clock(seconds) {
-    const s = Math.round(seconds), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
-    return h + ":" + String(m).padStart(2, "0") + ":" + String(s % 60).padStart(2, "0");
+  // one clock everywhere: wall-clock times of day, and durations as minutes:seconds
+  function timeOfDay(epochSeconds) {
+    return new Date(epochSeconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+  }
+
+  function mmss(seconds) {
+    const s = Math.max(0, Math.ceil(seconds));
+    return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+  }
+
+  function ago(epochSeconds) {
+    const s = Math.max(0, Date.now() / 1000 - epochSeconds);
+    return s < 90 ? Math.round(s) + " s ago" : Math.round(s / 60) + " min ago";
+  }
+
+  function digits(param) { return param === "temp" ? 1 : 0; }
+
+  // the value an alarm is about, now: the bed's latest numeric (null when unknown or stale)
+  function liveValue(a) {
+    const b = state.beds.get(a.bed);
+    if (!a.parameter || !b || b.stale || state.offlineSince !== null) return null;
+    const v = b[a.parameter];
+    return v === undefined ? null : v;
+  }
+
+  function worse(a, x, y) {
+    if (x == null) return y;
+    if (y == null) return x;
+    return a.direction === "low" ? Math.min(x, y) : Math.max(x, y);
+  }
+
+  // the worst value of this episode: the station's (from every datagram it took) and what
+  // this page saw since the station last sent the entry
+  function worstValue(a) {
+    let seen = state.worstSeen.get(a.alarm_id);
+    if (!seen || seen[0] !== a.raised_at) { seen = [a.raised_at, null]; state.worstSeen.set(a.alarm_id, seen); }
+    if (a.condition_present) seen[1] = worse(a, seen[1], liveValue(a));
+    return worse(a, a.worst, seen[1]);
+  }
+
+  // "HR 134 > 120": the parameter, its value now (else the event's), which side, the limit
+  function limitText(a) {
+    const v = liveValue(a) ?? a.value;
+    const label = LABEL[a.parameter] || a.condition.replace(/ (HIGH|LOW)$/, "");
+    if (a.limit == null) return v == null ? a.condition : label + " " + fmt(v, digits(a.parameter));
+    const op = a.direction === "low" ? "<" : ">";
+    return label + " " + fmt(v, digits(a.parameter)) + " " + op + " " + fmt(a.limit, digits(a.parameter));
+  }
+
+  function pausedFor(bed) {
+    const p = state.pauses.get(bed);
+    if (!p) return null;
+    const left = p.deadline - nowS();
+    if (left <= 0) { state.pauses.delete(bed); return null; }
+    return left;
+  }
+
+  function takePause(p) {
+    if (!p.seconds || p.until == null) state.pauses.delete(p.bed);
+    else state.pauses.set(p.bed, { deadline: nowS() + p.seconds, by: p.by });
+    state.tilesDirty = true;
+  }
+
+  // what should sound: the highest-priority alarm still sounding (not acknowledged, not
+  // silenced) on a bed whose audio is not paused
+  function soundTarget() {
+    let best = null;
+    for (const a of state.alarms.values()) {
+      if (a.state !== "active" || pausedFor(a.bed) !== null) continue;
+      if (!best || RANK[a.priority] > RANK[best.priority]) best = a;
+    }
+    return best;
   }
 
   // -- the connection -------------------------------------------------------------------------
@@ -59,7 +143,7 @@
     const ws = new WebSocket(url.href);
     state.socket = ws;
     setConn("connecting", state.offlineSince === null ? "connecting…"
-      : "reconnecting… values are from before " + state.offlineSince.toLocaleTimeString());
+      : "reconnecting… values are from before " + state.offlineSince.toLocaleTimeString([], { hour12: false }));
     ws.onopen = () => {
       state.retry = 500;
       setConn("connected", "connected");
@@ -71,7 +155,7 @@
       const why = ev.reason ? " (" + ev.reason + ")" : "";
       setOffline(true);
       setConn("disconnected", "disconnected" + why + " since " +
-        state.offlineSince.toLocaleTimeString() + ": values are not current; reconnecting…");
+        state.offlineSince.toLocaleTimeString([], { hour12: false }) + ": values are not current; reconnecting…");
       setTimeout(connect, state.retry);
       state.retry = Math.min(state.retry * 2, 5000);
     };
@@ -82,15 +166,18 @@
       case "snapshot":
         state.beds.clear();
         state.alarms.clear();
+        alarmNodes.clear();
+        state.pauses.clear();
         for (const b of msg.beds) state.beds.set(b.bed, b);
         for (const a of msg.alarms) state.alarms.set(a.alarm_id, a);
         for (const w of msg.wards || []) state.wards.set(w.ward, w);
+        for (const p of msg.pauses || []) takePause(p);
         takeStats(msg.stats);
         state.tilesDirty = state.alarmsDirty = true;
         break;
       case "vitals":
         for (const b of msg.beds) state.beds.set(b.bed, b);
-        state.tilesDirty = true;
+        state.tilesDirty = state.alarmsDirty = true;  // the alarm list shows live values
         break;
       case "alarm":
         state.alarms.set(msg.alarm.alarm_id, msg.alarm);
@@ -103,6 +190,9 @@
       case "wards":  // the hospital view: a ward's station came online, or its Last Will came
         for (const w of msg.wards) state.wards.set(w.ward, w);
         state.tilesDirty = true;
+        break;
+      case "pause":
+        takePause(msg);
         break;
       case "wave": {
         const view = state.waveViews.get(msg.bed);
@@ -131,47 +221,119 @@
     const waveBtn = tile.querySelector(".wave-toggle");
     waveBtn.addEventListener("click", () => toggleWaves(bed, waveBtn));
     tile.querySelector(".trend-btn").addEventListener("click", () => showTrend(bed));
+    tile.querySelector(".pause-btn").addEventListener("click", () =>
+      send({ type: "pause", bed, seconds: pausedFor(bed) === null ? 120 : 0, user: who() }));
     tiles.set(bed, tile);
     const after = [...tiles.keys()].sort((a, b) => a - b).find((k) => k > bed);
     grid.insertBefore(tile, after === undefined ? null : tiles.get(after));
     return tile;
   }
 
-  function highestAlarm(bed) {
-    let best = null;
+  // the bed's alarm entries still shown (not cleared)
+  function openAlarms() {
+    const byBed = new Map();
     for (const a of state.alarms.values()) {
-      if (a.bed === bed && (a.state === "active" || a.state === "silenced") &&
-          (!best || RANK[a.priority] > RANK[best.priority])) best = a;
+      if (a.state === "cleared") continue;
+      if (!byBed.has(a.bed)) byBed.set(a.bed, []);
+      byBed.get(a.bed).push(a);
+    }
+    return byBed;
+  }
+
+  // the entry a tile shows: highest priority first, then one that still needs a nurse
+  function topAlarm(list) {
+    let best = null;
+    for (const a of list) {
+      if (!best || RANK[a.priority] > RANK[best.priority] ||
+          (RANK[a.priority] === RANK[best.priority] && STATE_RANK[a.state] < STATE_RANK[best.state])) best = a;
     }
     return best;
   }
 
   function drawTiles() {
     let alarming = 0;
+    const open = openAlarms();
+    const offline = state.offlineSince !== null;
     for (const [bed, b] of state.beds) {
       const tile = tileFor(bed);
+      const flags = b.flags || [];
+      const stale = Boolean(b.stale) && !offline;
+      const leadOff = flags.includes("lead_off"), probeOff = flags.includes("probe_off");
+      const artefact = flags.some((f) => f.startsWith("artifact") || f.startsWith("artefact"));
+      const fromPleth = flags.some((f) => f.includes("pleth"));
+      // a stale bed shows no number at all: "---" and "No signal", as a station does
+      const show = (v, d) => (stale ? "---" : fmt(v, d));
       const set = (field, text) => { tile.querySelector('[data-field="' + field + '"]').textContent = text; };
-      set("hr", fmt(b.hr, 0));
-      set("spo2", fmt(b.spo2, 0));
-      set("rr", fmt(b.rr, 0));
-      set("temp", fmt(b.temp, 1));
-      set("nibp", b.nibp_sys == null ? "---" : fmt(b.nibp_sys, 0) + "/" + fmt(b.nibp_dia, 0) + " (" + fmt(b.nibp_map, 0) + ")");
-      set("nibp-time", b.nibp_time == null ? "" : "cuff " + clock(b.nibp_time));
+      set("hr", show(b.hr, 0));
+      set("hr-source", fromPleth ? "(pleth)" : "");
+      set("spo2", probeOff ? "---" : show(b.spo2, 0));
+      set("rr", leadOff ? "---" : show(b.rr, 0));  // impedance respiration needs the leads
+      set("temp", show(b.temp, 1));
+      set("nibp", b.nibp_sys == null || stale ? "---" : fmt(b.nibp_sys, 0) + "/" + fmt(b.nibp_dia, 0) + " (" + fmt(b.nibp_map, 0) + ")");
+      set("nibp-time", b.nibp_at == null ? "" : timeOfDay(b.nibp_at) + " · " + ago(b.nibp_at) + (b.nibp_mode ? " · " + b.nibp_mode : ""));
+      const etco2 = tile.querySelector(".etco2"), abp = tile.querySelector(".abp");
+      etco2.hidden = b.etco2 == null;
+      abp.hidden = b.abp_sys == null;
+      set("etco2", show(b.etco2, 0));
+      set("abp", b.abp_sys == null || stale ? "---" : fmt(b.abp_sys, 0) + "/" + fmt(b.abp_dia, 0) + " (" + fmt(b.abp_map, 0) + ")");
       tile.querySelector(".patient").textContent = b.patient || "";
-      tile.querySelector(".flags").textContent = (b.flags || []).map((f) => f.replace("_", " ").toUpperCase()).join(" · ");
-      const offline = state.offlineSince !== null;
+      tile.querySelector(".scenario").textContent = b.scenario ? "scenario: " + b.scenario : "";
+      const rhythm = b.rhythm ? (RHYTHM[b.rhythm] || b.rhythm.toUpperCase()) : "";
+      tile.querySelector(".rhythm").textContent = stale || leadOff ? "" :
+        rhythm + (b.pvc_per_min ? " · PVC " + fmt(b.pvc_per_min, 0) + "/min" : "");
+      const words = [];
+      if (leadOff) words.push("LEADS OFF");
+      if (probeOff) words.push("SpO2 PROBE OFF");
+      if (artefact) words.push("ARTEFACT");
+      for (const f of flags) {
+        if (!["lead_off", "probe_off"].includes(f) && !f.startsWith("artifact") && !f.startsWith("artefact") && !f.includes("pleth")) {
+          words.push(f.replace(/_/g, " ").toUpperCase());
+        }
+      }
+      tile.querySelector(".flags").textContent = words.join(" · ");
+      tile.dataset.artefact = String(artefact);
       tile.dataset.stale = String(Boolean(b.stale) || offline);
       tile.dataset.offline = String(offline);
       tile.querySelector(".stale-label").textContent = offline
-        ? "NO CONNECTION: last values, from before " + state.offlineSince.toLocaleTimeString()
-        : b.stale ? "NO DATA" : "";
+        ? "NO CONNECTION: last values, from before " + state.offlineSince.toLocaleTimeString([], { hour12: false })
+        : b.stale ? "No signal" : "";
       const news = tile.querySelector(".news2");
-      news.dataset.band = b.news2 ? b.news2.band : "none";
-      news.textContent = b.news2 ? "NEWS2 " + b.news2.total + (b.news2.complete ? "" : "+") + " " + b.news2.band : "NEWS2 —";
-      const top = highestAlarm(bed);
+      const n = b.news2;
+      news.dataset.band = n ? n.band : "none";
+      news.textContent = n ? "NEWS2 " + n.total + (n.complete ? "" : "+") + " " + n.band + " · " + timeOfDay(n.at) : "NEWS2 —";
+      news.title = n ? "scored at " + new Date(n.at * 1000).toLocaleTimeString([], { hour12: false }) + " (" + n.trigger + ")" +
+        (n.assumed && n.assumed.length ? "; assumed " + n.assumed.join(", ") : "") +
+        (n.missing && n.missing.length ? "; not measured: " + n.missing.join(", ") : "") : "";
+      news.dataset.assumed = n && n.assumed ? String(n.assumed.length) : "0";
+      // alarms: the tile's border and label from its top entry; each numeric in alarm coloured
+      const list = open.get(bed) || [];
+      const top = topAlarm(list);
       tile.dataset.priority = top ? top.priority : "none";
-      tile.querySelector(".alarm-label").textContent =
-        top ? SYMBOL[top.priority] + " " + top.priority.toUpperCase() + (top.state === "silenced" ? " (silenced)" : "") + ": " + top.condition : "";
+      tile.dataset.alarmState = top ? top.state : "none";
+      tile.querySelector(".alarm-label").textContent = top
+        ? SYMBOL[top.priority] + " " + top.condition +
+          (top.limit != null ? " " + limitText(top).slice(limitText(top).indexOf(" ") + 1) : "") +
+          (top.state === "acknowledged" ? " · ACK" : top.state === "silenced" ? " · SILENCED" : "")
+        : "";
+      // not by colour alone: IEC's priority marking in the text, and the priority in words for
+      // a screen reader
+      const label = tile.querySelector(".alarm-label");
+      if (top) label.setAttribute("aria-label", top.priority + " priority alarm: " + label.textContent);
+      else label.removeAttribute("aria-label");
+      const inAlarm = new Map();
+      for (const a of list) {
+        const box = PARAM_BOX[a.parameter];
+        if (box && (!inAlarm.has(box) || RANK[a.priority] > RANK[inAlarm.get(box).priority])) inAlarm.set(box, a);
+      }
+      for (const div of tile.querySelectorAll(".numerics [data-param]")) {
+        const a = inAlarm.get(div.dataset.param);
+        div.dataset.alarm = a ? a.priority : "none";
+        div.dataset.alarmState = a ? a.state : "none";
+      }
+      const left = pausedFor(bed);
+      tile.dataset.paused = String(left !== null);
+      tile.querySelector(".pause-label").textContent = left === null ? "" : "AUDIO PAUSED " + mmss(left);
+      tile.querySelector(".pause-btn").textContent = left === null ? "Audio pause 2 min" : "Resume audio";
       if (top) alarming += 1;
       if (b.ward) wardTile(tile, b);
     }
@@ -217,51 +379,91 @@
 
   // -- alarms ---------------------------------------------------------------------------------
 
+  // alarm_id -> its list item, kept and updated in place: the list shows live values, and a
+  // button replaced under a nurse's pointer ten times a second could not be clicked
+  const alarmNodes = new Map();
+
   function alarmItem(a) {
-    const li = document.createElement("li");
+    let node = alarmNodes.get(a.alarm_id);
+    if (!node) {
+      const li = document.createElement("li");
+      const what = document.createElement("div");
+      what.className = "what";
+      const value = document.createElement("div");
+      value.className = "value";
+      const st = document.createElement("div");
+      st.className = "state";
+      li.append(what, value, st);
+      node = { li, what, value, st, actions: null, actionsFor: null };
+      alarmNodes.set(a.alarm_id, node);
+    }
+    const { li } = node;
     li.dataset.priority = a.priority;
     li.dataset.alarmId = a.alarm_id;
     li.dataset.state = a.state;
-    const what = document.createElement("div");
-    what.className = "what";
-    const value = a.value == null ? "" : " " + fmt(a.value, 1) + (a.limit == null ? "" : " (limit " + fmt(a.limit, 1) + ")");
-    what.textContent = SYMBOL[a.priority] + (a.ward ? " " + a.ward + " · Bed " + a.ward_bed : " Bed " + a.bed) + ": " + a.condition + value;
-    const st = document.createElement("div");
-    st.className = "state";
+    li.dataset.bed = String(a.bed);
+    const live = liveValue(a), worst = worstValue(a);
+    li.dataset.live = live == null ? "" : String(live);
+    li.dataset.worst = worst == null ? "" : String(worst);
+    const patient = (state.beds.get(a.bed) || {}).patient;
+    setText(node.what, SYMBOL[a.priority] + (a.ward ? " " + a.ward + " · Bed " + a.ward_bed : " Bed " + a.bed) + (patient ? " · " + patient : "") + ": " + a.condition);
+    setText(node.value, a.limit != null || a.value != null || live != null
+      ? limitText(a) + (worst != null ? " · worst " + fmt(worst, digits(a.parameter)) : "") + (a.artefact ? " · ARTEFACT?" : "")
+      : "");
     let text = a.priority + " · " + a.state;
     if (a.acked_by) text += " by " + a.acked_by;
+    if (a.state === "acknowledged" && a.resound_at != null) text += " · sounds again in " + mmss(a.resound_at - Date.now() / 1000);
     if (a.state === "silenced" && a.silenced_by) text += " by " + a.silenced_by;
     if (a.source === "station") text += " · technical";
-    text += " · " + new Date(a.raised_at * 1000).toLocaleTimeString();
-    st.textContent = text;
-    li.append(what, st);
-    if (a.state === "active" || a.state === "silenced") {
-      const actions = document.createElement("div");
-      actions.className = "actions";
-      const ack = document.createElement("button");
-      ack.type = "button";
-      ack.textContent = "Acknowledge";
-      ack.addEventListener("click", () => send({ type: "ack", alarm_id: a.alarm_id, user: who() }));
-      actions.append(ack);
-      if (a.state === "active") {
-        const silence = document.createElement("button");
-        silence.type = "button";
-        silence.textContent = "Silence 2 min";
-        silence.addEventListener("click", () => send({ type: "silence", alarm_id: a.alarm_id, user: who(), seconds: 120 }));
-        actions.append(silence);
+    if (a.state !== "cleared" && !a.condition_present) text += " · condition ended (latched)";
+    text += " · " + new Date(a.raised_at * 1000).toLocaleTimeString([], { hour12: false });
+    if (a.raises > 1) text += " · raised " + a.raises + "×";
+    setText(node.st, text);
+    if (node.actionsFor !== a.state) {  // the buttons change only with the state
+      if (node.actions) node.actions.remove();
+      node.actions = null;
+      node.actionsFor = a.state;
+      if (a.state === "active" || a.state === "silenced") {
+        const actions = document.createElement("div");
+        actions.className = "actions";
+        const ack = document.createElement("button");
+        ack.type = "button";
+        ack.textContent = "Acknowledge";
+        ack.addEventListener("click", () => send({ type: "ack", alarm_id: a.alarm_id, user: who() }));
+        actions.append(ack);
+        if (a.state === "active") {
+          const silence = document.createElement("button");
+          silence.type = "button";
+          silence.textContent = "Silence 2 min";
+          silence.addEventListener("click", () => send({ type: "silence", alarm_id: a.alarm_id, user: who(), seconds: 120 }));
+          actions.append(silence);
+        }
+        li.append(actions);
+        node.actions = actions;
       }
-      li.append(actions);
     }
     return li;
   }
 
+  function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
+
   function who() { return $("user").value.trim() || "nurse"; }
 
   function drawAlarms() {
-    const order = { active: 0, silenced: 1, acknowledged: 2, cleared: 3 };
+    // priority first, so a silenced or acknowledged red alarm never sorts below an active
+    // yellow one; within a priority what still needs a nurse; cleared entries last
     const items = [...state.alarms.values()].sort((a, b) =>
-      (order[a.state] - order[b.state]) || (RANK[b.priority] - RANK[a.priority]) || (b.raised_at - a.raised_at));
-    alarmList.replaceChildren(...items.slice(0, 60).map(alarmItem));
+      ((a.state === "cleared") - (b.state === "cleared")) || (RANK[b.priority] - RANK[a.priority]) ||
+      (STATE_RANK[a.state] - STATE_RANK[b.state]) || (b.raised_at - a.raised_at));
+    const shown = items.slice(0, 60).map(alarmItem);
+    const current = alarmList.children;
+    if (current.length !== shown.length || shown.some((li, i) => current[i] !== li)) {
+      alarmList.replaceChildren(...shown);
+    }
+    if (alarmNodes.size > 4 * 60) {  // forget the items of entries no longer shown
+      const keep = new Set(shown);
+      for (const [id, node] of alarmNodes) if (!keep.has(node.li)) alarmNodes.delete(id);
+    }
   }
 
   // -- network panel --------------------------------------------------------------------------
@@ -336,44 +538,165 @@
 
   // -- trends (BokehJS, served by the station from the installed bokeh) -----------------------
 
+  // one small chart per parameter (each on its own axis), all sharing the time axis, and NEWS2
+  // per observation set; each alarm raised is a triangle on its parameter's chart, in its colour
+  const TRENDS = [
+    { key: "hr", title: "HR /min", lines: [["hr", "#1b9e3e"]] },
+    { key: "spo2", title: "SpO2 %", lines: [["spo2", "#0b7fab"]] },
+    { key: "rr", title: "RR /min", lines: [["rr", "#b8860b"]] },
+    { key: "temp", title: "Temp °C", lines: [["temp", "#777"]] },
+    { key: "nibp", title: "NIBP mmHg", lines: [["nibp_sys", "#c2185b"], ["nibp_map", "#e57399"], ["nibp_dia", "#f3a6c0"]] },
+    { key: "news2", title: "NEWS2", lines: [] },
+  ];
+  const MARK_COLOUR = { high: "#e53935", medium: "#f9a825", low: "#00acc1" };
   let trend = null;
 
   async function showTrend(bed) {
     state.trendBed = bed;
-    $("trend-bed").textContent = "Bed " + bed + ", retained history";
+    const patient = (state.beds.get(bed) || {}).patient;
+    $("trend-bed").textContent = "Bed " + bed + (patient ? " · " + patient : "") + ", retained history";
+    $("obs-form").hidden = false;
     if (!window.Bokeh || !window.Bokeh.Plotting) {
       $("trend").textContent = "BokehJS did not load, so trends cannot be drawn.";
       return;
     }
     if (!trend) {
-      const source = new Bokeh.ColumnDataSource({ data: { t: [], hr: [], spo2: [], rr: [] } });
-      const plot = Bokeh.Plotting.figure({
-        height: 240, sizing_mode: "stretch_width", x_axis_type: "datetime",
-        tools: "pan,wheel_zoom,box_zoom,reset", title: "",
-      });
-      plot.line({ field: "t" }, { field: "hr" }, { source, line_color: "#1b9e3e", line_width: 2, legend_label: "HR" });
-      plot.line({ field: "t" }, { field: "spo2" }, { source, line_color: "#0b7fab", line_width: 2, legend_label: "SpO2" });
-      plot.line({ field: "t" }, { field: "rr" }, { source, line_color: "#b8860b", line_width: 2, legend_label: "RR" });
+      // each chart is its own Bokeh document (one per holder), so they cannot share a range
+      // object: each has its own, set to the same span at every refresh
+      const sources = {}, marks = {}, ranges = [];
       $("trend").replaceChildren();
-      await Bokeh.Plotting.show(plot, $("trend"));
-      trend = { source, plot };
+      for (const spec of TRENDS) {
+        const data = { t: [] };
+        for (const [field] of spec.lines) data[field] = [];
+        if (spec.key === "news2") { data.total = []; }
+        sources[spec.key] = new Bokeh.ColumnDataSource({ data });
+        marks[spec.key] = new Bokeh.ColumnDataSource({ data: { t: [], y: [], colour: [] } });
+        const x_range = new Bokeh.Range1d({ start: Date.now() - 60_000, end: Date.now() });
+        ranges.push(x_range);
+        const plot = Bokeh.Plotting.figure({
+          height: spec.key === "news2" ? 120 : 105, sizing_mode: "stretch_width", x_axis_type: "datetime",
+          x_range, tools: "", title: spec.title, toolbar_location: null,
+          min_border_left: 50,
+        });
+        plot.title.text_font_size = "11px";
+        for (const [field, colour] of spec.lines) {
+          plot.line({ field: "t" }, { field }, { source: sources[spec.key], line_color: colour, line_width: 2 });
+        }
+        if (spec.key === "news2") {
+          plot.step({ field: "t" }, { field: "total" }, "after", { source: sources.news2, line_color: "#8e24aa", line_width: 2 });
+          plot.scatter({ field: "t" }, { field: "total" }, { source: sources.news2, size: 5, fill_color: "#8e24aa", line_color: null });
+        }
+        plot.scatter({ field: "t" }, { field: "y" }, { source: marks[spec.key], marker: "triangle", size: 11,
+          fill_color: { field: "colour" }, line_color: "#111" });
+        const holder = document.createElement("div");
+        holder.className = "trend-plot";
+        holder.dataset.trend = spec.key;
+        $("trend").append(holder);
+        await Bokeh.Plotting.show(plot, holder);
+      }
+      trend = { sources, marks, ranges };
     }
     await refreshTrend();
   }
 
+  function nearest(ts, ys, t) {
+    let best = null, bestDt = Infinity;
+    for (let i = 0; i < ts.length; i++) {
+      const dt = Math.abs(ts[i] - t);
+      if (dt < bestDt && ys[i] != null) { bestDt = dt; best = ys[i]; }
+    }
+    return best;
+  }
+
   async function refreshTrend() {
     if (!trend || state.trendBed == null) return;
-    const resp = await fetch("api/beds/" + state.trendBed + "/history");
+    const bed = state.trendBed;
+    const [hResp, nResp, aResp] = await Promise.all([
+      fetch("api/beds/" + bed + "/history"), fetch("api/beds/" + bed + "/news2"),
+      fetch("api/alarms/history?bed=" + bed + "&limit=2000")]);
+    if (!hResp.ok || !nResp.ok || !aResp.ok) return;
+    const h = await hResp.json(), n = await nResp.json(), a = await aResp.json();
+    const t = h.t.map((x) => x * 1000);
+    for (const spec of TRENDS) {
+      if (spec.key === "news2") continue;
+      const data = { t };
+      for (const [field] of spec.lines) data[field] = h[field];
+      trend.sources[spec.key].data = data;
+    }
+    trend.sources.news2.data = { t: n.sets.map((x) => x.at * 1000), total: n.sets.map((x) => x.total) };
+    const marks = {};
+    for (const spec of TRENDS) marks[spec.key] = { t: [], y: [], colour: [] };
+    for (const r of a.history) {
+      if (r.what !== "raised" || !r.condition) continue;
+      const box = PARAM_BOX[r.parameter] || "hr";  // a rhythm alarm marks the HR chart
+      const field = r.parameter && h[r.parameter] ? r.parameter : (box === "nibp" ? "nibp_sys" : box);
+      const y = r.value != null && r.parameter ? r.value : nearest(h.t, h[field] || [], r.at);
+      if (y == null || !marks[box]) continue;
+      marks[box].t.push(r.at * 1000);
+      marks[box].y.push(y);
+      marks[box].colour.push(MARK_COLOUR[r.priority] || "#999");
+    }
+    for (const spec of TRENDS) trend.marks[spec.key].data = marks[spec.key];
+    if (t.length > 1) for (const r of trend.ranges) { r.start = t[0]; r.end = t[t.length - 1]; }
+    $("trend").dataset.marks = String(Object.values(marks).reduce((k, m) => k + m.t.length, 0));
+    const latest = n.sets[n.sets.length - 1];
+    $("obs-latest").textContent = latest ? "NEWS2 " + latest.total + " " + latest.band + " at " +
+      new Date(latest.at * 1000).toLocaleTimeString([], { hour12: false }) + " (" + latest.trigger + ")" +
+      (latest.assumed.length ? "; assumed " + latest.assumed.join(", ") : "") : "";
+  }
+
+  $("obs-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    if (state.trendBed == null) return;
+    send({ type: "news2", bed: state.trendBed, supplemental_o2: $("obs-o2").checked,
+      consciousness: $("obs-acvpu").value, user: who() });
+    setTimeout(() => refreshTrend().catch((e) => console.warn("trend:", e)), 500);
+  });
+
+  // -- alarm history --------------------------------------------------------------------------
+
+  async function refreshHistory() {
+    if (!state.historyOpen) return;
+    const resp = await fetch("api/alarms/history?limit=200");
     if (!resp.ok) return;
     const h = await resp.json();
-    trend.source.data = { t: h.t.map((x) => x * 1000), hr: h.hr, spo2: h.spo2, rr: h.rr };
+    $("history-rows").replaceChildren(...h.history.map((r) => row([
+      new Date(r.at * 1000).toLocaleTimeString([], { hour12: false }), String(r.bed),
+      r.condition ? SYMBOL[r.priority] + " " + r.condition : "", r.what,
+      r.value == null ? "" : fmt(r.value, r.what === "audio paused" ? 0 : 1), r.user || "",
+    ])));
   }
+
+  $("history-btn").addEventListener("click", () => {
+    state.historyOpen = !state.historyOpen;
+    $("history").hidden = !state.historyOpen;
+    $("history-btn").textContent = state.historyOpen ? "Hide" : "Show";
+    $("history-btn").setAttribute("aria-expanded", String(state.historyOpen));
+    refreshHistory().catch((e) => console.warn("history:", e));
+  });
+
+  // -- sound and the instructor's view --------------------------------------------------------
+
+  $("sound").addEventListener("click", () => {
+    const btn = $("sound");
+    if (sound.enabled) sound.disable();
+    else if (!sound.enable()) { btn.textContent = "No sound in this browser"; return; }
+    btn.setAttribute("aria-pressed", String(sound.enabled));
+    btn.textContent = sound.enabled ? "Sound on" : "Sound off: enable";
+    sound.update(soundTarget());
+  });
+
+  // the scenario a bed runs is the instructor's business, not the nurse's
+  $("instructor").addEventListener("change", (ev) => {
+    document.body.dataset.instructor = String(ev.target.checked);
+  });
+  document.body.dataset.instructor = "false";
 
   // -- the frame loop -------------------------------------------------------------------------
 
   function frame() {
     if (state.tilesDirty) { state.tilesDirty = false; drawTiles(); }
-    if (state.alarmsDirty) { state.alarmsDirty = false; drawAlarms(); }
+    if (state.alarmsDirty) { state.alarmsDirty = false; drawAlarms(); sound.update(soundTarget()); }
     if (state.statsDirty) { state.statsDirty = false; drawNetwork(); }
     for (const view of state.waveViews.values()) view.draw();
     requestAnimationFrame(frame);
@@ -393,6 +716,15 @@
   }
 
   setInterval(() => { refreshTrend().catch((e) => console.warn("trend:", e)); }, 5000);
+  setInterval(() => { refreshHistory().catch((e) => console.warn("history:", e)); }, 3000);
+  // once a second: the clock, ages and countdowns move even when no message comes
+  function tickSecond() {
+    $("clock").textContent = new Date().toLocaleTimeString([], { hour12: false });
+    state.tilesDirty = state.alarmsDirty = true;
+  }
+  setInterval(tickSecond, 1000);
+  tickSecond();
+  setInterval(() => sound.update(soundTarget()), 250);
   whoAmI().catch((e) => console.warn("who am I:", e));
   connect();
   requestAnimationFrame(frame);

@@ -12,6 +12,12 @@ const CHANNELS = {
   pleth: { color: "#3dd6f5", label: "Pleth", min: 0, max: 1800 },
   resp: { color: "#f5e663", label: "Resp", min: -1100, max: 1100 },
 };
+// channels a bed may add (telemetry v3: capnogram, arterial line), drawn only when they come,
+// scaled to what the strip holds since their units are the device's
+const EXTRA_CHANNELS = {
+  co2: { color: "#e0e0e0", label: "CO₂" },
+  abp: { color: "#ff5252", label: "ABP" },
+};
 
 class WaveChannel {
   constructor(rate) {
@@ -70,10 +76,11 @@ class WaveView {
     if (canvas.width !== width || canvas.height !== height) { canvas.width = width; canvas.height = height; }
     const ctx = canvas.getContext("2d");
     ctx.clearRect(0, 0, width, height);
-    const names = Object.keys(CHANNELS);
+    const extra = Object.keys(this.channels).filter((c) => !(c in CHANNELS)).sort();
+    const names = [...Object.keys(CHANNELS), ...extra];
     const strip = height / names.length;
     names.forEach((name, row) => {
-      const spec = CHANNELS[name];
+      const spec = CHANNELS[name] || autoRange(EXTRA_CHANNELS[name] || { color: "#cccccc", label: name.toUpperCase() }, this.channels[name]);
       const top = row * strip;
       ctx.fillStyle = "#a9b0b8";
       ctx.font = "12px system-ui, sans-serif";
@@ -97,6 +104,13 @@ class WaveView {
   }
 
   remove() { this.root.remove(); }
+}
+
+function autoRange(spec, ch) {
+  let min = Infinity, max = -Infinity;
+  for (const v of ch.data) if (!Number.isNaN(v)) { if (v < min) min = v; if (v > max) max = v; }
+  if (!(max > min)) { min -= 1; max += 1; }
+  return { ...spec, min, max };
 }
 
 window.WaveView = WaveView;

@@ -19,6 +19,12 @@ touched). Cells run one at a time through JupyterLab's own "run cell" command, b
 above happen between cells while the lab's system runs. (Run All would not stop at a learner's
 stub either: JupyterLab sends a cell tagged raises-exception with ``stop_on_error`` off, so the
 kernel runs the cells queued behind it.) A screenshot of each lab goes to ``test-artifacts/``.
+
+Each notebook opens in a page of its own (a fresh JupyterLab, with no BokehJS left over from the
+notebook before), and that page starts loading while the notebook before it runs: JupyterLab's
+start-up and the kernel's overlap with the lab before (:class:`PageLoader`), instead of adding to
+it, which saves a page load and a kernel start per notebook. Every page has a workspace of its
+own, so that two JupyterLab tabs never share one.
 """
 
 from __future__ import annotations
@@ -79,6 +85,13 @@ class JupyterLab:
     def shutdown_kernels(self) -> None:
         for kernel in self.api("GET", "kernels"):
             self.api("DELETE", f"kernels/{kernel['id']}")
+
+    def shutdown_notebook(self, notebook: str) -> None:
+        """End the session (and kernel) of ``notebook`` only: the next notebook's page may
+        already have started its own."""
+        for session in self.api("GET", "sessions"):
+            if session["path"] == notebook:
+                self.api("DELETE", f"sessions/{session['id']}")
 
 
 class Deadline:
@@ -203,6 +216,69 @@ def browser_context():
             browser.close()
 
 
+class LoadingPage:
+    """A notebook's own JupyterLab page, asked for and left to load in the browser: JupyterLab
+    starts, opens the notebook and starts its kernel while the test drives another page."""
+
+    def __init__(self, context, lab: JupyterLab, notebook: str, workspace: str) -> None:
+        self.notebook = notebook
+        self.errors: list[str] = []  # the page's uncaught JavaScript errors, from the start
+        self.page = context.new_page()
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.asked = time.monotonic()
+        # a workspace per page: JupyterLab would otherwise move a second tab of one workspace
+        # to another; ?reset opens it empty of anything a page before left in it
+        self.page.goto(f"{lab.url}lab/workspaces/{workspace}/tree/{notebook}"
+                       f"?reset&token={lab.token}", wait_until="commit")
+
+
+class PageLoader:
+    """Gives each notebook its page, and asks for the next notebook's page as soon as one has
+    opened, so that the next one loads while this one runs. The order is the order in which
+    pytest runs the notebooks (with ``-k``, only the chosen ones)."""
+
+    def __init__(self, context, lab: JupyterLab, order: list[str]) -> None:
+        self.context = context
+        self.lab = lab
+        self.order = order
+        self.loading: dict[str, LoadingPage] = {}
+
+    def page_for(self, notebook: str) -> LoadingPage:
+        """The notebook's page, loading since the notebook before opened (or from now)."""
+        if notebook not in self.loading:
+            self.loading[notebook] = self._ask(notebook)
+        return self.loading.pop(notebook)
+
+    def opened(self, notebook: str) -> None:
+        """``notebook`` has opened: start loading the one after it."""
+        position = self.order.index(notebook) if notebook in self.order else len(self.order)
+        if position + 1 < len(self.order):
+            following = self.order[position + 1]
+            if following not in self.loading:
+                self.loading[following] = self._ask(following)
+
+    def _ask(self, notebook: str) -> LoadingPage:
+        workspace = "course-" + notebook.replace("/", "-").removesuffix(".ipynb")
+        return LoadingPage(self.context, self.lab, notebook, workspace)
+
+    def close(self) -> None:
+        for loading in self.loading.values():
+            loading.page.close()
+        self.loading.clear()
+
+
+@pytest.fixture(scope="module")
+def page_loader(request, jupyterlab, browser_context) -> Iterator[PageLoader]:
+    order = [item.callspec.params["notebook"] for item in request.session.items
+             if item.module is request.module and hasattr(item, "callspec")
+             and "notebook" in item.callspec.params]
+    loader = PageLoader(browser_context, jupyterlab, order)
+    try:
+        yield loader
+    finally:
+        loader.close()
+
+
 # JavaScript run in the page; `jupyterapp` is JupyterLab's application (expose_app_in_browser).
 JS_HELPERS = """
 window.__lab = {
@@ -273,9 +349,9 @@ window.__lab = {
 """
 
 
-def open_notebook(page, lab: JupyterLab, notebook: str, deadline: Deadline) -> list[dict]:
-    """Open the notebook in JupyterLab, wait for its kernel, and list its cells."""
-    page.goto(f"{lab.url}lab/tree/{notebook}?reset&token={lab.token}")
+def open_notebook(page, notebook: str, deadline: Deadline) -> list[dict]:
+    """Wait for the notebook's page (already asked for) to show it with its kernel idle, and
+    list its cells."""
     page.wait_for_function(
         """path => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
                     return w && w.context && w.context.path === path && w.content
@@ -403,15 +479,15 @@ def sliders_follow_both_ways(page, controls: int, deadline: Deadline) -> None:
 
 @pytest.mark.timeout(SERVER_SECONDS + OPEN_SECONDS + LAB_SECONDS + 30)  # the first starts it
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_lab_runs_in_jupyterlab(jupyterlab, browser_context, notebook):
+def test_lab_runs_in_jupyterlab(jupyterlab, page_loader, notebook):
     lab = notebook.removeprefix("instructor/")[:2]
-    page = browser_context.new_page()
-    page_errors: list[str] = []
-    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    loading = page_loader.page_for(notebook)
+    page, page_errors = loading.page, loading.errors
     try:
         opening = Deadline(OPEN_SECONDS)
-        cells = open_notebook(page, jupyterlab, notebook, opening)
-        opened = opening.elapsed
+        cells = open_notebook(page, notebook, opening)
+        opened = opening.elapsed  # what this test waited; the page may have loaded before
+        page_loader.opened(notebook)
         deadline = Deadline(LAB_SECONDS)
         plots, controls, dashboard_checked = [], None, False
         for index, cell in enumerate(cells):
@@ -446,4 +522,4 @@ def test_lab_runs_in_jupyterlab(jupyterlab, browser_context, notebook):
         print(f"{notebook}: opened in {opened:.1f} s, ran in {deadline.elapsed:.1f} s")
     finally:
         page.close()
-        jupyterlab.shutdown_kernels()
+        jupyterlab.shutdown_notebook(notebook)

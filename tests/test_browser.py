@@ -72,7 +72,8 @@ def canvas_pixels(page, selector: str) -> str:
 
 def test_waveforms_sweep_and_a_scenario_alarm_acknowledged_shows_on_a_second_page(chromium):
     # af_rvr goes into AF at 146/min 20 s after admission; at 10x that is 2 s from now, and
-    # the HR HIGH alarm follows after its 5 s (simulated) alarm delay
+    # the HR HIGH alarm (medium: a limit alarm) follows after its 5 s (simulated) alarm delay,
+    # beside the AFIB rhythm alarm
     config = SystemConfig(StationConfig(http_port=0, udp_port=0, tcp_port=0),
                           WardConfig(beds=2, scenario="af_rvr,stable_adult", waves=True,
                                      speed=10.0))
@@ -87,7 +88,7 @@ def test_waveforms_sweep_and_a_scenario_alarm_acknowledged_shows_on_a_second_pag
         first.wait_for_function(
             "([sel, before]) => document.querySelector(sel).toDataURL() !== before",
             arg=['canvas[data-bed="1"]', before], timeout=10_000)
-        item = '#alarm-list li[data-state="active"][data-priority="high"]'
+        item = '#alarm-list li[data-state="active"][data-priority="medium"]:has-text("HR HIGH")'
         first.wait_for_selector(item, timeout=15_000)
         assert "Bed 1 · " in first.locator(item).first.text_content()
         assert "HR HIGH" in first.locator(item).first.text_content()

@@ -294,10 +294,10 @@ def test_a_packet_is_shown_field_by_field_in_the_courses_layout():
                     numerics=TelemetryNumerics(hr=61, spo2=99, rr=12, temp=36.8))
     text = packet_fields(Telemetry(bytes(pkt)), fields={"TelemetryNumerics": ["hr", "temp"]})
     assert text.splitlines() == [
-        "Telemetry", "  magic       0x5653", "  version     2", "  type        1",
+        "Telemetry", "  magic       0x5653", "  version     3", "  type        1",
         "  flags       0", "  key_id      0", "  bed         7", "  device_id   1007",
         "  seq         5", "  sent_at_us  1764000000000000", "  boot_id     0",
-        "  body_len    36",
+        "  body_len    58",
         "  numerics    TelemetryNumerics, below",
         "TelemetryNumerics", "  hr    61.00", "  temp  36.80"]   # a float32 36.79999923706055
     assert "tag" not in text, "an unsigned datagram carries no tag, so none is shown"

@@ -180,6 +180,7 @@ def test_vt_degenerates_to_vf_then_asystole_with_red_alarms_in_budget():
     assert run.at(4.9).abp_sys < run.at(2).abp_sys - 25
     vf = run.at(6)
     assert vf.rhythm == "vf" and vf.spo2 is None and vf.abp_sys < 25
+    assert vf.nibp_time == 300 and vf.nibp_sys is None, "the cuff finds no pulse to measure"
     for condition, onset in (("VT", 180), ("VF", 300), ("ASYSTOLE", 1200)):
         t, alarm = run.first(condition)
         assert alarm.priority == "high" and alarm.parameter is None

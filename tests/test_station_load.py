@@ -139,4 +139,5 @@ def test_the_snapshot_a_dashboard_gets_is_joined_from_each_beds_encoding_and_say
     joined = json.loads(station.snapshot_message())
     monkeypatch.undo()
     assert joined == json.loads(encode({"type": "snapshot", **station.snapshot()}))
-    assert len(encodings) == 2, "the alarms and the statistics; no bed encoded again"
+    assert len(encodings) == 3, \
+        "the alarms, the audio pauses and the statistics; no bed encoded again"

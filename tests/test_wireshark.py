@@ -42,6 +42,7 @@ from vitalsim.protocol.alarm_channel import (
 )
 from vitalsim.protocol.alarm_channel import Ack as AckFrame
 from vitalsim.protocol.telemetry import NumericsMessage, WaveMessage, decode, encode
+from vitalsim.rhythms import RHYTHM_CODE
 
 ROOT = Path(__file__).resolve().parent.parent
 DISSECTOR = ROOT / "wireshark" / "vitalsim.lua"
@@ -90,6 +91,10 @@ def codec_telemetry(data: bytes) -> dict[str, object]:
                 for name, mask in FLAG_NAMES.items()})
     if isinstance(msg, NumericsMessage):
         out.update({name: getattr(msg, name) for name in NUMERIC_CODES})
+        # the rhythm and the PVC count as their bytes: tshark prints a field's raw value
+        out["rhythm"] = 0 if msg.rhythm is None else RHYTHM_CODE[msg.rhythm]
+        out["pvc_per_min"] = telemetry.PVC_NOT_COUNTED if msg.pvc_per_min is None \
+            else msg.pvc_per_min
     else:
         assert isinstance(msg, WaveMessage)
         head = dict(zip(WAVE_NAMES, telemetry.WAVE_HEAD.unpack_from(data, telemetry.HEADER.size),
@@ -210,26 +215,31 @@ def test_the_generator_follows_the_layout_tables(monkeypatch, tmp_path):
     dissector after one regeneration, at the right offsets, with no other change."""
     import enum
 
-    numerics = (*telemetry.NUMERICS_FIELDS, ("etco2", "f"))
+    numerics = (*telemetry.NUMERICS_FIELDS, ("cvp", "f"))  # central venous pressure
     monkeypatch.setattr(telemetry, "NUMERICS_FIELDS", numerics)
     monkeypatch.setattr(telemetry, "NUMERICS_BODY", struct.Struct(
         "!" + "".join(c for _, c in numerics)))
-    monkeypatch.setattr(telemetry, "CHANNELS", (*telemetry.CHANNELS, "co2"))
-    extended = enum.IntFlag("Flags", {**{f.name: f.value for f in Flags}, "PACED": 0x08})
+    monkeypatch.setattr(telemetry, "CHANNELS", (*telemetry.CHANNELS, "cvp"))
+    extended = enum.IntFlag("Flags", {**{f.name: f.value for f in Flags}, "PACED": 0x10})
     monkeypatch.setattr(wireshark, "Flags", extended)
     lua = tmp_path / "vitalsim.lua"
     lua.write_text(wireshark.generate(), encoding="utf-8")
-    body = struct.pack("!7fdf", 72, 97, 14, 36.8, 120, 80, 93, 5.0, 38.5)
-    header = telemetry.HEADER.pack(telemetry.MAGIC, telemetry.VERSION, 1, 0x09, 0, 4, 1004, 9,
+    nan = float("nan")
+    body = telemetry.NUMERICS_BODY.pack(72, 97, 14, 36.8, 120, 80, 93, 5.0, 38.5, 14, nan, nan,
+                                        nan, RHYTHM_CODE["sinus"], 3, 8.5)
+    header = telemetry.HEADER.pack(telemetry.MAGIC, telemetry.VERSION, 1, 0x11, 0, 4, 1004, 9,
                                    1_764_000_000_000_000, 1_763_999_000_000_000, len(body))
     pcap = tmp_path / "extended.pcap"
     wrpcap(str(pcap), [Ether() / IP(dst="127.0.0.1") / UDP(sport=40000, dport=5005) /
                        (header + body)])
-    shown = fields(pcap, ["vitalsim.telemetry.etco2", "vitalsim.telemetry.nibp_time",
+    shown = fields(pcap, ["vitalsim.telemetry.cvp", "vitalsim.telemetry.nibp_time",
+                          "vitalsim.telemetry.rhythm", "vitalsim.telemetry.pvc_per_min",
                           "vitalsim.telemetry.flags.paced", "_ws.expert.message"],
                    dissector=lua)[1]
-    assert shown["vitalsim.telemetry.etco2"] == ["38.5"]
+    assert shown["vitalsim.telemetry.cvp"] == ["8.5"]
     assert shown["vitalsim.telemetry.nibp_time"] == ["5"]
+    assert shown["vitalsim.telemetry.rhythm"] == [str(RHYTHM_CODE["sinus"])]
+    assert shown["vitalsim.telemetry.pvc_per_min"] == ["3"]
     assert shown["vitalsim.telemetry.flags.paced"] in (["1"], ["True"])
     assert "_ws.expert.message" not in shown, shown
 
@@ -383,8 +393,8 @@ def test_a_sequence_gap_is_expert_info_on_the_datagram_that_reveals_it(tmp_path)
 
 def test_malformed_datagrams_show_expert_info_not_a_lua_error(tmp_path):
     good = encode(numerics(1))
-    v3 = bytearray(good)
-    v3[2] = 3
+    unknown_version = bytearray(good)
+    unknown_version[2] = telemetry.VERSION + 1
     too_long_body = bytearray(good)
     struct.pack_into("!H", too_long_body, 32, 1000)
     wave = bytearray(encode(WaveMessage(1001, 1, 2, 1.0, 0, "ecg", 250, 0,
@@ -396,7 +406,7 @@ def test_malformed_datagrams_show_expert_info_not_a_lua_error(tmp_path):
     oversized = good[:32] + struct.pack("!H", 1300) + bytes(1300)
     cases = {
         "truncated header": good[:20],
-        "version 3": bytes(v3),
+        "a newer version": bytes(unknown_version),
         "body_len beyond the datagram": bytes(too_long_body),
         "wave count beyond its body": bytes(wave),
         "unknown channel": bytes(bad_channel),
@@ -409,10 +419,12 @@ def test_malformed_datagrams_show_expert_info_not_a_lua_error(tmp_path):
     shown = expert(pcap)
     expected = {
         "truncated header": ("vitalsim.telemetry.short", "20 bytes, a header needs 34"),
-        "version 3": ("vitalsim.telemetry.bad_version", "version 3; this dissector reads "
-                      f"version {telemetry.VERSION}"),
+        "a newer version": ("vitalsim.telemetry.bad_version",
+                            f"version {telemetry.VERSION + 1}; this dissector reads "
+                            f"version {telemetry.VERSION}"),
         "body_len beyond the datagram": ("vitalsim.telemetry.length",
-                                         "70 bytes, the header says 1034"),
+                                         f"{len(good)} bytes, the header says "
+                                         f"{telemetry.HEADER.size + 1000}"),
         "wave count beyond its body": ("vitalsim.telemetry.length", "50 samples need 110"),
         "unknown channel": ("vitalsim.telemetry.bad_body", "unknown waveform channel 99"),
         "over the 1200-byte bound": ("vitalsim.telemetry.length", "above the bound of 1200"),

@@ -13,7 +13,7 @@
 
 local LAYOUT = {
   magic = 0x5653,
-  version = 2,
+  version = 3,
   max_datagram = 1200,
   tag_len = 16,
   telemetry_port = 5005,
@@ -31,7 +31,7 @@ local LAYOUT = {
     {name = "boot_id", ftype = "uint64", offset = 24, size = 8},
     {name = "body_len", ftype = "uint16", offset = 32, size = 2},
   },
-  numerics_size = 36,
+  numerics_size = 58,
   numerics = {
     {name = "hr", ftype = "float", offset = 0, size = 4},
     {name = "spo2", ftype = "float", offset = 4, size = 4},
@@ -41,6 +41,13 @@ local LAYOUT = {
     {name = "nibp_dia", ftype = "float", offset = 20, size = 4},
     {name = "nibp_map", ftype = "float", offset = 24, size = 4},
     {name = "nibp_time", ftype = "double", offset = 28, size = 8},
+    {name = "etco2", ftype = "float", offset = 36, size = 4},
+    {name = "awrr", ftype = "float", offset = 40, size = 4},
+    {name = "abp_sys", ftype = "float", offset = 44, size = 4},
+    {name = "abp_dia", ftype = "float", offset = 48, size = 4},
+    {name = "abp_map", ftype = "float", offset = 52, size = 4},
+    {name = "rhythm", ftype = "uint8", offset = 56, size = 1},
+    {name = "pvc_per_min", ftype = "uint8", offset = 57, size = 1},
   },
   wave_head_size = 10,
   wave = {
@@ -54,11 +61,13 @@ local LAYOUT = {
   types = {[1] = "numerics", [2] = "wave"},
   type_numerics = 1,
   type_wave = 2,
-  channels = {[1] = "ecg", [2] = "pleth", [3] = "resp"},
+  channels = {[1] = "ecg", [2] = "pleth", [3] = "resp", [4] = "co2", [5] = "abp"},
+  rhythms = {[0] = "not labelled", [1] = "sinus", [2] = "sinus_brady", [3] = "sinus_tachy", [4] = "af", [5] = "flutter", [6] = "svt", [7] = "block2", [8] = "block3", [9] = "vt", [10] = "vf", [11] = "asystole"},
   flags = {
     {name = "probe_off", mask = 0x01},
     {name = "lead_off", mask = 0x02},
     {name = "artifact", mask = 0x04},
+    {name = "hr_from_pleth", mask = 0x08},
   },
   alarm_port = 5006,
   alarm_version = 1,
@@ -83,7 +92,7 @@ local alarm = Proto("vitalsim.alarm", "Vital-signs alarm channel (vitalsim)")
 
 local T = {}          -- field name -> ProtoField
 local T_ORDER = {}    -- every ProtoField, for telemetry.fields
-local VALUES = {type = LAYOUT.types, channel = LAYOUT.channels}
+local VALUES = {type = LAYOUT.types, channel = LAYOUT.channels, rhythm = LAYOUT.rhythms}
 
 local function telemetry_field(spec)
   local abbr = "vitalsim.telemetry." .. spec.name

@@ -23,6 +23,7 @@ from importlib.resources import files
 from ..flags import Flags
 from ..layers import DEFAULT_ALARM_PORT, DEFAULT_TELEMETRY_PORT
 from ..protocol import alarm_channel, telemetry
+from ..rhythms import RHYTHM_OF_CODE
 
 #: struct codes of the tables, as Wireshark's ProtoField constructors
 PROTOFIELD = {"B": "uint8", "H": "uint16", "I": "uint32", "Q": "uint64",
@@ -76,6 +77,7 @@ def layout() -> str:
         f"  type_numerics = {telemetry.TYPE_NUMERICS},",
         f"  type_wave = {telemetry.TYPE_WAVE},",
         f"  channels = {_names(channels)},",
+        f"  rhythms = {_names({0: 'not labelled', **RHYTHM_OF_CODE})},",
         "  flags = {",
         *flags,
         "  },",

@@ -14,7 +14,7 @@ local alarm = Proto("vitalsim.alarm", "Vital-signs alarm channel (vitalsim)")
 
 local T = {}          -- field name -> ProtoField
 local T_ORDER = {}    -- every ProtoField, for telemetry.fields
-local VALUES = {type = LAYOUT.types, channel = LAYOUT.channels}
+local VALUES = {type = LAYOUT.types, channel = LAYOUT.channels, rhythm = LAYOUT.rhythms}
 
 local function telemetry_field(spec)
   local abbr = "vitalsim.telemetry." .. spec.name

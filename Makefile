@@ -9,6 +9,8 @@ PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 BEDS   ?= 8
+# make test's pytest-xdist workers (conftest.py says what stays together); WORKERS=0: one process
+WORKERS ?= 3
 
 .PHONY: demo test lint unit labs browser lab bench captures clean lock test-latest learner-bundle doctor
 
@@ -34,7 +36,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check --no-cache .
-	$(PY) -m pytest -p no:cacheprovider tests labs --nbval-lax --nbval-current-env
+	$(PY) -m pytest -p no:cacheprovider -n $(WORKERS) --dist loadgroup --durations=20 \
+	  tests labs --nbval-lax --nbval-current-env
 
 lint: $(STAMP)
 	$(PY) -m ruff check --no-cache .

@@ -35,7 +35,7 @@ from server.system import System
 VITAL_COLUMNS = ["received_at", "bed", "hr", "spo2", "rr", "temp", "nibp_sys", "sent_at",
                  "news2", "news2_band"]
 ALARM_COLUMNS = ["received_at", "via", "alarm_id", "bed", "condition", "priority", "state",
-                 "raised_at", "updated_at", "condition_present", "source"]
+                 "raised_at", "updated_at", "condition_present", "source", "raises"]
 
 
 def ws_url(system: System) -> str:
@@ -122,7 +122,7 @@ class DashboardRecorder:
             for via, a in entries:
                 rows.append([at, via, a["alarm_id"], a["bed"], a["condition"], a["priority"],
                              a["state"], a["raised_at"], a["updated_at"], a["condition_present"],
-                             a["source"]])
+                             a["source"], a.get("raises", 1)])
         return pd.DataFrame(rows, columns=ALARM_COLUMNS)
 
 
@@ -213,24 +213,46 @@ async def drain(system: System, recorder: DashboardRecorder | None = None, *,
 
 def undelivered_alarms(system: System, recorder: DashboardRecorder) -> list[str]:
     """Ids of the device alarm events in the station's journal that the recorder has not seen,
-    either pushed or, for those before it connected, on the board in its snapshot. A raise is
-    seen when its alarm entry arrives; a clear when the entry arrives with
-    ``condition_present`` false (a cleared event's id is its raise's id plus "c")."""
+    either pushed or, for those before it connected, on the board in its snapshot.
+
+    The board keeps one entry per bed and condition: the entry has the id of the raise that
+    began it, and later raises of the same condition fold into it, counted by ``raises``. So the
+    k-th raise of an entry is seen when the entry arrives with ``raises`` of at least k, and the
+    clear that follows it (a cleared event's id is its raise's id plus "c") when the entry
+    arrives with ``raises`` above k, or equal to k with ``condition_present`` false. Counting
+    makes this hold when a dashboard that fell behind gets only an entry's latest state."""
     assert system.station.journal is not None
     seen = recorder.alarms()
-    seen_ids = set(seen["alarm_id"])
-    cleared_ids = set(seen.loc[~seen["condition_present"].astype(bool), "alarm_id"])
+    most: dict[str, int] = {}  # entry id -> the most raises it arrived with
+    cleared: dict[str, int] = {}  # entry id -> the raises it had when it arrived cleared
+    for alarm_id, raises, present in zip(seen["alarm_id"], seen["raises"],
+                                         seen["condition_present"], strict=True):
+        most[alarm_id] = max(most.get(alarm_id, 0), int(raises))
+        if not present:
+            cleared[alarm_id] = max(cleared.get(alarm_id, 0), int(raises))
+    series: dict[tuple[int, str], tuple[str, int]] = {}  # (bed, condition) -> (entry id, k)
+    ordinal: dict[str, tuple[str, int]] = {}  # raise id -> (its entry's id, which raise)
     missing = []
     for e in system.station.journal.events():
         event_id = e["alarm_id"]
         if alarm_source(event_id) == "station":
             continue
-        if e["state"] == "cleared":
-            raise_id = event_id[:-1] if event_id.endswith("c") else event_id
-            if raise_id not in cleared_ids:
+        key = (e["bed"], e["condition"])
+        if e["state"] == "raised":
+            if event_id in most or key not in series:  # it began an entry (or should have)
+                series[key] = (event_id, 1)
+            else:
+                head, k = series[key]
+                series[key] = (head, k + 1)
+            ordinal[event_id] = series[key]
+            head, k = series[key]
+            if most.get(head, 0) < k:
                 missing.append(event_id)
-        elif event_id not in seen_ids:
-            missing.append(event_id)
+        elif e["state"] == "cleared":
+            raise_id = event_id[:-1] if event_id.endswith("c") else event_id
+            head, k = ordinal.get(raise_id, (raise_id, 1))
+            if not (most.get(head, 0) > k or cleared.get(head, 0) >= k):
+                missing.append(event_id)
     return missing
 
 

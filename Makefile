@@ -9,7 +9,8 @@ PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 BEDS   ?= 8
-# make test's pytest-xdist workers (conftest.py says what stays together); WORKERS=0: one process
+# make test's pytest-xdist workers; --dist loadfile keeps a notebook's cells and a test module
+# (its module-scoped fixtures) on one worker. WORKERS=0: one process
 WORKERS ?= 3
 
 .PHONY: demo test lint unit labs browser lab bench captures clean lock test-latest learner-bundle doctor
@@ -36,7 +37,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check --no-cache .
-	$(PY) -m pytest -p no:cacheprovider -n $(WORKERS) --dist loadgroup --durations=20 \
+	$(PY) -m pytest -p no:cacheprovider -n $(WORKERS) --dist loadfile --durations=20 \
 	  tests labs --nbval-lax --nbval-current-env
 
 lint: $(STAMP)

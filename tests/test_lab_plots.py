@@ -1,6 +1,6 @@
 """The labs' BokehJS loader: the installed bokeh's JavaScript, put into the page, nothing fetched.
 
-Whether the plots then draw in a real JupyterLab page is tests/test_jupyterlab.py's question; this
+Whether the plots then draw in a real JupyterLab page is tests/jupyterlab_page.py's question; this
 is what the loader publishes.
 """
 

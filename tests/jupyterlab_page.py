@@ -25,6 +25,11 @@ notebook before), and that page starts loading while the notebook before it runs
 start-up and the kernel's overlap with the lab before (:class:`PageLoader`), instead of adding to
 it, which saves a page load and a kernel start per notebook. Every page has a workspace of its
 own, so that two JupyterLab tabs never share one.
+
+The learner notebooks and the instructor ones are two test modules
+(tests/test_jupyterlab_learner.py, tests/test_jupyterlab_instructor.py), each with its own
+JupyterLab and browser, so that `make test`'s pytest-xdist workers (``--dist loadfile``) run the
+two halves side by side: together they are the longest part of the suite.
 """
 
 from __future__ import annotations
@@ -48,11 +53,9 @@ from tests.browser import ARTIFACTS, CHROMIUM_ARGS, wait_for_tiles_updating
 from tests.requirements import require_chromium
 from vitalsim.waiting import wait_until_blocking
 
-pytestmark = pytest.mark.browser
-
 ROOT = Path(__file__).resolve().parent.parent
 LABS = sorted(p.name for p in (ROOT / "labs").glob("[0-9][0-9]_*.ipynb"))
-NOTEBOOKS = LABS + [f"instructor/{name}" for name in LABS]
+INSTRUCTOR_LABS = [f"instructor/{name}" for name in LABS]
 LAB_SECONDS = 60  # each notebook, from its first cell to its last
 OPEN_SECONDS = 60  # to load JupyterLab's page and start the notebook's kernel
 SERVER_SECONDS = 90  # for JupyterLab to start listening
@@ -254,10 +257,7 @@ class PageLoader:
         position = self.order.index(notebook) if notebook in self.order else len(self.order)
         if position + 1 < len(self.order):
             following = self.order[position + 1]
-            # the learner and instructor halves may run in two pytest-xdist workers
-            # (conftest.py): a worker loads only pages of the half it runs
-            same_half = following.startswith("instructor/") == notebook.startswith("instructor/")
-            if same_half and following not in self.loading:
+            if following not in self.loading:
                 self.loading[following] = self._ask(following)
 
     def _ask(self, notebook: str) -> LoadingPage:
@@ -481,9 +481,12 @@ def sliders_follow_both_ways(page, controls: int, deadline: Deadline) -> None:
     wait_readout(page, loss, "20.00", deadline)
 
 
-@pytest.mark.timeout(SERVER_SECONDS + OPEN_SECONDS + LAB_SECONDS + 30)  # the first starts it
-@pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_lab_runs_in_jupyterlab(jupyterlab, page_loader, notebook):
+#: a test's bound: the first one also starts JupyterLab
+TEST_SECONDS = SERVER_SECONDS + OPEN_SECONDS + LAB_SECONDS + 30
+
+
+def run_lab_in_page(jupyterlab: JupyterLab, page_loader: PageLoader, notebook: str) -> None:
+    """Run ``notebook`` cell by cell in its own JupyterLab page, with the checks above."""
     lab = notebook.removeprefix("instructor/")[:2]
     loading = page_loader.page_for(notebook)
     page, page_errors = loading.page, loading.errors

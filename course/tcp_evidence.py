@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pandas as pd
 from scapy.all import IP, TCP, Packet
@@ -88,3 +89,61 @@ def retransmission_table(packets: Iterable[Packet], *,
                      "carries": group["carries"].iloc[0]})
     columns = ["from", "port", "seq", "len", "sent at packets", "ms until resent", "carries"]
     return pd.DataFrame(rows, columns=columns)
+
+
+@dataclass(frozen=True)
+class HeadOfLine:
+    """One alarm held back behind a lost one, on one connection, as packet numbers of the capture:
+    ``lost`` (the segment's sendings, the first lost), ``behind`` (the next segment, which
+    arrived first), ``dup_ack`` (the station's duplicate ACK for the hole, or None), ``jump`` (the
+    station's ACK that covers both at once) and ``answer`` (the station's segment with both
+    application ACKs)."""
+
+    port: int
+    lost: tuple[int, ...]
+    behind: int
+    dup_ack: int | None
+    jump: int
+    answer: int | None
+    seq: int  # the lost segment's
+    length: int
+    behind_length: int
+    acked_to: int  # the jump's ack number
+    lost_carries: str
+    behind_carries: str
+
+
+def head_of_line(packets: Iterable[Packet], *,
+                 station_port: int = RECORDED_ALARM_PORT) -> HeadOfLine | None:
+    """The first bedside segment with data that was lost and sent again while the next segment
+    of its connection got through before it: what the station's kernel held back until the hole
+    was filled. None if the capture shows no such thing."""
+    packets = list(packets)
+    seg = segment_table(packets, station_port=station_port)
+    for found in tcp_retransmissions(packets):
+        if found.flow[3] != station_port:
+            continue  # the station's own segments
+        port, seq, length = found.flow[1], found.seq, found.length
+        conn = seg[seg.port == port]
+        after = conn[conn.index > found.first_packet]
+        nxt = after[(after["from"] == "bedside") & (after.seq == seq + length) & (after.len > 0)]
+        if nxt.empty or nxt.index[0] > found.packets[-1]:
+            continue  # the next segment was sent only once the hole was filled
+        behind = int(nxt.index[0])
+        behind_length = int(nxt["len"].iloc[0])
+        acks = after[(after["from"] == "station") & (after.index > behind)]
+        moved = acks[acks.ack > seq]
+        if moved.empty or moved.ack.iloc[0] < seq + length + behind_length:
+            continue  # the station ACKed the lost one alone: the next was not waiting
+        jump = int(moved.index[0])
+        dups = acks[(acks.ack == seq) & (acks.index < jump)]
+        name = nxt["carries"].iloc[0]
+        answers = conn[(conn["from"] == "station") & (conn.index >= jump) & (conn.len > 0)
+                       & conn.carries.str.contains(name.replace("ALARM", "ACK"), regex=False)]
+        return HeadOfLine(
+            port=int(port), lost=found.packets, behind=behind,
+            dup_ack=int(dups.index[0]) if not dups.empty else None, jump=jump,
+            answer=int(answers.index[0]) if not answers.empty else None, seq=seq, length=length,
+            behind_length=behind_length, acked_to=int(moved.ack.iloc[0]),
+            lost_carries=seg.loc[found.first_packet, "carries"], behind_carries=name)
+    return None

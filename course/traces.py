@@ -20,6 +20,17 @@ The captures made per student (``PER_STUDENT``):
 
 - ``telemetry-loss.pcap`` (lab 04, Exercise 1): three beds' telemetry after a proxy that drops
   20% of it, as the station receives it.
+- ``alarm-retransmissions.pcap`` (lab 02, section 3, Exercise 3 and its questions): two beds'
+  alarm channels with 20% of the packets towards the station dropped, on the station's side:
+  TCP's retransmissions from both sides, duplicate ACKs, an alarm held back behind a lost one.
+- ``alarm-restart.pcap`` (lab 04, section 2 and Exercise 2): one bed's alarm channel while the
+  station stops for a few seconds: the FIN, SYNs refused with RST as the back-off doubles, the
+  second HELLO with the waiting alarms behind it, and their ACKs.
+
+The alarm channel's captures come from :mod:`course.alarm_traces`: the simulator's monitors and
+the alarm channel's own state machines and codec, carried by a TCP of virtual time
+(:mod:`course.tcp_trace`) with consistent sequence numbers, handshakes, retransmissions and
+closes, which Wireshark and the course's dissector read like the recordings.
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from scapy.packet import Raw
 from scapy.plist import PacketList
 from scapy.utils import wrpcap
 
+from course import alarm_traces
 from course.constants import CAPTURE_SEED, RECORDED_TELEMETRY_PORT, RECORDINGS
 from course.packets import recorded
 from vitalsim.devices.monitor import BedsideMonitor
@@ -49,7 +61,7 @@ STUDENT_VARIABLE = "VITALSIM_STUDENT"
 TRACES_VARIABLE = "VITALSIM_TRACES"
 DEFAULT_FOLDER = Path("traces")
 #: the trace exercises' captures that are made per student
-PER_STUDENT = ("telemetry-loss",)
+PER_STUDENT = ("telemetry-loss", "alarm-retransmissions", "alarm-restart")
 #: a student id names a folder: nothing that could climb out of it
 _STUDENT_ID = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}")
 
@@ -97,7 +109,18 @@ def telemetry_loss(seed: int) -> list:
     return packets
 
 
-GENERATORS = {"telemetry-loss": telemetry_loss}
+def alarm_retransmissions(seed: int) -> list:
+    """Lab 02's capture: the alarm channel of two beds under 20% loss towards the station."""
+    return alarm_traces.alarm_retransmissions(seed, _EPOCH + seed % 3600)
+
+
+def alarm_restart(seed: int) -> list:
+    """Lab 04's capture: one bed's alarm channel across a station restart."""
+    return alarm_traces.alarm_restart(seed, _EPOCH + seed % 3600)
+
+
+GENERATORS = {"telemetry-loss": telemetry_loss, "alarm-retransmissions": alarm_retransmissions,
+              "alarm-restart": alarm_restart}
 
 
 def traces_folder() -> Path:

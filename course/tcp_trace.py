@@ -44,6 +44,7 @@ class _Segment:
     data: bytes = b""
     syn: bool = False
     fin: bool = False
+    sacked_resent: bool = False  # already sent again because a later segment was SACKed
 
     @property
     def length(self) -> int:
@@ -99,15 +100,18 @@ class Wire:
         self.packets.append(pkt)
         if not self.drop(pkt):
             tsval = dict(tcp.options).get("Timestamp", (0, 0))[0]
+            sacked = "SAck" in dict(tcp.options)
             self.at(now + self.delay,
-                    lambda t: self._arrive(src, flags, seq, ack, data, tsval, t))
+                    lambda t: self._arrive(src, flags, seq, ack, data, tsval, t, sacked))
 
     def _arrive(self, src: TcpEnd, flags: str, seq: int, ack: int, data: bytes, tsval: int,
-                now: float) -> None:
+                now: float, sacked: bool = False) -> None:
         key = (src.peer_ip, src.peer_port, src.ip, src.port)
         end = self._ends.get(key)
         if end is not None:
             end._ts_recent = tsval or end._ts_recent
+            if sacked:
+                end.sack_received(ack, now)
             end.receive(flags, seq, ack, data, now)
             return
         if "S" not in flags or "A" in flags or "R" in flags:
@@ -212,7 +216,15 @@ class TcpEnd:
 
     def _ack_now(self, now: float) -> None:
         self._delayed = 0
-        self.wire.send(self, "A", self.snd_nxt, self.rcv_nxt or 0, b"", now)
+        options = None
+        if self._ooo:  # SACK: the first block received beyond the hole
+            left = min(self._ooo)
+            right = left + self._ooo[left].length
+            while right in self._ooo:
+                right += self._ooo[right].length
+            options = self.options(now) + [("NOP", None), ("NOP", None),
+                                           ("SAck", (left % _WRAP, right % _WRAP))]
+        self.wire.send(self, "A", self.snd_nxt, self.rcv_nxt or 0, b"", now, options=options)
 
     def _ack_later(self, now: float) -> None:
         if self.ack_delay <= 0:
@@ -291,6 +303,14 @@ class TcpEnd:
             self.on_data(delivered, now)
         if fin:
             self.on_fin(now)
+
+    def sack_received(self, ack: int, now: float) -> None:
+        """A duplicate ACK that SACKs data beyond ``ack``: the segment at ``ack`` is lost (on a
+        link this fast, a later one could not have overtaken it otherwise). Send it again at
+        once, as Linux's RACK does, rather than wait for the timer; once per segment."""
+        if self.unacked and self.unacked[0].seq == ack and not self.unacked[0].sacked_resent:
+            self.unacked[0].sacked_resent = True
+            self._transmit(self.unacked[0], now)
 
     def _acknowledged(self, ack: int, now: float) -> None:
         if ack <= self.snd_una:

@@ -197,13 +197,13 @@ checks
 # something was missing? Why could it not know sooner?
 
 # %% [markdown] tags=["instructor"]
-# *Model answer* (for the course's recording, where device 1003 lost seq 30 to 33; a student's
-# own capture has its own numbers, the same reasoning).
-# `evidence[evidence.device_id == 1003]` shows seq 29 (packet 81, at 5.816 s) and
-# then seq 34 as the next row: packet 91, the one `first_after(lossy, 1003, 29)` returns, at
-# 6.835 s, about 1 s (five monitor periods at 5x) after seq 29. Until seq 34 arrived, a missing 30
-# looked exactly like a monitor that had not
-# sent yet: UDP has no acknowledgement and no "I sent 24" message, so the only sign of a loss is a
+# *Model answer* (with `D`, `F` and `L` the device and the first and last seq printed above:
+# each capture has its own numbers, the reasoning is the same).
+# `evidence[evidence.device_id == D]` shows seq `F - 1` (its packet number and time) and then
+# seq `L + 1` as the next row: the packet `first_after(lossy, D, F - 1)` returns, about
+# `L - F + 2` monitor periods later (a monitor period is 0.2 s at 5x). Until seq `L + 1` arrived,
+# a missing `F` looked exactly like a monitor that had not sent yet: UDP has no acknowledgement
+# and no "I sent F" message, so the only sign of a loss is a
 # *later* sequence number.
 
 # %% [markdown]

@@ -27,10 +27,16 @@ The captures made per student (``PER_STUDENT``):
   station stops for a few seconds: the FIN, SYNs refused with RST as the back-off doubles, the
   second HELLO with the waiting alarms behind it, and their ACKs.
 
+- ``websocket.pcap`` (lab 03, sections 1 and 2): one dashboard's WebSocket conversation with a
+  two-bed station: the upgrade with its own key, the snapshot and the pushes, a masked
+  ``subscribe`` to one of the beds with its own masking key, and the close handshake.
+
 The alarm channel's captures come from :mod:`course.alarm_traces`: the simulator's monitors and
 the alarm channel's own state machines and codec, carried by a TCP of virtual time
 (:mod:`course.tcp_trace`) with consistent sequence numbers, handshakes, retransmissions and
-closes, which Wireshark and the course's dissector read like the recordings.
+closes, which Wireshark and the course's dissector read like the recordings. The WebSocket
+capture comes from :mod:`course.websocket_traces`: the course's station (not started, on a virtual
+clock) fed by the simulator's monitors, its own messages in frames of the course's encoder.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ from scapy.packet import Raw
 from scapy.plist import PacketList
 from scapy.utils import wrpcap
 
-from course import alarm_traces
+from course import alarm_traces, websocket_traces
 from course.constants import CAPTURE_SEED, RECORDED_TELEMETRY_PORT, RECORDINGS
 from course.packets import recorded
 from vitalsim.devices.monitor import BedsideMonitor
@@ -61,7 +67,7 @@ STUDENT_VARIABLE = "VITALSIM_STUDENT"
 TRACES_VARIABLE = "VITALSIM_TRACES"
 DEFAULT_FOLDER = Path("traces")
 #: the trace exercises' captures that are made per student
-PER_STUDENT = ("telemetry-loss", "alarm-retransmissions", "alarm-restart")
+PER_STUDENT = ("telemetry-loss", "alarm-retransmissions", "alarm-restart", "websocket")
 #: a student id names a folder: nothing that could climb out of it
 _STUDENT_ID = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}")
 
@@ -119,8 +125,13 @@ def alarm_restart(seed: int) -> list:
     return alarm_traces.alarm_restart(seed, _EPOCH + seed % 3600)
 
 
+def websocket(seed: int) -> list:
+    """Lab 03's capture: one dashboard's WebSocket conversation with a two-bed station."""
+    return websocket_traces.websocket(seed, _EPOCH + seed % 3600)
+
+
 GENERATORS = {"telemetry-loss": telemetry_loss, "alarm-retransmissions": alarm_retransmissions,
-              "alarm-restart": alarm_restart}
+              "alarm-restart": alarm_restart, "websocket": websocket}
 
 
 def traces_folder() -> Path:

@@ -14,9 +14,10 @@ from scapy.all import IP, TCP, rdpcap
 
 from course.__main__ import main
 from course.capture_analysis import longest_gap, tcp_retransmissions, telemetry_gaps
-from course.constants import RECORDED_ALARM_PORT, RECORDINGS
+from course.constants import RECORDED_ALARM_PORT, RECORDED_HTTP_PORT, RECORDINGS
 from course.tcp_evidence import head_of_line, restart_landmarks, segment_table, station_resend
 from course.traces import PER_STUDENT, student_seed, student_traces, write_traces
+from course.websocket import http_head, iter_frames, tcp_streams
 from course.wireshark import tshark_fields
 from tests.labcells import run_cell
 from tests.requirements import require_tshark
@@ -337,3 +338,101 @@ def test_each_students_alarm_captures_show_what_the_labs_ask_about(traces_env):
         assert set(seg["from"]) == {"bedside", "station"} and seg.port.nunique() == 2
         marks = restart_landmarks(traces.read("alarm-restart"))
         assert len(marks.refused) >= 2 and len(marks.waiting) >= 2 and marks.acked is not None
+
+
+# -- lab 03: the WebSocket conversation -----------------------------------------------------
+
+
+def lab03_capture(monkeypatch, student: str | None, *, accept=None, frames=None) -> dict:
+    """Lab 03's cells that read websocket.pcap (whose comes from VITALSIM_STUDENT), without the
+    live station: the handshake read, Exercise 1 and 2's solutions (or ones that hand in
+    ``accept`` and the parsed ``frames`` in order) and their checks. The namespace."""
+    if student is None:
+        monkeypatch.delenv("VITALSIM_STUDENT", raising=False)
+    else:
+        monkeypatch.setenv("VITALSIM_STUDENT", student)
+    ns: dict = {}
+    run_cell("03", "import base64", ns)
+    run_cell("03", 'packets = traces.read("websocket")', ns)
+    run_cell("03", "def accept_for(", ns)
+    run_cell("03", "def parse_frame(", ns)
+    ns["live_key"] = ns["request"]["sec-websocket-key"]   # no root: the live handshake is this
+    ns["live_accept"] = ns["response"]["sec-websocket-accept"]
+    if accept is not None:
+        ns["accept_for"] = lambda key: accept
+    run_cell("03", 'checks = Checks("Exercise 1: the accept key")', ns)
+    ns["exercise1"] = ns["checks"]
+    if frames is not None:
+        handed = iter(frames)
+        solution = ns["parse_frame"]
+        ns["parse_frame"] = lambda data: next(handed, None) if len(data) < 70000 \
+            else solution(data)
+    run_cell("03", 'checks = Checks("Exercise 2: parse a frame")', ns)
+    ns["exercise2"] = ns["checks"]
+    run_cell("03", 'print("station:", explain_header(', ns)
+    run_cell("03", "rows = []", ns)
+    return ns
+
+
+def lab03_answers(ns: dict) -> dict:
+    parsed = [ns["reference"](frame) for side in ("client", "server")
+              for _, frame in iter_frames(ns["streams"][side].data,
+                                          http_head(ns["streams"][side].data)[2])]
+    return {"accept": ns["response"]["sec-websocket-accept"], "frames": parsed,
+            "masks": [r["key"] for r in ns["rows"] if r["MASK"]]}
+
+
+def test_lab03_two_students_captures_differ_and_each_passes_against_their_own(traces_env,
+                                                                            monkeypatch):
+    runs = {s: lab03_capture(monkeypatch, s) for s in STUDENTS}
+    for student, ns in runs.items():
+        assert ns["traces"].path("websocket") == traces_env / student / "websocket.pcap"
+        for name in ("exercise1", "exercise2"):
+            assert ns[name].passed, f"{student} {name}: {ns[name].status}"
+    first, second = (lab03_answers(runs[s]) for s in STUDENTS)
+    for what in first:
+        assert first[what] != second[what], what
+    recorded = lab03_capture(monkeypatch, None)
+    assert recorded["exercise1"].passed and recorded["exercise2"].passed
+    assert lab03_answers(recorded)["accept"] not in (first["accept"], second["accept"])
+    copied = lab03_capture(monkeypatch, STUDENTS[1], accept=first["accept"],
+                           frames=first["frames"])
+    assert not copied["exercise1"].passed and not copied["exercise2"].passed
+
+
+def test_lab03_prints_what_its_capture_holds(traces_env, monkeypatch, capsys):
+    """The header bytes read aloud are each capture's own, and every capture holds what lab 03
+    asks about: two masked client frames (subscribe, close), unmasked station frames with both
+    header sizes, and a close frame from each side with status 1000."""
+    for student in (None, *STUDENTS):
+        ns = lab03_capture(monkeypatch, student)
+        printed = capsys.readouterr().out
+        rows = ns["rows"]
+        client = [r for r in rows if r["from"] == "client"]
+        station = [r for r in rows if r["from"] == "station"]
+        assert [r["MASK"] for r in client] == [1, 1] and {r["MASK"] for r in station} == {0}
+        assert {r["header"] for r in station if r["opcode"] == "0x1 text"} == {2, 4}
+        assert [r["payload"] for r in rows if "close" in r["opcode"]] == \
+            ["status 1000 'dashboard closed'", "status 1000 ''"]
+        first_mask = next(r["key"] for r in client)
+        assert f"the key `{first_mask.hex(' ')}`" in printed
+
+
+def test_tshark_reads_each_students_websocket_conversation(traces_env):
+    """Wireshark's own WebSocket dissector follows a student's generated conversation: the
+    upgrade, then every frame the course's parser finds, with the same opcodes and masks."""
+    require_tshark()
+    for student in STUDENTS:
+        traces = student_traces(student)
+        streams = tcp_streams(traces.read("websocket"), RECORDED_HTTP_PORT)
+        ours = sorted((streams[side].packet_at(offset) + 1, frame.opcode, int(frame.masked))
+                      for side in ("client", "server")
+                      for offset, frame in iter_frames(streams[side].data,
+                                                       http_head(streams[side].data)[2]))
+        shown = tshark_fields(traces.path("websocket"), ["websocket.opcode", "websocket.mask",
+                                                         "http.response.code"])
+        theirs = sorted((int(p["frame.number"][0]), int(p["websocket.opcode"][0]),
+                         int(p["websocket.mask"][0] in ("1", "True")))
+                        for p in shown if "websocket.opcode" in p)
+        assert theirs == ours, student
+        assert [p["http.response.code"] for p in shown if "http.response.code" in p] == [["101"]]

@@ -21,6 +21,7 @@ from course.websocket import http_head, iter_frames, tcp_streams
 from course.wireshark import tshark_fields
 from tests.labcells import run_cell
 from tests.requirements import require_tshark
+from tests.tshark_alarms import alarm_disagreements, codec_alarm_frames
 
 STUDENTS = ("s2041337", "s2045512")
 
@@ -316,8 +317,6 @@ def test_tshark_reads_the_alarm_frames_of_each_students_captures(traces_env):
     """The course's dissector, run by tshark over a student's generated captures, shows every
     alarm frame the codec decodes, in the same packets, with the same fields, and no other."""
     require_tshark()
-    from tests.test_wireshark import alarm_disagreements, codec_alarm_frames
-
     for student in STUDENTS:
         traces = student_traces(student)
         for name in ("alarm-retransmissions", "alarm-restart"):

@@ -2,19 +2,19 @@
 student's id, so that the answers of one cohort are no use to the next.
 
 Once a cohort has done a trace exercise, its answers (which packets, which sequence numbers) are
-on the web. Here every student gets a capture of their own: the same ward as the recording, on
-the same ports, but from a seed of their id, so that the patients' values, the send times and the
-loss pattern all differ. It is generated, not recorded: the monitors run on virtual time and the
-impairment model decides each datagram's fate, so no root is needed, it takes a fraction of a
-second, and the same id always gives the same bytes: an instructor regenerates any student's set
-and sees exactly what that student saw.
+on the web. Here every student gets captures of their own: the same set-up as the recordings, on
+the same ports, but from a seed of their id, so that the patients' values, the alarm and send
+times, the loss pattern and the keys all differ. They are generated, not recorded: the monitors
+run on virtual time and a seeded model decides each packet's fate, so no root is needed, a set
+takes a second or two, and the same id always gives the same bytes: an instructor regenerates
+any student's set and sees exactly what that student saw.
 
     python -m course traces --student s1234567            # writes traces/s1234567/
     VITALSIM_STUDENT=s1234567 jupyter lab                  # the labs then read those
 
 Without a student id the labs read the course's recordings, as before. The labs' checks take
-their expected answers from whichever capture was read, so each student is checked against
-their own.
+their expected answers from whichever capture was read, and the packet numbers their questions
+cite are printed from it, so each student is checked against their own.
 
 The captures made per student (``PER_STUDENT``):
 
@@ -26,7 +26,6 @@ The captures made per student (``PER_STUDENT``):
 - ``alarm-restart.pcap`` (lab 04, section 2 and Exercise 2): one bed's alarm channel while the
   station stops for a few seconds: the FIN, SYNs refused with RST as the back-off doubles, the
   second HELLO with the waiting alarms behind it, and their ACKs.
-
 - ``websocket.pcap`` (lab 03, sections 1 and 2): one dashboard's WebSocket conversation with a
   two-bed station: the upgrade with its own key, the snapshot and the pushes, a masked
   ``subscribe`` to one of the beds with its own masking key, and the close handshake.

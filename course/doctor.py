@@ -139,10 +139,12 @@ class Report:
             "01": f"runs in full (loss from the user-space proxy, no root); dashboard {link}",
             "02": ("captures the alarm channel under kernel loss, live"
                    if kernel
-                   else "reads course/recordings/alarm-retransmissions.pcap for kernel loss")
+                   else "reads a trace for kernel loss (the student's own, or "
+                        "course/recordings/alarm-retransmissions.pcap)")
                   + "; the reset drill runs in full",
             "03": ("captures the WebSocket upgrade live" if capture
-                   else "reads course/recordings/websocket.pcap for the upgrade")
+                   else "reads a capture for the upgrade (the student's own, or "
+                        "course/recordings/websocket.pcap)")
                   + f"; push, polling and the slow dashboard run in full; dashboard {link}",
             "04": ("sniffs the ward and injects a forged datagram, live" if capture
                    else "reads the recorded captures instead of sniffing, and "

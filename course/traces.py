@@ -2,24 +2,40 @@
 student's id, so that the answers of one cohort are no use to the next.
 
 Once a cohort has done a trace exercise, its answers (which packets, which sequence numbers) are
-on the web. Here every student gets a capture of their own: the same ward as the recording, on
-the same ports, but from a seed of their id, so that the patients' values, the send times and the
-loss pattern all differ. It is generated, not recorded: the monitors run on virtual time and the
-impairment model decides each datagram's fate, so no root is needed, it takes a fraction of a
-second, and the same id always gives the same bytes: an instructor regenerates any student's set
-and sees exactly what that student saw.
+on the web. Here every student gets captures of their own: the same set-up as the recordings, on
+the same ports, but from a seed of their id, so that the patients' values, the alarm and send
+times, the loss pattern and the keys all differ. They are generated, not recorded: the monitors
+run on virtual time and a seeded model decides each packet's fate, so no root is needed, a set
+takes a second or two, and the same id always gives the same bytes: an instructor regenerates
+any student's set and sees exactly what that student saw.
 
     python -m course traces --student s1234567            # writes traces/s1234567/
     VITALSIM_STUDENT=s1234567 jupyter lab                  # the labs then read those
 
 Without a student id the labs read the course's recordings, as before. The labs' checks take
-their expected answers from whichever capture was read, so each student is checked against
-their own.
+their expected answers from whichever capture was read, and the packet numbers their questions
+cite are printed from it, so each student is checked against their own.
 
 The captures made per student (``PER_STUDENT``):
 
 - ``telemetry-loss.pcap`` (lab 04, Exercise 1): three beds' telemetry after a proxy that drops
   20% of it, as the station receives it.
+- ``alarm-retransmissions.pcap`` (lab 02, section 3, Exercise 3 and its questions): two beds'
+  alarm channels with 20% of the packets towards the station dropped, on the station's side:
+  TCP's retransmissions from both sides, duplicate ACKs, an alarm held back behind a lost one.
+- ``alarm-restart.pcap`` (lab 04, section 2 and Exercise 2): one bed's alarm channel while the
+  station stops for a few seconds: the FIN, SYNs refused with RST as the back-off doubles, the
+  second HELLO with the waiting alarms behind it, and their ACKs.
+- ``websocket.pcap`` (lab 03, sections 1 and 2): one dashboard's WebSocket conversation with a
+  two-bed station: the upgrade with its own key, the snapshot and the pushes, a masked
+  ``subscribe`` to one of the beds with its own masking key, and the close handshake.
+
+The alarm channel's captures come from :mod:`course.alarm_traces`: the simulator's monitors and
+the alarm channel's own state machines and codec, carried by a TCP of virtual time
+(:mod:`course.tcp_trace`) with consistent sequence numbers, handshakes, retransmissions and
+closes, which Wireshark and the course's dissector read like the recordings. The WebSocket
+capture comes from :mod:`course.websocket_traces`: the course's station (not started, on a virtual
+clock) fed by the simulator's monitors, its own messages in frames of the course's encoder.
 """
 
 from __future__ import annotations
@@ -37,6 +53,7 @@ from scapy.packet import Raw
 from scapy.plist import PacketList
 from scapy.utils import wrpcap
 
+from course import alarm_traces, websocket_traces
 from course.constants import CAPTURE_SEED, RECORDED_TELEMETRY_PORT, RECORDINGS
 from course.packets import recorded
 from vitalsim.devices.monitor import BedsideMonitor
@@ -49,7 +66,7 @@ STUDENT_VARIABLE = "VITALSIM_STUDENT"
 TRACES_VARIABLE = "VITALSIM_TRACES"
 DEFAULT_FOLDER = Path("traces")
 #: the trace exercises' captures that are made per student
-PER_STUDENT = ("telemetry-loss",)
+PER_STUDENT = ("telemetry-loss", "alarm-retransmissions", "alarm-restart", "websocket")
 #: a student id names a folder: nothing that could climb out of it
 _STUDENT_ID = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,63}")
 
@@ -97,7 +114,23 @@ def telemetry_loss(seed: int) -> list:
     return packets
 
 
-GENERATORS = {"telemetry-loss": telemetry_loss}
+def alarm_retransmissions(seed: int) -> list:
+    """Lab 02's capture: the alarm channel of two beds under 20% loss towards the station."""
+    return alarm_traces.alarm_retransmissions(seed, _EPOCH + seed % 3600)
+
+
+def alarm_restart(seed: int) -> list:
+    """Lab 04's capture: one bed's alarm channel across a station restart."""
+    return alarm_traces.alarm_restart(seed, _EPOCH + seed % 3600)
+
+
+def websocket(seed: int) -> list:
+    """Lab 03's capture: one dashboard's WebSocket conversation with a two-bed station."""
+    return websocket_traces.websocket(seed, _EPOCH + seed % 3600)
+
+
+GENERATORS = {"telemetry-loss": telemetry_loss, "alarm-retransmissions": alarm_retransmissions,
+              "alarm-restart": alarm_restart, "websocket": websocket}
 
 
 def traces_folder() -> Path:

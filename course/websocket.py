@@ -122,6 +122,32 @@ def unmask(payload: bytes, mask: bytes) -> bytes:
         len(payload), "big")
 
 
+def explain_header(data: bytes, offset: int = 0) -> str:
+    """The first bytes of the frame at ``data[offset]``, read aloud field by field (what lab 03
+    says of the first frame each side sent, for whichever capture it reads)."""
+    frame = parse_frame(data, offset)
+    b0, b1 = data[offset], data[offset + 1]
+    small = b1 & 0x7F
+    words = [f"`{b0:02x}`: FIN {'set' if frame.fin else 'clear'}, opcode {frame.opcode} "
+             f"({frame.kind})."]
+    said = f"`0x80 | {small}`: masked" if frame.masked else f"{small} with MASK clear"
+    if small < 126:
+        words.append(f"`{b1:02x}` = {said}, {frame.length} bytes")
+    else:
+        width = 2 if small == 126 else 8
+        length = data[offset + 2:offset + 2 + width].hex(" ")
+        words.append(f"`{b1:02x}` = {said}: the length is in the next {width} bytes, "
+                     f"`{length}` = {frame.length}")
+    if frame.mask is not None:
+        words[-1] += f", then the key `{frame.mask.hex(' ')}`, then the payload XORed with it."
+    else:
+        start = offset + frame.header_size
+        first = data[start:start + 2]
+        words[-1] += (f", and the payload starts right after, `{first.hex(' ')}` = "
+                      f"`{first.decode(errors='replace')}`.")
+    return " ".join(words)
+
+
 def iter_frames(data: bytes, offset: int = 0) -> Iterator[tuple[int, Frame]]:
     """(offset, frame) for every complete frame from ``offset`` on; a cut-off last one is left."""
     while offset < len(data):

@@ -116,53 +116,19 @@ def test_carried_names_frames_and_marks_a_cut_one():
 
 
 def test_the_tables_of_the_recorded_capture_agree_with_tcp_retransmissions():
+    """The tables lab 02 prints and the retransmission finder its check uses say the same of the
+    recording (lab 02 cites its packets from them: tests/test_traces.py checks what it cites)."""
     packets = rdpcap(str(RECORDED_CAPTURE))
     seg = segment_table(packets)
     assert len(seg) == len(packets)
-    assert seg.loc[59, "carries"] == f"ALARM 1002-{BOOT}-2" and seg.loc[59, "seq"] == 132394047
     table = retransmission_table(packets)
     reference = {(r.seq, r.times_sent) for r in tcp_retransmissions(packets)}
     assert {(s, len(p.split(", "))) for s, p in zip(table["seq"], table["sent at packets"],
                                                      strict=True)} == reference
-    assert len(table) == 10 and (table["sent at packets"].str.count(",") == 2).sum() == 3, \
-        "lab 02, Exercise 3's check: 10 segments sent again, three of them three times"
-    row = table[table["seq"] == 132394047].iloc[0]
-    assert row["sent at packets"] == "59, 60, 63" and 190 <= row["ms until resent"] <= 260
-
-
-BOOT = 1795904595227894  # the boot id of the recording's ward, in every alarm id
-
-
-def test_the_packets_the_lab_cites_say_what_the_lab_says():
-    """Lab 02's section 3 and its questions point at packets by number; a re-recorded capture
-    fails here, naming the lab to rewrite."""
-    seg = segment_table(rdpcap(str(RECORDED_CAPTURE)))
-
-    def row(n):
-        return seg.loc[n, ["from", "seq", "ack", "len", "carries"]].tolist()
-
-    # question 1: packets 20 and 24 re-send 15, because the bedside's ACKs (16, 21) were lost
-    assert row(15) == ["station", 1851472756, 2247035395, 43, f"ACK 1001-{BOOT}-1"], "lab 02 Q1"
-    assert row(16)[:3] == ["bedside", 2247035395, 1851472799], "lab 02 Q1"
-    assert row(20) == row(24) == row(15) and row(21)[2] == row(25)[2] == 1851472799, "lab 02 Q1"
-    assert round((seg.loc[20, "t"] - seg.loc[15, "t"]) * 1000) == 206, "lab 02 Q1"
-    # question 2: 1001-…-3 lost, 1001-…-3c held back behind it (tail loss probe), ACKed together
-    assert row(37) == ["bedside", 2247035943, 1851472930, 182, f"ALARM 1001-{BOOT}-3"], "lab 02 Q2"
-    assert row(38)[1:] == row(39)[1:] == [2247036125, 1851472930, 184, f"ALARM 1001-{BOOT}-3c"]
-    assert round((seg.loc[39, "t"] - seg.loc[38, "t"]) * 1000) == 11, "lab 02 Q2"
-    assert row(40)[:4] == ["station", 1851472930, 2247035943, 0], "lab 02 Q2"
-    assert row(41) == row(37) and round((seg.loc[41, "t"] - seg.loc[37, "t"]) * 1000) == 321
-    assert row(42)[2] == 2247036125 + 184 and row(43)[3:] == [
-        87, f"ACK 1001-{BOOT}-3, ACK 1001-{BOOT}-3c"], "lab 02 Q2"
-    assert row(45) == row(43), "lab 02 Q2: 45 re-sends 43"
-    # section 3, packets 58 to 66: head-of-line blocking
-    assert row(59) == row(60) == row(63) == ["bedside", 132394047, 1070041734, 182,
-                                             f"ALARM 1002-{BOOT}-2"], "lab 02 section 3"
-    assert round((seg.loc[60, "t"] - seg.loc[59, "t"]) * 1000) == 205, "lab 02 section 3"
-    assert row(61) == ["bedside", 132394047 + 182, 1070041734, 184, f"ALARM 1002-{BOOT}-2c"]
-    assert row(62)[:4] == ["station", 1070041734, 132394047, 0], "lab 02 section 3"
-    assert row(64)[2] == 132394229 + 184, "lab 02 section 3"
-    assert row(65)[3:] == [87, f"ACK 1002-{BOOT}-2, ACK 1002-{BOOT}-2c"], "lab 02 section 3"
+    assert len(table) > 0 and set(table["from"]) == {"bedside", "station"}
+    for _, row in table.iterrows():
+        first = int(row["sent at packets"].split(", ")[0])
+        assert seg.loc[first, "seq"] == row["seq"] and seg.loc[first, "len"] == row["len"]
 
 
 # -- the live reset drill --------------------------------------------------------------------

@@ -11,10 +11,8 @@ set-up takes part.
 
 from __future__ import annotations
 
-import json
 import math
 import struct
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,26 +24,28 @@ from scapy.utils import rdpcap, wrpcap
 from course.constants import RECORDINGS
 from course.wireshark import tshark_fields, tshark_lines
 from tests.requirements import require_tshark
+from tests.tshark_alarms import (
+    ALARM_FIELDS,
+    DISSECTOR,
+    alarm_disagreements,
+    codec_alarm_frames,
+    fields,
+)
 from vitalsim import wireshark
 from vitalsim.flags import Flags
 from vitalsim.layers import DEFAULT_ALARM_PORT
 from vitalsim.protocol import telemetry
+from vitalsim.protocol.alarm_channel import Ack as AckFrame
 from vitalsim.protocol.alarm_channel import (
-    FRAME_HEAD,
-    MAX_FRAME,
     AlarmMessage,
-    FrameDecoder,
-    FrameType,
     Heartbeat,
     Hello,
     encode_alarm_frame,
 )
-from vitalsim.protocol.alarm_channel import Ack as AckFrame
 from vitalsim.protocol.telemetry import NumericsMessage, WaveMessage, decode, encode
 from vitalsim.rhythms import RHYTHM_CODE
 
 ROOT = Path(__file__).resolve().parent.parent
-DISSECTOR = ROOT / "wireshark" / "vitalsim.lua"
 #: every committed capture: the recordings, and captures/ where a branch adds one
 COMMITTED = sorted([*RECORDINGS.glob("*.pcap"), *(ROOT / "captures").glob("*.pcap")])
 KEY = b"test telemetry key"
@@ -58,19 +58,11 @@ FLAG_NAMES = {f.name.lower(): f.value for f in Flags if f.value}
 TELEMETRY_FIELDS = [f"vitalsim.telemetry.{n}" for n in
                     [*HEADER_NAMES, *NUMERIC_CODES, *WAVE_NAMES, "samples", "tag"]] + \
                    [f"vitalsim.telemetry.flags.{n}" for n in FLAG_NAMES]
-ALARM_FIELDS = ["vitalsim.alarm.length", "vitalsim.alarm.type", "vitalsim.alarm.body"]
 
 
 @pytest.fixture(autouse=True)
 def _tshark() -> None:
     require_tshark()
-
-
-def fields(capture: Path, names: list[str], display_filter: str | None = None,
-           dissector: Path = DISSECTOR) -> dict[int, dict[str, list[str]]]:
-    """tshark's values per packet, by frame number (from 1)."""
-    return {int(p["frame.number"][0]): p
-            for p in tshark_fields(capture, names, display_filter, dissector=dissector)}
 
 
 # ---- what the course's codec reads from the same bytes -------------------------------------
@@ -144,63 +136,7 @@ def telemetry_disagreements(capture: Path, shown: dict | None = None) -> list[st
     return out
 
 
-def opens_a_frame(data: bytes) -> bool:
-    """Does a connection's first data start an alarm frame (a length within the bound, a
-    frame type, a JSON object)? How the dissector tells the alarm channel on any port."""
-    if len(data) < FRAME_HEAD.size + 1:
-        return False
-    length, ftype = FRAME_HEAD.unpack_from(data)
-    return 2 <= length <= MAX_FRAME and ftype in set(FrameType) and data[5:6] == b"{"
 
-
-def codec_alarm_frames(packets) -> dict[int, list[tuple[int, int, dict]]]:
-    """Per packet number (from 1), the alarm frames it completes: each TCP direction's bytes
-    in sequence order (a retransmission adds only what was not there yet), fed to the course's
-    FrameDecoder; each frame as (length, type, body)."""
-    streams: dict[tuple, dict] = {}
-    out: dict[int, list[tuple[int, int, dict]]] = {}
-    alarm_channel: dict[frozenset, bool] = {}
-    for number, pkt in enumerate(packets, 1):
-        if TCP not in pkt:
-            continue
-        tcp = pkt[TCP]
-        key = (pkt[IP].src, tcp.sport, pkt[IP].dst, tcp.dport)
-        connection = frozenset([key[:2], key[2:]])
-        if bytes(tcp.payload) and connection not in alarm_channel:
-            alarm_channel[connection] = ALARM_PORT in (tcp.sport, tcp.dport) or \
-                opens_a_frame(bytes(tcp.payload))
-        if not alarm_channel.get(connection, ALARM_PORT in (tcp.sport, tcp.dport)):
-            continue
-        if tcp.flags.S:
-            streams[key] = {"next": tcp.seq + 1, "decoder": FrameDecoder()}
-            continue
-        payload = bytes(tcp.payload)
-        if not payload:
-            continue
-        stream = streams.setdefault(key, {"next": tcp.seq, "decoder": FrameDecoder()})
-        skip = (stream["next"] - tcp.seq) % 2**32
-        if skip >= len(payload) or skip >= 2**31:
-            continue  # nothing new: a retransmission (or ahead of a gap, which tshark shows later)
-        stream["next"] = (tcp.seq + len(payload)) % 2**32
-        for event in stream["decoder"].feed(payload[skip:]):
-            # the course's encoder writes each event as the devices and the station send it
-            length, ftype = FRAME_HEAD.unpack_from(encode_alarm_frame(event))
-            out.setdefault(number, []).append((length, ftype, asdict(event)))
-    return out
-
-
-def alarm_disagreements(capture: Path, shown: dict | None = None) -> list[str]:
-    packets = rdpcap(str(capture))
-    expected = codec_alarm_frames(packets)
-    shown = shown or fields(capture, ALARM_FIELDS)
-    out = []
-    for number in range(1, len(packets) + 1):
-        got = shown[number]
-        frames = list(zip(*(got.get(f, []) for f in ALARM_FIELDS), strict=False))
-        tshark = [(int(length), int(ftype), json.loads(body)) for length, ftype, body in frames]
-        if tshark != expected.get(number, []):
-            out.append(f"packet {number}: tshark {tshark}, codec {expected.get(number, [])}")
-    return out
 
 
 # ---- the committed dissector ----------------------------------------------------------------

@@ -24,8 +24,9 @@
 # (`rdpcap`, `pkt[TCP].seq`). The alarm channel's section of `docs/PROTOCOL.md`.
 #
 # **Time.** About 60 minutes. No root needed: with root (and nftables) section 3 records its own
-# capture in two network namespaces; without, it reads the recorded one in `course/recordings/`, which shows
-# the same things.
+# capture in two network namespaces; without, it reads a trace that shows the same things: your
+# own, generated from your student id (`VITALSIM_STUDENT`), or the course's recording in
+# `course/recordings/`.
 #
 # Each exercise has a cell for your code (it starts as `raise NotImplementedError`) and a check cell
 # that tells you *expected X because Y, got Z*, or that the exercise is not done yet.
@@ -317,73 +318,81 @@ checks
 # ever lost. For that the kernel must drop packets. With root and nftables, the next cell builds two
 # network namespaces, "bedside" and "station", joined by a virtual Ethernet pair, drops 20% of the
 # packets towards the station, and records the alarm channel on the station's side for a few seconds
-# (`course.netns_recorder`, on `vitalsim.impair.netns`). Without root it uses
-# `course/recordings/alarm-retransmissions.pcap`, recorded by the same recorder. Either way, the namespaces are
-# gone when the cell ends. Live and recorded, the alarm channel is on the same port,
-# `RECORDED_ALARM_PORT` in `course.constants`.
+# (`course.netns_recorder`, on `vitalsim.impair.netns`). Either way, the namespaces are gone when
+# the cell ends. Live and recorded, the alarm channel is on the same port, `RECORDED_ALARM_PORT` in
+# `course.constants`.
+#
+# The questions of this section are about a **trace**: a capture of the same set-up that is the
+# same every time you run the lab. Your course may give you a trace of your own, generated from a
+# seed of your student id (different losses, different alarm times, so your answers are yours):
+# `student_traces()` reads it when `VITALSIM_STUDENT` names you (your instructor sets it, or
+# `python -m course traces --student ID` makes it), and the course's recording
+# `course/recordings/alarm-retransmissions.pcap` otherwise. Without root, your live capture is the
+# trace too.
 #
 # One thing to know when reading it: the sniffer sees a packet *before* nftables drops it. A lost
 # packet is in the capture once, like any other; you know it was lost from what follows.
 
 # %%
 from course.constants import RECORDED_ALARM_PORT
-from course.reset_drill import RECORDED_CAPTURE, alarm_channel_capture
+from course.reset_drill import alarm_channel_capture
+from course.traces import student_traces
 from vitalsim.layers import bind_ports
 
 bind_ports(alarms=RECORDED_ALARM_PORT)   # scapy decodes the alarm channel's frames on this port
+traces = student_traces()
+print("the trace:", traces.note)
+trace = traces.read("alarm-retransmissions")
 workdir = tempfile.TemporaryDirectory(prefix="lab02-")
 capture = await asyncio.to_thread(alarm_channel_capture, workdir.name)   # a few seconds
 print(capture.note)
 if capture.live:
     print("the ward:", capture.ward, "| device alarms journaled:", capture.journaled)
-packets = rdpcap(str(capture.path))
-recorded = rdpcap(str(RECORDED_CAPTURE))
-print(len(packets), "packets in your capture,", len(recorded), "in the recorded one")
+packets = rdpcap(str(capture.path)) if capture.live else trace
+print(len(packets), "packets in your capture,", len(trace), "in the trace")
 
 # %% [markdown]
-# Start with the recorded capture, the same on every machine. Packets 58 to 66 of device 1002's
-# connection (port 34302), each row one TCP segment as seen on the station's side: `t` is seconds
-# since the first packet, `seq` numbers the first byte the segment carries, `ack` is the next byte
-# its sender expects, `len` the bytes of data, and `carries` the alarm-channel frames inside.
+# Start with the trace. Somewhere in it, an alarm was held back behind a lost one. Here is that
+# stretch of its connection, each row one TCP segment as seen on the station's side: `no` is the
+# packet's number in the capture (from 0), `t` is seconds since the first packet, `seq` numbers the
+# first byte the segment carries, `ack` is the next byte its sender expects, `len` the bytes of
+# data, and `carries` the alarm-channel frames inside. Under it, what happened, packet by packet
+# (an alarm id is `device-boot-n`: the middle number is the device's boot id, the same in every
+# alarm of this run of the device, so we write `1002-…-2`).
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from course.tcp_evidence import retransmission_table, segment_table
+from course.tcp_evidence import (
+    head_of_line,
+    head_of_line_story,
+    retransmission_table,
+    segment_table,
+    shorten,
+    station_resend,
+)
 
-segments = segment_table(recorded)
-print(table(segments.loc[58:66], index="no", decimals={"t": 3}))
+segments = segment_table(trace)
+held = head_of_line(trace)
+stretch = segments[(segments.port == held.port)
+                   & (segments.index >= held.lost[0]) & (segments.index <= held.jump + 1)]
+print(f"port {held.port}, packets {held.lost[0]} to {held.jump + 1}:")
+print(table(stretch, index="no", decimals={"t": 3}))
+print()
+print(head_of_line_story(trace, held))
 
 # %% [markdown]
-# Read it with the sequence numbers (an alarm id is `device-boot-n`: the middle number is the
-# device's boot id, the same in every alarm of this run of the device, so we write `1002-…-2`):
-#
-# * **59**: the device sends `ALARM 1002-…-2`, seq 132394047, 182 bytes. No ACK comes back.
-# * **60**: the same seq and length, 205 ms later: a retransmission (about 200 ms is Linux's shortest
-#   retransmission timeout). It was dropped too.
-# * **61**: the next alarm, `ALARM 1002-…-2c`, at seq 132394229 = 132394047 + 182. It arrives, but
-#   the station's kernel cannot hand it to the application: bytes 132394047 to 132394228 are still
-#   missing, and TCP delivers in order.
-# * **62**: the station's kernel says so: a duplicate ACK, still `ack` 132394047.
-# * **63**: third sending of seq 132394047, at once; **64**: now the ACK jumps to 132394413 =
-#   132394229 + 184, covering *both* alarms at once.
-# * **65**: only now does the station's application read the two alarms, journal them, and send
-#   both application-level ACKs in one 87-byte segment.
-#
-# `ALARM 1002-…-2c` was in the station's kernel at packet 61 and reached the application at packet
-# 64: it waited behind the lost one. That is **head-of-line blocking**.
-#
-# Every segment with data that was sent more than once, in the recorded capture:
+# Every segment with data that was sent more than once, in the trace:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(table(retransmission_table(recorded)))
+print(table(retransmission_table(trace)))
 
 # %% [markdown]
-# And in your capture (live when this machine could, else the same recorded one). A live capture
+# And in your capture (live when this machine could, else the trace again). A live capture
 # differs from run to run (nftables drops at random), but look for the same patterns: segments sent
 # again from the bedside (the segment itself was dropped) and from the station (it arrived, but the
 # bedside's TCP ACK of it was dropped on the way back); re-sendings about 200 ms later (the
-# retransmission timer) and sooner ones (a duplicate ACK or a probe showed the loss first).
+# retransmission timer) and sooner ones (a duplicate ACK showed the loss first).
 
 # %%
 print(table(retransmission_table(packets)))
@@ -399,7 +408,7 @@ print(table(retransmission_table(packets)))
 # several pure ACKs in a row share the same seq. They are not retransmissions.
 #
 # The check compares your answer with `course.capture_analysis.tcp_retransmissions()` on the
-# recorded capture and on yours.
+# trace and on your live capture.
 
 # %%
 def find_retransmissions(packets) -> dict[tuple[str, int, str, int, int], int]:
@@ -419,63 +428,68 @@ from course.capture_analysis import tcp_retransmissions
 def reference(pkts):
     return {r.flow + (r.seq,): r.times_sent for r in tcp_retransmissions(pkts)}
 
+
+expected = reference(trace)
 checks = Checks("Exercise 3: TCP retransmissions")
-checks.expect("recorded capture", lambda: not_done_yet(find_retransmissions, recorded),
-              expected=reference(recorded),
-              because="10 segments with data were sent more than once (three of them three "
-                      "times); "
+checks.expect(f"the trace ({traces.path('alarm-retransmissions').name})",
+              lambda: not_done_yet(find_retransmissions, trace), expected=expected,
+              because=f"{len(expected)} segments with data were sent more than once "
+                      f"({sum(n > 2 for n in expected.values())} of them three times or more); "
                       "pure ACKs repeat their seq but carry no data")
-checks.expect("your capture", lambda: not_done_yet(find_retransmissions, packets),
-              expected=reference(packets),
-              because=f"tcp_retransmissions() finds {len(reference(packets))} in {capture.path.name}")
+if capture.live:
+    checks.expect("your live capture", lambda: not_done_yet(find_retransmissions, packets),
+                  expected=reference(packets),
+                  because=f"tcp_retransmissions() finds {len(reference(packets))} in "
+                          f"{capture.path.name}")
 checks
 
 # %% [markdown]
-# ### Questions, answered from the capture
+# ### Questions, answered from the trace
 #
-# Answer each with packet numbers, sequence numbers or counts from the tables above, and these two
-# stretches of the recorded capture, which the first two questions are about (port 34300 is device
-# 1001's connection, 34302 device 1002's):
+# Answer each with packet numbers, sequence numbers, times or counts from the tables above. The
+# next cell prints the questions with the trace's own packet numbers, and the stretch of the
+# trace the first one is about.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print("packets 14 to 25:")
-print(table(segments.loc[14:25], index="no", decimals={"t": 3}))
+resent = station_resend(trace)
+most = max(tcp_retransmissions(trace), key=lambda r: (r.times_sent, -r.first_packet))
+print(table(segments[(segments.port == resent.port) & (segments.index >= resent.packets[0] - 1)
+                     & (segments.index <= resent.packets[-1] + 1)], index="no",
+            decimals={"t": 3}))
 print()
-print("packets 36 to 46:")
-print(table(segments.loc[36:46], index="no", decimals={"t": 3}))
-
-# %% [markdown]
-#
-# 1. Packet 20 is the station re-sending `ACK 1001-…-1` (seq 1851472756), first sent at packet 15,
-#    and packet 24 sends it a third time. The drops are only towards the station: why did the
-#    *station* retransmit?
-# 2. Packets 38 and 39 carry `ALARM 1001-…-3c` twice, 11 ms apart, much sooner than 200 ms. What
-#    went missing just before (look at packets 37 to 43), and which alarm was held back behind which?
-# 3. TCP carried `ALARM 1002-…-2` three times (59, 60, 63). How many rows does the station's journal
-#    hold for it, and which layer made sure of that?
-# 4. In your capture, how many retransmitted segments came from each side? Does that fit a drop
-#    rule that only drops packets *arriving at the station*?
+print(f"1. Packet {resent.packets[1]} is the station sending `{shorten(resent.carries)}` "
+      f"(seq {resent.seq}) again, first sent at packet {resent.packets[0]}"
+      + (f", and it went {len(resent.packets)} times in all" if len(resent.packets) > 2 else "")
+      + ". The drops are only towards the station: why did the *station* retransmit?")
+print(f"2. `{shorten(held.behind_carries)}` reached the station's kernel at packet "
+      f"{held.behind}, and its application only after packet {held.jump}. What was lost, how "
+      "long did the alarm wait, and what would that wait cost on a ward?")
+print(f"3. TCP carried `{shorten(segments.loc[most.first_packet, 'carries'])}` "
+      f"{most.times_sent} times "
+      f"(packets {', '.join(str(n) for n in most.packets)}). How many rows does the station's "
+      "journal hold for what it carried, and which layer made sure of that?")
+print("4. In your capture, how many retransmitted segments came from each side? Does that fit "
+      "a drop rule that only drops packets *arriving at the station*?")
 
 # %% [markdown] tags=["instructor"]
-# **Model answers.**
-# 1. The bedside's TCP ACK of it (packet 16, ack 1851472799) was dropped on its way into the
-#    station, so the station's TCP never learned that its 43 bytes had arrived, and its
-#    retransmission timer fired after 206 ms (packet 20). The bedside acknowledged the copy again
-#    (packet 21), and that ACK was dropped too: a third sending (24), acknowledged at 25, which got
-#    through. The application's ACK frame reached the bedside's kernel three times, and its
-#    application once: TCP drops the copies by their seq.
-# 2. `ALARM 1001-…-3` (packet 37, seq 2247035943) was dropped. The next alarm, `ALARM 1001-…-3c`
-#    (38, seq 2247036125), got no answer either: dropped as well. 39, 11 ms after 38, is no 200 ms
-#    timer: it is most likely Linux's *tail loss probe* (RFC 8985), which re-sends the last segment
-#    so that the answer shows the hole. It arrived, and the answer (40) is a duplicate ACK, still
-#    `ack` 2247035943. The bedside re-sent 1001-…-3 at 41, 321 ms after 37; the ACK then jumped to
-#    2247036309 = 2247036125 + 184 (42), past both alarms, and both application ACKs left in one
-#    87-byte segment (43). `ALARM 1001-…-3c` waited behind `ALARM 1001-…-3`. (45 re-sends 43: the
-#    bedside's ACK of it, 44, was dropped.)
-# 3. One row: TCP delivered its bytes once to the application (it discards copies by seq), and even
-#    if the application had received it twice (after a reconnect), the journal's primary key would
-#    store it once.
+# **Model answers** (the numbers are the trace's: each student's differ, the reasoning is the same).
+# 1. The bedside's TCP ACK of the station's segment (the first bedside row after it whose `ack`
+#    is the segment's `seq` + `len`) was dropped on its way into the station, so the station's TCP
+#    never learned that its bytes had arrived, and its retransmission timer fired about 200 ms
+#    later. The bedside acknowledged the copy again (a duplicate ACK: it already had those bytes);
+#    when that ACK was dropped too, a third sending followed. The application's ACK frame reached
+#    the bedside's kernel once per sending, and its application once: TCP drops the copies by
+#    their seq.
+# 2. The segment before it on the same connection (the story's first packet) was dropped. The
+#    next one arrived, but TCP delivers in order: the station's kernel held it (and said so with a
+#    duplicate ACK that SACKs it) until the lost bytes came again; then the ACK jumped past both,
+#    and the application ACKed both alarms in one segment. The wait is the time between the two
+#    packets printed (tens to hundreds of milliseconds: a retransmission timer, or a duplicate
+#    ACK's round trip): a high-priority alarm can wait behind a low-priority one.
+# 3. One row: TCP delivered its bytes once to the application (it discards copies by seq), and
+#    even if the application had received it twice (after a reconnect), the journal's primary key
+#    would store it once.
 # 4. Typically more from the bedside (its data segments are dropped directly) and some from the
 #    station (only when the bedside's ACK for them is dropped). Both are consistent with drops on
 #    the station's input only: the station retransmits only because an ACK towards it was lost.
@@ -488,7 +502,7 @@ print(table(segments.loc[36:46], index="no", decimals={"t": 3}))
 # | the bytes reach the peer's **kernel** in order, each once, or the connection fails | that the peer's **application** read them, let alone stored them |
 # | lost segments are retransmitted (section 3: about 200 ms at the least) | *which* bytes were lost when a connection dies: `send()` had already returned |
 # | an ordered stream | message boundaries (section 1): framing is the application's job |
-# | flow and congestion control | timeliness: one lost segment holds up everything behind it (head-of-line blocking, packets 59–65) |
+# | flow and congestion control | timeliness: one lost segment holds up everything behind it (head-of-line blocking, section 3) |
 #
 # That is why the alarm channel adds an application-level ACK, sent only *after* the journal has the
 # alarm, and an outbox re-sent after every reconnect: at-least-once delivery, made exactly-once by an
@@ -512,7 +526,8 @@ print("stopped:", not drill.system.station.running)
 #    time in microseconds. What would go wrong without it, after a device reboots and `n` starts from
 #    1 again? (The telemetry datagram carries the same boot id since version 2: why does the station
 #    need it there too?)
-# 4. `ALARM 1002-…-2c` waited behind `ALARM 1002-…-2` (packets 61 to 64). Would one TCP connection per
-#    alarm avoid that? What would it cost? How does QUIC address head-of-line blocking?
+# 4. In section 3, an alarm waited behind a lost one on its device's connection. Would one TCP
+#    connection per alarm avoid that? What would it cost? How does QUIC address head-of-line
+#    blocking?
 # 5. The device declares its connection dead when an alarm waits 5 s for its ACK. What does a
 #    shorter timeout buy, and what does it cost on a congested network?

@@ -24,7 +24,8 @@
 # WebSocket schema.
 #
 # **Time.** About 60 minutes. No root needed: with root, section 1 also captures a handshake live;
-# without, it uses the recorded `course/recordings/websocket.pcap`, which holds the same things.
+# without, it uses the capture of section 1 again: your own (from your student id) or the course's
+# recording, which hold the same things.
 #
 # Each exercise has a cell for your code (it starts as `raise NotImplementedError`) and a check cell
 # that tells you *expected X because Y, got Z*, or that the exercise is not done yet.
@@ -36,13 +37,13 @@ import hashlib
 import json
 
 import pandas as pd
-from scapy.all import rdpcap
 from tornado.websocket import websocket_connect
 
 from course import Checks, not_done_yet
-from course.constants import RECORDED_HTTP_PORT, RECORDINGS
+from course.constants import RECORDED_HTTP_PORT
 from course.formatting import table
-from course.websocket import http_head, iter_frames, tcp_streams
+from course.traces import student_traces
+from course.websocket import explain_header, http_head, iter_frames, tcp_streams
 from vitalsim.impair.live import capture_unavailable_reason
 
 # %% [markdown]
@@ -52,14 +53,20 @@ from vitalsim.impair.live import capture_unavailable_reason
 # connection; the server agrees with `101 Switching Protocols`, and from the next byte on, the same
 # TCP connection carries WebSocket frames both ways, with no more HTTP.
 #
-# `course/recordings/websocket.pcap` holds one dashboard's whole conversation with a station on the recorded
-# HTTP port, `RECORDED_HTTP_PORT` in `course.constants` (see `course/recordings/README.md`). TCP delivers a
+# `websocket.pcap` holds one dashboard's whole conversation with a station on the recorded HTTP
+# port, `RECORDED_HTTP_PORT` in `course.constants` (see `course/recordings/README.md`). Your course
+# may give you a capture of your own, generated from a seed of your student id (its own keys,
+# masks, values and packet numbers, so your answers are yours): `student_traces()` reads it when
+# `VITALSIM_STUDENT` names you (your instructor sets it, or `python -m course traces --student ID`
+# makes it), and the course's recording otherwise; the first line says which. TCP delivers a
 # byte stream, not packets: `tcp_streams` puts each side's bytes back in order, and remembers which
 # packet carried each byte (packet numbers here are indices into `packets`, counting from 0).
 
 # %%
 # NBVAL_CHECK_OUTPUT
-packets = rdpcap(str(RECORDINGS / "websocket.pcap"))
+traces = student_traces()
+print("reading", traces.note)
+packets = traces.read("websocket")
 streams = tcp_streams(packets, port=RECORDED_HTTP_PORT)
 client, server = streams["client"], streams["server"]
 request_line, request, request_end = http_head(client.data)
@@ -136,7 +143,7 @@ display(dashboard_link(system.url))  # opens where this notebook runs, on a hub 
 # %% [markdown]
 # With root (as in CI, or with `sudo`), the next cell sniffs the loopback interface while it
 # connects to this station, reads the snapshot and closes: it waits for both sides' FIN, for three
-# seconds at most. Without root it says why and uses the recorded conversation instead. Either way,
+# seconds at most. Without root it says why and uses section 1's conversation instead. Either way,
 # `live_key` and `live_accept` hold one more handshake to test your function on.
 
 # %%
@@ -164,11 +171,11 @@ checks.expect("RFC 6455's own example",
               lambda: not_done_yet(accept_for, "dGhlIHNhbXBsZSBub25jZQ=="),
               expected="s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
               because="section 1.3 of the RFC works this very key through")
-checks.expect(f"the recorded answer (packet {server.packet_at(0)})",
+checks.expect(f"the captured answer (packet {server.packet_at(0)})",
               lambda: not_done_yet(accept_for, request["sec-websocket-key"]),
               expected=response["sec-websocket-accept"],
               because=f"the station computed it from the key in packet {client.packet_at(0)}")
-checks.expect("the live answer (the recorded one again, without root)",
+checks.expect("the live answer (the captured one again, without root)",
               lambda: not_done_yet(accept_for, live_key), expected=live_accept,
               because="every handshake's answer is derived from its own, fresh key")
 checks
@@ -201,13 +208,16 @@ print(f"station, packet {server.packet_at(response_end)}: "
 print(f"client,  packet {client.packet_at(request_end)}: "
       f"{client.data[request_end:request_end + 10].hex(' ')} ...")
 
+# %% [markdown]
+# Read aloud, byte by byte (`explain_header` says what each header field holds):
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("station:", explain_header(server.data, response_end))
+print("client: ", explain_header(client.data, request_end))
+
 
 # %% [markdown]
-# The station's `81`: FIN set, opcode 1 (text). `7e` is 126 with MASK clear: the length is in the
-# next two bytes, `05 ba` = 1466, and the JSON starts right after, `7b 22` = `{"`. The client's `81`
-# is the same, but `a2` = `0x80 | 34`: masked, 34 bytes, then the key `39 e4 a0 cd`, then the
-# payload XORed with it.
-#
 # ### Exercise 2: parse a frame
 #
 # Write `parse_frame(data)` for the frame at the start of `data` (assume it holds the whole frame).
@@ -292,20 +302,22 @@ print(table(pd.DataFrame(rows).sort_values("packet")))
 #
 # 1. Which frames are masked, and which side sent them? What are their masking keys, and why does
 #    the client not reuse one?
-# 2. Three of the station's text frames have a 4-byte header, one a 2-byte header. Why?
+# 2. Some of the station's text frames have a 4-byte header, others a 2-byte header. Why?
 # 3. Who closed the connection first, and with what status code? What does the other side's close
 #    frame say back?
 
 # %% [markdown] tags=["instructor"]
-# **Model answers.**
-# 1. The client's two frames, packets 11 (`subscribe`) and 16 (close), have MASK = 1, with keys
-#    `39 e4 a0 cd` and `b6 93 33 d4`; every station frame has MASK = 0. A client picks a fresh,
+# **Model answers** (the packet numbers, keys and lengths are in the table: each student's capture
+# has its own, the answers read the same).
+# 1. The client's two frames, the `subscribe` and the close, have MASK = 1, each with its own
+#    key (the `key` column); every station frame has MASK = 0. A client picks a fresh,
 #    unpredictable key per frame, so a page cannot choose the bytes that cross the network.
-# 2. The snapshot (packet 7, 1466 bytes) and the vitals (packets 9 and 14) are 126 bytes or longer,
-#    so byte 1 holds 126 and two more bytes the length; `subscribed` (packet 12, 49 bytes) fits in
-#    the 7 bits.
-# 3. The client, packet 16: status 1000 (normal closure), reason "dashboard closed". The station
-#    answers in packet 17 with its own close frame, status 1000; then the TCP FINs follow.
+# 2. The snapshot and the two vitals pushes are 126 bytes or longer, so byte 1 holds 126 and two
+#    more bytes the length (`header` 4); `subscribed` (under 126 bytes) fits in the 7 bits
+#    (`header` 2).
+# 3. The client, with its close frame: status 1000 (normal closure), reason "dashboard closed".
+#    The station answers in the next packet of its own with its own close frame, status 1000;
+#    then the TCP FINs follow.
 
 # %% [markdown]
 # ## 3. Push against polling, with numbers

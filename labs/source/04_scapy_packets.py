@@ -197,13 +197,13 @@ checks
 # something was missing? Why could it not know sooner?
 
 # %% [markdown] tags=["instructor"]
-# *Model answer* (for the course's recording, where device 1003 lost seq 30 to 33; a student's
-# own capture has its own numbers, the same reasoning).
-# `evidence[evidence.device_id == 1003]` shows seq 29 (packet 81, at 5.816 s) and
-# then seq 34 as the next row: packet 91, the one `first_after(lossy, 1003, 29)` returns, at
-# 6.835 s, about 1 s (five monitor periods at 5x) after seq 29. Until seq 34 arrived, a missing 30
-# looked exactly like a monitor that had not
-# sent yet: UDP has no acknowledgement and no "I sent 24" message, so the only sign of a loss is a
+# *Model answer* (with `D`, `F` and `L` the device and the first and last seq printed above:
+# each capture has its own numbers, the reasoning is the same).
+# `evidence[evidence.device_id == D]` shows seq `F - 1` (its packet number and time) and then
+# seq `L + 1` as the next row: the packet `first_after(lossy, D, F - 1)` returns, about
+# `L - F + 2` monitor periods later (a monitor period is 0.2 s at 5x). Until seq `L + 1` arrived,
+# a missing `F` looked exactly like a monitor that had not sent yet: UDP has no acknowledgement
+# and no "I sent F" message, so the only sign of a loss is a
 # *later* sequence number.
 
 # %% [markdown]
@@ -292,14 +292,16 @@ checks
 # %% [markdown]
 # ## 2. The alarm channel across a restart
 #
-# `course/recordings/alarm-restart.pcap` follows one device's TCP alarm channel while the station stops for
-# two seconds and starts again. `pkt[TCP].flags` holds TCP's flags: **S**YN opens a connection,
+# `alarm-restart.pcap` follows one device's TCP alarm channel while the station stops for a few
+# seconds and starts again: your own (from your student id, like Exercise 1's capture) or the
+# course's recording. `pkt[TCP].flags` holds TCP's flags: **S**YN opens a connection,
 # **A**CK acknowledges, **F**IN closes, **R**ST refuses, **P**USH hands data to the application.
 # The connections' openings, closings and refusals (`tcp_flags` writes the flags as letters):
 
 # %%
 # NBVAL_CHECK_OUTPUT
-restart = recorded("alarm-restart")
+restart = traces.read("alarm-restart")
+print("reading", traces.path("alarm-restart").name, "from", traces.note)
 t0 = restart[0].time
 for number, p in enumerate(restart):
     if p[TCP].flags.S or p[TCP].flags.F or p[TCP].flags.R:
@@ -307,20 +309,36 @@ for number, p in enumerate(restart):
               f"  {tcp_flags(p[TCP].flags)}")
 
 # %% [markdown]
-# Packets 25–28: the station goes away and both sides close. Packets 29–34: the device tries to
-# connect again and the kernel answers each SYN with a RST (nothing listens on the port), while the
-# device waits longer each time (0.5, 1, 2 s: its back-off doubles). Packet 35: the station is
-# back, and a new connection starts from a new source port.
-#
-# The course's `AlarmFrame` layer dissects what travelled inside the segments. A segment can carry
-# several frames: `p.getlayer(AlarmFrame)` is the first, and each frame's `payload` is the next
-# one (or no frame at all, at the end). `message()` parses a frame's JSON body.
+# What those lines show, with your capture's packet numbers (`restart_landmarks` reads them off
+# the flags and the frames):
 
 # %%
 # NBVAL_CHECK_OUTPUT
-frame = restart[7].getlayer(AlarmFrame)
-print(frame.sprintf("%type%"), "frame of", frame.length, "bytes (type and body), type number",
-      frame.type)
+from course.tcp_evidence import restart_landmarks, short_id
+
+marks = restart_landmarks(restart)
+waits = ", ".join(f"{wait:g}" for _, wait in marks.refused)
+print(f"Packets {marks.closing[0]}–{marks.closing[-1]}: the station goes away (its FIN first) "
+      "and both sides close.")
+print(f"Packets {marks.refused[0][0]}–{marks.refused[-1][0] + 1}: the device tries to connect "
+      "again and the kernel answers each SYN with a RST (nothing listens on the port), while "
+      f"the device waits longer each time ({waits} s: its back-off doubles).")
+print(f"Packet {marks.reconnect}: the station is back, and a new connection starts from a new "
+      f"source port, {marks.new_port} (the first was {marks.first_port}).")
+
+# %% [markdown]
+# The course's `AlarmFrame` layer dissects what travelled inside the segments. A segment can carry
+# several frames: `p.getlayer(AlarmFrame)` is the first, and each frame's `payload` is the next
+# one (or no frame at all, at the end). `message()` parses a frame's JSON body. The first segment
+# with an ALARM in it:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+frames = alarm_table(restart)
+FIRST_ALARM = int(frames[frames.frame == "ALARM"].packet.iloc[0])
+frame = restart[FIRST_ALARM].getlayer(AlarmFrame)
+print(f"packet {FIRST_ALARM}:", frame.sprintf("%type%"), "frame of", frame.length,
+      "bytes (type and body), type number", frame.type)
 print(frame.message())
 print("followed by another frame:", isinstance(frame.payload, AlarmFrame))
 
@@ -379,14 +397,16 @@ print(table(frames, ["packet", "time", "sender", "sport", "frame", "alarm_id", "
             decimals={"time": 6}))
 
 # %% [markdown]
-# Packet 38 carries three frames: the second HELLO, and the two alarm events that waited in the
-# device's outbox while the station was down (an alarm raised, `1001-4`, and its clearing,
-# `1001-4c`). Packet 40 ACKs both. Stacked layers are numbered: `p[AlarmFrame:2]` is the second
-# frame of the segment.
+# One packet carries the second HELLO and, behind it, the alarm events that waited in the
+# device's outbox while the station was down (alarms raised, `…-n`, and their clearings, `…-nc`);
+# one segment of the station's ACKs them. Stacked layers are numbered: `p[AlarmFrame:2]` is the
+# second frame of the segment.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-second = restart[38][AlarmFrame:2]
+print(f"packet {marks.hello}: HELLO and {len(marks.waiting)} alarms that waited: "
+      f"{', '.join(short_id(a) for a in marks.waiting)}; packet {marks.acked} ACKs them")
+second = restart[marks.hello][AlarmFrame:2]
 print(second.sprintf("%type%"), "frame:", second.message())
 
 # %% [markdown]
@@ -464,10 +484,11 @@ checks.expect("fields where your layer and vitalsim.layers differ",
 checks.expect("the first bytes of a header built with no arguments",
               lambda: bytes(layer()())[:3], expected=b"VS\x03",
               because="magic 0x5653 ('VS') and version 3 are the defaults every datagram needs")
+HR0 = clean[0][TelemetryNumerics].hr   # what the course's layers read in packet 0
 checks.expect("packet 0's heart rate through your binding",
-              lambda: layer()(packet0)[TelemetryNumerics].hr, expected=72.0,
+              lambda: layer()(packet0)[TelemetryNumerics].hr, expected=HR0,
               because="after your header with type 1 comes TelemetryNumerics, whose first "
-                      "field is hr, and packet 0 carries 72")
+                      f"field is hr, and the course's layers read {HR0:g} in packet 0")
 checks.that("the course's layers still dissect the capture",
             lambda: layer() is not None
             and all(type(IP(bytes(p[IP]))[UDP].payload) is Telemetry for p in clean),
@@ -755,6 +776,6 @@ print("stopped:", not system.station.running)
 # 5. The station refuses a send time more than 2 s ahead of its own clock (try the forgery dated
 #    ten seconds ahead: `/api/stats` counts it under `future`). Why a bound of seconds rather than
 #    zero, and what does the bound leave a forger who knows it?
-# 6. In the restart capture, why did the device's alarms `1001-4` and `1001-4c` reach the station
-#    only after the second HELLO, and what would have happened to them with plain TCP and no
-#    outbox?
+# 6. In the restart capture, why did the alarms that waited (printed in Section 2) reach the
+#    station only after the second HELLO, and what would have happened to them with plain TCP and
+#    no outbox?

@@ -39,7 +39,8 @@ def header_layer(seq_field=IntField) -> type[Packet]:
 
 def test_recorded_reads_a_capture_with_its_ports_bound():
     packets = lab.recorded("telemetry-clean")
-    assert len(packets) == 40 and all(p.haslayer(Telemetry) for p in packets)
+    # the recording: two beds' numerics and waves for a few seconds (42 datagrams in version 3)
+    assert len(packets) == 42 and all(p.haslayer(Telemetry) for p in packets)
     with pytest.raises(FileNotFoundError, match="telemetry-clean"):
         lab.recorded("no-such-capture")
 
@@ -77,7 +78,8 @@ def test_alarm_table_reads_the_restart_capture_frame_by_frame():
     assert set(alarms.sender) == {"device"} and set(acks.sender) == {"station"}
     # after the restart, HELLO and the alarms waiting in the outbox share one segment
     second_hello = table[table.frame == "HELLO"].packet.iloc[1]
-    assert (table.packet == second_hello).sum() == 3
+    together = table[table.packet == second_hello].frame.tolist()
+    assert together[0] == "HELLO" and len(together) >= 2 and set(together[1:]) == {"ALARM"}
 
 
 def test_a_correct_header_layer_agrees_and_a_wrong_one_is_told_where():
@@ -109,7 +111,7 @@ def test_without_capture_the_sniff_falls_back_to_the_recording_and_says_why(monk
     monkeypatch.setattr(lab, "capture_unavailable_reason", lambda: "sniffing needs root; use")
     got = run(lab.sniff_or_recorded("udp port 1", count=5, seconds=1.0,
                                     recording="telemetry-clean"))
-    assert not got.live and len(got.packets) == 40
+    assert not got.live and len(got.packets) == 42
     assert "course/recordings/telemetry-clean.pcap" in got.source and "needs root" in got.source
 
 

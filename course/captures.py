@@ -11,6 +11,7 @@ sniff) from a seeded ward on fixed ports, so that the scapy layers recognise it,
 | alarm-restart.pcap | the alarm channel across a station restart: reconnect, re-send, ACKs |
 | websocket.pcap | a WebSocket upgrade, pushed frames, a masked command, the close handshake |
 | spoofed-telemetry.pcap | a telemetry datagram forged with scapy: bed 3's heart rate at 180 |
+| mqtt-qos.pcap | a message at each MQTT QoS via mosquitto: PUBACK, PUBREC/PUBREL/PUBCOMP |
 
 The station runs as a subprocess (``python -m server``): vitalsim never imports it.
 """
@@ -35,10 +36,13 @@ from course.constants import (
     FLAPPING_HR,
     RECORDED_ALARM_PORT,
     RECORDED_HTTP_PORT,
+    RECORDED_MQTT_PORT,
     RECORDED_PROXY_PORT,
     RECORDED_TELEMETRY_PORT,
     RECORDINGS,
 )
+from course.mqtt_broker import Mosquitto
+from course.mqtt_capture import qos_exchange
 from course.netns_recorder import record_alarm_channel
 from course.waiting import wait_until
 from vitalsim.devices.ward import Ward, WardConfig
@@ -212,12 +216,28 @@ def spoofed(out: Path) -> None:
     print("spoofed-telemetry.pcap: 1 packet")
 
 
+def mqtt_qos(out: Path) -> None:
+    """For Lab 08: a publisher sends one message at each QoS to a subscriber (QoS 2
+    subscription) through a real mosquitto on 1883, MQTT's own port, so that Wireshark and
+    scapy dissect it without being told. Each hop has its own handshake and packet ids."""
+    with Mosquitto(port=RECORDED_MQTT_PORT, persistence=False) as broker, \
+            Capture(out / "mqtt-qos.pcap", f"tcp port {broker.port}"):
+        got = asyncio.run(qos_exchange(broker.port))
+    print(f"mqtt-qos.pcap: the subscriber got {got}")
+
+
+RECORDERS = ("telemetry-clean", "telemetry-loss", "alarm-restart", "websocket",
+             "alarm-retransmissions", "spoofed-telemetry", "mqtt-qos")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m course.captures", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=RECORDINGS)
     p.add_argument("--skip-netns", action="store_true",
                    help="leave alarm-retransmissions.pcap as it is (needs nftables)")
+    p.add_argument("--only", choices=RECORDERS, action="append",
+                   help="record only this file (repeatable); the others stay as they are")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
         p.error("recording needs root (to sniff); the recorded pcaps in course/recordings/ are for "
@@ -225,14 +245,22 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for port in (TELEMETRY_PORT, PROXY_PORT):
         bind_ports(telemetry=port)
+    wanted = set(args.only or RECORDERS)
+    if args.skip_netns:
+        wanted.discard("alarm-retransmissions")
     with tempfile.TemporaryDirectory() as tmp:
-        telemetry_clean(args.out)
-        telemetry_loss(args.out)
-        alarm_restart(args.out, Path(tmp))
-        websocket(args.out, Path(tmp))
-        if not args.skip_netns:
-            alarm_retransmissions(args.out, Path(tmp))
-        spoofed(args.out)
+        recorders = {
+            "telemetry-clean": lambda: telemetry_clean(args.out),
+            "telemetry-loss": lambda: telemetry_loss(args.out),
+            "alarm-restart": lambda: alarm_restart(args.out, Path(tmp)),
+            "websocket": lambda: websocket(args.out, Path(tmp)),
+            "alarm-retransmissions": lambda: alarm_retransmissions(args.out, Path(tmp)),
+            "spoofed-telemetry": lambda: spoofed(args.out),
+            "mqtt-qos": lambda: mqtt_qos(args.out),
+        }
+        for name in RECORDERS:
+            if name in wanted:
+                recorders[name]()
     with contextlib.suppress(FileNotFoundError):
         (args.out / ".gitkeep").unlink()
 

@@ -24,6 +24,9 @@ RECORDED_ALARM_PORT = 15006
 RECORDED_PROXY_PORT = 15105
 #: the station's HTTP and WebSocket port in ``websocket.pcap``
 RECORDED_HTTP_PORT = 15080
+#: the broker's port in ``mqtt-qos.pcap``: IANA's MQTT port, which Wireshark's and scapy's MQTT
+#: dissectors take without being told
+RECORDED_MQTT_PORT = 1883
 #: the seed of every ward and impairment the capture generator starts
 CAPTURE_SEED = 2026
 #: a heart-rate limit every adult breaches at once (20-30 bpm, no delay): every bed is in alarm
@@ -31,4 +34,5 @@ CAPTURE_SEED = 2026
 HR_ALARM_AT_ONCE = (Limit("hr", 20, 30, "high", delay=0.0),)
 
 __all__ = ["CAPTURE_SEED", "FLAPPING_HR", "HR_ALARM_AT_ONCE", "RECORDED_ALARM_PORT",
-           "RECORDED_HTTP_PORT", "RECORDED_PROXY_PORT", "RECORDED_TELEMETRY_PORT"]
+           "RECORDED_HTTP_PORT", "RECORDED_MQTT_PORT", "RECORDED_PROXY_PORT",
+           "RECORDED_TELEMETRY_PORT"]

@@ -1,4 +1,4 @@
-"""What a test needs from the machine: root, nftables, libpcap, Chromium, openssl.
+"""What a test needs from the machine: root, nftables, libpcap, Chromium, openssl, tshark.
 
 On a learner's laptop a missing requirement skips the test and says why. Under CI=true it fails
 the test instead: CI installs these things, so their absence there is a broken build, never a
@@ -51,6 +51,15 @@ def require_openssl() -> str:
     if path is None:
         missing("this test needs the openssl command to make a certificate; install it with: "
                 "apt-get install openssl")
+    return path  # type: ignore[return-value]
+
+
+def require_tshark() -> str:
+    """tshark: Wireshark's own dissectors (HL7, MQTT) and the course's Lua dissector read the
+    course's captures with it."""
+    path = shutil.which("tshark")
+    if path is None:
+        missing("this test needs tshark; install it with: apt-get install tshark")
     return path  # type: ignore[return-value]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import Counter
 from dataclasses import dataclass
 
@@ -51,6 +52,9 @@ async def measure(broker_port: int, qos: int, *, persistent: bool, messages: int
     after each number in ``resets_at``; count what the subscriber got."""
     topic = f"lab/qos/{qos}/{'p' if persistent else 'c'}{tag}"
     sub_id = f"lab-sub-{qos}-{'p' if persistent else 'c'}{tag}"
+    # the resets are the experiment: the client library's warnings about them are not news
+    quiet = logging.getLogger("course.mqtt_qos.subscriber")
+    quiet.setLevel(logging.CRITICAL)
     proxy = await TcpImpairmentProxy(("127.0.0.1", broker_port),
                                      TcpSettings(latency=0.02)).start()
     got: Counter[int] = Counter()
@@ -61,7 +65,7 @@ async def measure(broker_port: int, qos: int, *, persistent: bool, messages: int
             try:
                 async with aiomqtt.Client("127.0.0.1", proxy.port, identifier=sub_id,
                                           clean_session=not persistent, keepalive=5,
-                                          timeout=5.0) as client:
+                                          timeout=5.0, logger=quiet) as client:
                     await client.subscribe(topic, qos=2)
                     state["connected"] = True
                     state["connections"] += 1
@@ -87,6 +91,10 @@ async def measure(broker_port: int, qos: int, *, persistent: bool, messages: int
             for n in range(messages):
                 await pub.publish(topic, str(n).encode(), qos=qos)
                 if n in resets_at:
+                    # each reset hits a connection: the subscriber's previous reconnect is done
+                    done = resets_at.index(n) + 1
+                    await wait_until(lambda k=done: state["connections"] >= k, timeout=15,
+                                     what="the subscriber to be back before the next reset")
                     proxy.reset_connections()
                 await asyncio.sleep(gap)
             before = state["connections"]

@@ -25,6 +25,7 @@ from vitalsim.impair.live import capture_unavailable_reason
 from vitalsim.impair.netns import unavailable_reason as kernel_loss_unavailable_reason
 
 from .links import hub_prefix
+from .mqtt_broker import mosquitto_path
 
 CHROMIUM = "/usr/bin/chromium"
 CAP_NET_ADMIN = 12
@@ -129,7 +130,7 @@ class Report:
             link = "through the hub's proxy, which is missing here, so the link will not open"
         if not self.get("free ports").available:
             return {lab: "cannot start a system: no free ports on 127.0.0.1"
-                    for lab in ("00", "01", "02", "03", "04", "05", "06")}
+                    for lab in ("00", "01", "02", "03", "04", "05", "06", "08")}
         return {
             "00": f"runs in full; dashboard {link}",
             "01": f"runs in full (loss from the user-space proxy, no root); dashboard {link}",
@@ -149,6 +150,12 @@ class Report:
                   + ("" if shutil.which("openssl") else
                      "; its TLS section is skipped: it needs the openssl command")
                   + f"; dashboard {link}",
+            "08": (f"runs its hospital live on a real mosquitto; hospital view {link}"
+                   if self.get("mosquitto").available
+                   else "shows the recorded results of course/recordings/hospital-lab.json "
+                        "(no mosquitto)")
+                  + "; reads course/recordings/mqtt-qos.pcap with scapy"
+                  + (" and tshark" if shutil.which("tshark") else ""),
         }
 
     def text(self) -> str:
@@ -198,6 +205,11 @@ def check(environ: Mapping[str, str] | None = None) -> Report:
                             f"{CHROMIUM}: the browser tests can run" if chromium else
                             f"no {CHROMIUM}: the labs do not need it; the browser tests do "
                             "(apt-get install chromium)"))
+    broker = mosquitto_path()
+    findings.append(Finding("mosquitto", broker is not None,
+                            f"{broker}: lab 08 starts a real MQTT broker" if broker else
+                            "not installed (apt-get install mosquitto): lab 08 shows recorded "
+                            "results"))
     findings += _hub(environ)
     findings.append(_free_ports())
     return Report(findings)

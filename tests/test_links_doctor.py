@@ -57,16 +57,17 @@ def test_the_report_names_every_requirement_and_a_plan_for_every_lab():
     names = {f.name for f in report.findings}
     assert names >= {"root or CAP_NET_RAW", "CAP_NET_ADMIN", "nftables", "libpcap",
                      "live capture", "kernel loss", "Chromium", "hub prefix",
-                     "jupyter-server-proxy", "free ports"}
+                     "jupyter-server-proxy", "free ports", "mosquitto"}
     assert report.get("hub prefix").available
     assert report.get("jupyter-server-proxy").available  # 4.6.0 from the lock
-    assert set(report.lab_plans()) == {"00", "01", "02", "03", "04", "05", "06"}
+    assert set(report.lab_plans()) == {"00", "01", "02", "03", "04", "05", "06", "08"}
     assert "through the hub's proxy" in report.lab_plans()["00"]
     assert "What each lab will do" in report.text()
 
 
 def _report(**available: bool) -> Report:
-    names = ["live capture", "kernel loss", "hub prefix", "jupyter-server-proxy", "free ports"]
+    names = ["live capture", "kernel loss", "hub prefix", "jupyter-server-proxy", "free ports",
+             "mosquitto"]
     return Report([Finding(n, available.get(n.replace(" ", "_").replace("-", "_"), True), "")
                    for n in names])
 
@@ -77,6 +78,11 @@ def test_without_root_the_plans_fall_back_to_the_recordings():
     assert "course/recordings/websocket.pcap" in plans["03"]
     assert "course/recordings/spoofed-telemetry.pcap" in plans["04"]
     assert "station's own URL" in plans["00"]
+
+
+def test_without_mosquitto_lab_08_says_it_shows_the_recorded_results():
+    assert "course/recordings/hospital-lab.json" in _report(mosquitto=False).lab_plans()["08"]
+    assert "live on a real mosquitto" in _report().lab_plans()["08"]
 
 
 def test_a_hub_without_the_proxy_is_called_out():

@@ -371,7 +371,9 @@ print("status messages the listener got:\n" + table(pd.DataFrame(will["status"])
 #
 # Look at the hospital view again: cardiology's heading says `STATION OFFLINE (Last Will)`, and
 # its tiles are greyed out and marked `WARD OFFLINE`; their last values are still shown, but they
-# are no longer current. The icu ward carries on.
+# are no longer current. The icu ward's station is still online, and says what it knows: Section
+# 3 stopped its monitors, so each of its beds shows `ALARM LINK LOST`, the station's own
+# technical alarm, passed on through the broker like any other.
 #
 # The kill closed the station's TCP connection at once (the kernel closes a dead process's
 # sockets), so the broker noticed within milliseconds.

@@ -233,20 +233,26 @@ class HospitalLab:
     # -- section 3: alarms at QoS 1 through resets of the bridge's connection ---------------
 
     async def alarms_through_resets(self, resets: int = 3) -> dict:
-        """Reset the icu bridge's connection ``resets`` times, a few new alarms apart, then
-        stop the ward and wait until every alarm the station journaled has been delivered.
-        Returns the raw deliveries (duplicates included) and the journaled ids."""
+        """Reset the icu bridge's connection ``resets`` times, each when an alarm has been
+        delivered but its PUBACK has not reached the bridge yet; then stop the ward and wait
+        until every alarm the station journaled has been delivered. Returns the raw
+        deliveries (duplicates included) and the journaled ids."""
         assert self.bridge is not None and self.icu is not None and self.proxy is not None
         bridge, st = self.bridge, self.icu.station
-        counters = bridge.outbox.counters
+
+        def delivered() -> set[str]:
+            return {d["alarm_id"] for d in self.deliveries if d.get("ward") == "icu"
+                    and "alarm_id" in d}
+
+        def puback_in_flight() -> bool:
+            """An alarm has reached our listener through the broker, and the bridge has not
+            had its PUBACK yet (100 ms on its way back through the proxy)."""
+            return bool(delivered() & set(bridge.outbox.pending))
+
         for n in range(1, resets + 1):
-            before = counters["published"] + counters["republished"]
-            await wait_until(lambda b=before: counters["published"] + counters["republished"]
-                             > b + 2, timeout=20, what="more alarms published")
-            # an alarm's PUBLISH takes 100 ms through the proxy to the broker, its PUBACK 100 ms
-            # back: 150 ms after it left, the broker has it and the PUBACK is on its way
-            await asyncio.sleep(0.15)
-            self.proxy.reset_connections()
+            await wait_until(puback_in_flight, timeout=20,
+                             what="an alarm delivered whose PUBACK is on its way")
+            self.proxy.reset_connections()  # that PUBACK is lost: the bridge will publish again
             await wait_until(lambda n=n: bridge.connections > n, timeout=20,
                              what=f"the bridge's reconnection {n}")
         await self.icu.ward.stop()  # no new alarms: what was raised must arrive
@@ -255,10 +261,6 @@ class HospitalLab:
 
         def journaled() -> set[str]:
             return {row["alarm_id"] for row in st.journal.events()}  # type: ignore[union-attr]
-
-        def delivered() -> set[str]:
-            return {d["alarm_id"] for d in self.deliveries if d.get("ward") == "icu"
-                    and "alarm_id" in d}
         await wait_until(lambda: not bridge.outbox.pending and journaled() <= delivered(),
                          timeout=30, what="every journaled alarm delivered")
         return {"deliveries": [{k: d[k] for k in ALARM_COLUMNS}

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import aiomqtt
 
+from server.mqtt_bridge import settle
 from vitalsim.impair import TcpImpairmentProxy, TcpSettings
 from vitalsim.waiting import wait_until
 
@@ -62,10 +63,11 @@ async def measure(broker_port: int, qos: int, *, persistent: bool, messages: int
 
     async def subscriber() -> None:
         while True:
+            client = aiomqtt.Client("127.0.0.1", proxy.port, identifier=sub_id,
+                                    clean_session=not persistent, keepalive=5, timeout=5.0,
+                                    logger=quiet)
             try:
-                async with aiomqtt.Client("127.0.0.1", proxy.port, identifier=sub_id,
-                                          clean_session=not persistent, keepalive=5,
-                                          timeout=5.0, logger=quiet) as client:
+                async with client:
                     await client.subscribe(topic, qos=2)
                     state["connected"] = True
                     state["connections"] += 1
@@ -77,6 +79,7 @@ async def measure(broker_port: int, qos: int, *, persistent: bool, messages: int
                             got[int(payload)] += 1
             except aiomqtt.MqttError:
                 state["connected"] = False
+                settle(client)
                 await asyncio.sleep(0.05)
 
     if persistent:  # a session from an earlier run with the same id starts this one empty

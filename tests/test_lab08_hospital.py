@@ -94,3 +94,4 @@ def test_without_mosquitto_the_lab_runs_from_the_recording():
     assert "Not live: the mosquitto broker is not installed" in text
     assert "course/recordings/" in text and "(recorded;" in text
     assert "from the recording" in text
+

@@ -397,7 +397,18 @@ print("status messages the listener got:\n" + table(pd.DataFrame(will["status"])
 # few seconds, the same debouncing as an alarm delay), and show the blip on the view at once.
 
 # %% [markdown]
-# ## 5. The handshakes in a capture
+# ## 5. Stop the hospital
+#
+# The rest of the lab reads a recording. Stopping the ward's station first lets its bridge say
+# goodbye (`online: false`, then a clean DISCONNECT, so that the broker drops its Will).
+
+# %%
+if LIVE:
+    await lab.stop()
+print("stopped" if LIVE else "(nothing was started)")
+
+# %% [markdown]
+# ## 6. The handshakes in a capture
 #
 # `course/recordings/mqtt-qos.pcap` holds a short exchange through a real mosquitto on 1883
 # (MQTT's own port): a subscriber (QoS 2 subscription) and a publisher that sends one message at
@@ -468,11 +479,9 @@ else:
     print(f"tshark is not available here ({reason_tshark}); scapy read the capture above")
 
 # %% [markdown]
-# ## 6. Stop everything
+# The whole lab, from its first cell to here:
 
 # %%
-if LIVE:
-    await lab.stop()
 print(f"the lab ran in {time.monotonic() - LAB_STARTED:.0f} s "
       f"({'live' if LIVE else 'from the recording'})")
 

@@ -244,14 +244,16 @@ class HospitalLab:
             return {d["alarm_id"] for d in self.deliveries if d.get("ward") == "icu"
                     and "alarm_id" in d}
 
-        def puback_in_flight() -> bool:
-            """An alarm has reached our listener through the broker, and the bridge has not
-            had its PUBACK yet (100 ms on its way back through the proxy)."""
-            return bool(delivered() & set(bridge.outbox.pending))
+        used: set[str] = set()  # each reset for an alarm of its own, not one already re-sent
+
+        def puback_in_flight() -> set[str]:
+            """Alarms that reached our listener through the broker, whose PUBACK the bridge
+            has not had yet (100 ms on its way back through the proxy)."""
+            return (delivered() & set(bridge.outbox.pending)) - used
 
         for n in range(1, resets + 1):
-            await wait_until(puback_in_flight, timeout=20,
-                             what="an alarm delivered whose PUBACK is on its way")
+            used |= await wait_until(puback_in_flight, timeout=20,
+                                     what="an alarm delivered whose PUBACK is on its way")
             self.proxy.reset_connections()  # that PUBACK is lost: the bridge will publish again
             await wait_until(lambda n=n: bridge.connections > n, timeout=20,
                              what=f"the bridge's reconnection {n}")

@@ -12,6 +12,7 @@ sniff) from a seeded ward on fixed ports, so that the scapy layers recognise it,
 | websocket.pcap | a WebSocket upgrade, pushed frames, a masked command, the close handshake |
 | spoofed-telemetry.pcap | a telemetry datagram forged with scapy: bed 3's heart rate at 180 |
 | hl7-mllp.pcap | HL7 v2 over MLLP: ORU^R01, ORU^R40, their ACKs, a reset, the re-send |
+| mqtt-qos.pcap | a message at each MQTT QoS via mosquitto: PUBACK, PUBREC/PUBREL/PUBCOMP |
 
 The station runs as a subprocess (``python -m server``): vitalsim never imports it.
 """
@@ -37,10 +38,13 @@ from course.constants import (
     RECORDED_ALARM_PORT,
     RECORDED_HL7_PORT,
     RECORDED_HTTP_PORT,
+    RECORDED_MQTT_PORT,
     RECORDED_PROXY_PORT,
     RECORDED_TELEMETRY_PORT,
     RECORDINGS,
 )
+from course.mqtt_broker import Mosquitto
+from course.mqtt_capture import qos_exchange
 from course.netns_recorder import record_alarm_channel
 from course.waiting import wait_until
 from vitalsim.devices.ward import Ward, WardConfig
@@ -251,8 +255,18 @@ def hl7_mllp(out: Path) -> None:
         asyncio.run(main())
 
 
+def mqtt_qos(out: Path) -> None:
+    """For Lab 08: a publisher sends one message at each QoS to a subscriber (QoS 2
+    subscription) through a real mosquitto on 1883, MQTT's own port, so that Wireshark and
+    scapy dissect it without being told. Each hop has its own handshake and packet ids."""
+    with Mosquitto(port=RECORDED_MQTT_PORT, persistence=False) as broker, \
+            Capture(out / "mqtt-qos.pcap", f"tcp port {broker.port}"):
+        got = asyncio.run(qos_exchange(broker.port))
+    print(f"mqtt-qos.pcap: the subscriber got {got}")
+
+
 RECORDERS = ("telemetry-clean", "telemetry-loss", "alarm-restart", "websocket",
-             "alarm-retransmissions", "spoofed-telemetry", "hl7-mllp")
+             "alarm-retransmissions", "spoofed-telemetry", "hl7-mllp", "mqtt-qos")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -280,7 +294,8 @@ def main(argv: list[str] | None = None) -> None:
                      "websocket": lambda: websocket(args.out, Path(tmp)),
                      "alarm-retransmissions": lambda: alarm_retransmissions(args.out, Path(tmp)),
                      "spoofed-telemetry": lambda: spoofed(args.out),
-                     "hl7-mllp": lambda: hl7_mllp(args.out)}
+                     "hl7-mllp": lambda: hl7_mllp(args.out),
+                     "mqtt-qos": lambda: mqtt_qos(args.out)}
         for name in RECORDERS:
             if name in chosen:
                 recorders[name]()

@@ -26,6 +26,9 @@ RECORDED_PROXY_PORT = 15105
 RECORDED_HTTP_PORT = 15080
 #: the hospital's MLLP receiver in ``hl7-mllp.pcap``: 2575, IANA's port for HL7 over MLLP
 RECORDED_HL7_PORT = 2575
+#: the broker's port in ``mqtt-qos.pcap``: IANA's MQTT port, which Wireshark's and scapy's MQTT
+#: dissectors take without being told
+RECORDED_MQTT_PORT = 1883
 #: the seed of every ward and impairment the capture generator starts
 CAPTURE_SEED = 2026
 #: a heart-rate limit every adult breaches at once (20-30 bpm, no delay): every bed is in alarm
@@ -33,5 +36,5 @@ CAPTURE_SEED = 2026
 HR_ALARM_AT_ONCE = (Limit("hr", 20, 30, "high", delay=0.0),)
 
 __all__ = ["CAPTURE_SEED", "FLAPPING_HR", "HR_ALARM_AT_ONCE", "RECORDED_ALARM_PORT",
-           "RECORDED_HL7_PORT", "RECORDED_HTTP_PORT", "RECORDED_PROXY_PORT",
+           "RECORDED_HL7_PORT", "RECORDED_HTTP_PORT", "RECORDED_MQTT_PORT", "RECORDED_PROXY_PORT",
            "RECORDED_TELEMETRY_PORT"]

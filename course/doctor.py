@@ -25,6 +25,7 @@ from vitalsim.impair.live import capture_unavailable_reason
 from vitalsim.impair.netns import unavailable_reason as kernel_loss_unavailable_reason
 
 from .links import hub_prefix
+from .mqtt_broker import mosquitto_path
 
 CHROMIUM = "/usr/bin/chromium"
 CAP_NET_ADMIN = 12
@@ -133,7 +134,7 @@ class Report:
             link = "through the hub's proxy, which is missing here, so the link will not open"
         if not self.get("free ports").available:
             return {lab: "cannot start a system: no free ports on 127.0.0.1"
-                    for lab in ("00", "01", "02", "03", "04", "05", "06", "07")}
+                    for lab in ("00", "01", "02", "03", "04", "05", "06", "07", "08")}
         return {
             "00": f"runs in full; dashboard {link}",
             "01": f"runs in full (loss from the user-space proxy, no root); dashboard {link}",
@@ -165,6 +166,12 @@ class Report:
                   "course/recordings/hl7-mllp.pcap)"
                   + ("" if shutil.which("tshark") else
                      "; Wireshark's reading of it is skipped: it needs tshark"),
+            "08": (f"runs its hospital live on a real mosquitto; hospital view {link}"
+                   if self.get("mosquitto").available
+                   else "shows the recorded results of course/recordings/hospital-lab.json "
+                        "(no mosquitto)")
+                  + "; reads course/recordings/mqtt-qos.pcap with scapy"
+                  + (" and tshark" if shutil.which("tshark") else ""),
         }
 
     def text(self) -> str:
@@ -225,6 +232,11 @@ def check(environ: Mapping[str, str] | None = None) -> Report:
                             "student's own captures (python -m course traces)" if student else
                             "VITALSIM_STUDENT unset: the trace exercises read the course's "
                             "recordings"))
+    broker = mosquitto_path()
+    findings.append(Finding("mosquitto", broker is not None,
+                            f"{broker}: lab 08 starts a real MQTT broker" if broker else
+                            "not installed (apt-get install mosquitto): lab 08 shows recorded "
+                            "results"))
     findings += _hub(environ)
     findings.append(_free_ports())
     return Report(findings)

@@ -32,7 +32,7 @@ from vitalsim.clock import Clock, WallClock
 
 from .hospital_state import Hospital
 from .hub import Hub, encode, encode_part
-from .mqtt_bridge import parse_address
+from .mqtt_bridge import parse_address, settle
 from .mqtt_topics import SUBSCRIPTIONS, TopicError
 from .static_paths import DASHBOARD_DIR, bokehjs_static
 from .web import DashboardFiles, DashboardSocket, JsonHandler
@@ -129,11 +129,12 @@ class HospitalView:
     async def _run(self) -> None:
         delay = 0.2
         while True:
+            client = aiomqtt.Client(self.config.broker_host, self.config.broker_port,
+                                    identifier=self.config.client_id,
+                                    clean_session=self.config.clean_session, keepalive=5,
+                                    timeout=5.0)
             try:
-                async with aiomqtt.Client(self.config.broker_host, self.config.broker_port,
-                                          identifier=self.config.client_id,
-                                          clean_session=self.config.clean_session,
-                                          keepalive=5, timeout=5.0) as client:
+                async with client:
                     self.mqtt_connected, delay = True, 0.2
                     self.mqtt_connections += 1
                     for topic in SUBSCRIPTIONS:
@@ -146,6 +147,7 @@ class HospitalView:
                             self.config.broker_host, self.config.broker_port, exc, delay)
             finally:
                 self.mqtt_connected = False
+                settle(client)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 

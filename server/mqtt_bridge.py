@@ -59,6 +59,17 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def settle(client: aiomqtt.Client) -> None:
+    """Read why a finished connection ended. aiomqtt keeps the reason for an unexpected
+    disconnection on a future that only its message iterator reads: a connection that ended
+    elsewhere (a publish failed first) leaves it unread, and asyncio then prints "Future
+    exception was never retrieved" on stderr whenever the client is collected, in the middle of
+    whatever runs then (a notebook cell). The reason is already in the MqttError we caught."""
+    ended = getattr(client, "_disconnected", None)
+    if isinstance(ended, asyncio.Future) and ended.done() and not ended.cancelled():
+        ended.exception()
+
+
 class AlarmOutbox:
     """Alarm events not yet acknowledged by the broker (PUBACK), in the order they came.
 
@@ -184,8 +195,9 @@ class MqttBridge:
     async def _run(self) -> None:
         delay = self.backoff[0]
         while not self._stopping:
+            client = self._client_for()
             try:
-                async with self._client_for() as client:
+                async with client:
                     self._client = client
                     self.connected, self.connections = True, self.connections + 1
                     self.last_error = None
@@ -199,6 +211,7 @@ class MqttBridge:
                             exc, delay)
             finally:
                 self.connected, self._client = False, None
+                settle(client)
             if self._stopping:
                 return
             await asyncio.sleep(delay)

@@ -1,4 +1,4 @@
-"""What a test needs from the machine: root, nftables, libpcap, Chromium, openssl.
+"""What a test needs from the machine: root, nftables, libpcap, Chromium, openssl, tshark.
 
 On a learner's laptop a missing requirement skips the test and says why. Under CI=true it fails
 the test instead: CI installs these things, so their absence there is a broken build, never a

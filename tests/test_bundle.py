@@ -88,6 +88,7 @@ def test_the_bundle_holds_the_learner_labs_captures_and_install_files(bundle):
     assert len(learner) == len(sources) and learner <= names, "one learner notebook per lab"
     recordings = ROOT / "course" / "recordings"
     assert {f"course/recordings/{p.name}" for p in recordings.glob("*.pcap")} <= names
+    assert {f"course/recordings/{p.name}" for p in recordings.glob("*.json")} <= names
     assert {"pyproject.toml", "requirements.lock", "environment.yml", "postBuild",
             "Makefile", "docs/PROTOCOL.md"} <= names
     assert not [n for n in names if n.startswith(("labs/instructor/", "labs/source/", "tests/"))]

@@ -3,6 +3,7 @@ README.md says."""
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from scapy.all import IP, TCP, rdpcap
 
@@ -13,6 +14,7 @@ from course.constants import (
     RECORDED_TELEMETRY_PORT,
     RECORDINGS,
 )
+from tests.requirements import require_tshark
 from vitalsim.layers import AlarmFrame, Telemetry, bind_ports
 from vitalsim.protocol import decode
 
@@ -33,7 +35,7 @@ def frames(path: Path) -> list[tuple[int, str]]:
 
 @pytest.mark.parametrize("name", ["telemetry-clean", "telemetry-loss", "alarm-retransmissions",
                                   "alarm-restart", "websocket", "spoofed-telemetry",
-                                  "hl7-mllp"])
+                                  "hl7-mllp", "mqtt-qos"])
 def test_every_capture_is_committed_small_and_described(name):
     path = CAPTURES / f"{name}.pcap"
     assert path.exists() and 0 < path.stat().st_size < 1_000_000
@@ -98,3 +100,31 @@ def test_the_forged_datagram_is_valid_telemetry_from_nowhere():
     (pkt,) = rdpcap(str(CAPTURES / "spoofed-telemetry.pcap"))
     msg = decode(bytes(pkt[Telemetry]))
     assert pkt[IP].src == "10.0.0.66" and (msg.bed, msg.hr) == (3, 180.0)
+
+
+def test_mqtt_capture_holds_every_qos_handshake_as_wiresharks_dissector_reads_it():
+    """tshark's own MQTT dissector (no course code in the reading): a PUBLISH at each QoS on
+    both hops (publisher to broker, broker to subscriber), each answered on its own connection
+    with its own packet id: PUBACK for QoS 1, PUBREC, PUBREL, PUBCOMP for QoS 2."""
+    from course.mqtt_capture import HANDSHAKES, handshake, mqtt_messages, tshark_mqtt
+
+    require_tshark()
+    path = CAPTURES / "mqtt-qos.pcap"
+    seen = tshark_mqtt(path)
+    publishes = seen[seen["type"] == "PUBLISH"]
+    assert sorted(publishes["qos"]) == [0, 0, 1, 1, 2, 2], publishes
+    assert set(publishes["from"]) == {"client", "broker"}  # both hops
+    for _, publish in publishes.iterrows():
+        qos, msgid = int(publish["qos"]), publish["msgid"]
+        assert pd.isna(msgid) if qos == 0 else msgid > 0
+        # the packet types in order, on the PUBLISH's own connection, with its packet id
+        assert handshake(seen, publish["frame"]) == HANDSHAKES[qos], publish.to_dict()
+    answers = seen[seen["type"].isin(["PUBACK", "PUBREC", "PUBREL", "PUBCOMP"])]
+    assert sorted(answers["type"]) == ["PUBACK", "PUBACK", "PUBCOMP", "PUBCOMP", "PUBREC",
+                                       "PUBREC", "PUBREL", "PUBREL"]
+    # nothing answers a packet id that no PUBLISH on that connection carried
+    ids = {(p, m) for p, m in zip(publishes["client_port"], publishes["msgid"], strict=True)
+           if not pd.isna(m)}
+    assert {(p, m) for p, m in zip(answers["client_port"], answers["msgid"], strict=True)} == ids
+    # the course's scapy reader (lab 08) reads the same messages
+    assert mqtt_messages(path).equals(seen)

@@ -57,16 +57,17 @@ def test_the_report_names_every_requirement_and_a_plan_for_every_lab():
     names = {f.name for f in report.findings}
     assert names >= {"root or CAP_NET_RAW", "CAP_NET_ADMIN", "nftables", "libpcap",
                      "live capture", "kernel loss", "Chromium", "hub prefix",
-                     "jupyter-server-proxy", "free ports"}
+                     "jupyter-server-proxy", "free ports", "mosquitto"}
     assert report.get("hub prefix").available
     assert report.get("jupyter-server-proxy").available  # 4.6.0 from the lock
-    assert set(report.lab_plans()) == {"00", "01", "02", "03", "04", "05", "06", "07"}
+    assert set(report.lab_plans()) == {"00", "01", "02", "03", "04", "05", "06", "07", "08"}
     assert "through the hub's proxy" in report.lab_plans()["00"]
     assert "What each lab will do" in report.text()
 
 
 def _report(**available: bool) -> Report:
-    names = ["live capture", "kernel loss", "hub prefix", "jupyter-server-proxy", "free ports"]
+    names = ["live capture", "kernel loss", "hub prefix", "jupyter-server-proxy", "free ports",
+             "mosquitto"]
     return Report([Finding(n, available.get(n.replace(" ", "_").replace("-", "_"), True), "")
                    for n in names])
 
@@ -90,6 +91,9 @@ def test_lab_04_says_whether_tshark_runs_and_whose_traces_it_reads(monkeypatch):
     plans = check(environ={}).lab_plans()
     assert "its tshark section cannot run (apt-get install tshark)" in plans["04"]
     assert "own capture" not in plans["04"]
+def test_without_mosquitto_lab_08_says_it_shows_the_recorded_results():
+    assert "course/recordings/hospital-lab.json" in _report(mosquitto=False).lab_plans()["08"]
+    assert "live on a real mosquitto" in _report().lab_plans()["08"]
 
 
 def test_a_hub_without_the_proxy_is_called_out():

@@ -32,6 +32,7 @@ from vitalsim.devices.monitor import BedsideMonitor
 from vitalsim.devices.ward import assign_scenarios
 from vitalsim.protocol.alarm_channel import AlarmMessage, AlarmSender
 from vitalsim.protocol.telemetry import HEADER, TYPE_WAVE, WAVE_HEAD
+from vitalsim.scenarios import scenario_names
 
 from .procs import receive
 
@@ -61,6 +62,13 @@ class Pool:
     def per_bed_second(self) -> float:
         return sum(len(e) for e in self.events) / len(self.events) / self.cycle
 
+    @property
+    def bytes_per_bed_second(self) -> float:
+        """UDP payload bytes a bed sends per second: the telemetry's share of the wire, which
+        grows with each channel a bed carries (an arterial line and a capnogram add two waves)."""
+        sent = sum(len(self.data[item]) for mine in self.events for _, item in mine)
+        return sent / len(self.events) / self.cycle
+
 
 def numerics_only(pool: Pool) -> Pool:
     """The same pool without its waveform chunks: numerics at 1 Hz per bed."""
@@ -68,8 +76,10 @@ def numerics_only(pool: Pool) -> Pool:
     return Pool(pool.cycle, pool.data, pool.first, pool.step, events)
 
 
-def build_pool(templates: int = 8, cycle: int = 8, seed: int = 1, tick: float = 0.01) -> Pool:
-    """Run ``templates`` monitors (the ward's scenario mix) for ``cycle`` simulated seconds.
+def build_pool(templates: int | None = None, cycle: int = 8, seed: int = 1,
+               tick: float = 0.01) -> Pool:
+    """Run ``templates`` monitors (the ward's scenario mix; by default one per scenario, so the
+    beds with an arterial line and a capnogram are in it) for ``cycle`` simulated seconds.
 
     Polled every ``tick`` simulated seconds like a device link, each sends numerics at 1 Hz and
     each waveform in chunks of a quarter second or a little more. A last poll at the end of the
@@ -78,6 +88,7 @@ def build_pool(templates: int = 8, cycle: int = 8, seed: int = 1, tick: float = 
     first: list[int] = []
     step: list[int] = []
     events: list[list[tuple[float, int]]] = []
+    templates = len(scenario_names()) if templates is None else templates
     for t, scenario in enumerate(assign_scenarios("mix", templates)):
         monitor = BedsideMonitor(1000 + t, t + 1, scenario, seed=seed * 1000 + t)
         mine: list[tuple[float, int]] = []
@@ -334,6 +345,7 @@ async def _generator(conn: Connection) -> None:
                         alarms = Alarms(args["beds"], args.get("seed", 1))
                         await alarms.connect(args["host"], args["tcp_port"])
                     conn.send({"per_bed_second": pool.per_bed_second,
+                               "bytes_per_bed_second": pool.bytes_per_bed_second,
                                "links": len(alarms.links) if alarms else 0})
                 elif command == "run":
                     assert sender is not None

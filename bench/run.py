@@ -314,6 +314,11 @@ def summarize(cfg: BenchConfig, rows: list[dict], *, ceiling: dict, ours: dict,
         "station_max_per_s": ours["received_per_s"],
         "station_to_ceiling": _ratio(ours["received_per_s"], ceiling["received_per_s"]),
         "bytes_per_bed": bytes_per_bed,
+        # what one bed sends, per workload: the wire cost of the channels it carries
+        "wire_per_bed_second": {
+            r["workload"]: {"datagrams": r["generator"]["per_bed_second"],
+                            "bytes": r["generator"].get("bytes_per_bed_second")}
+            for r in rows if r.get("sweep")},
     }
     if at80 is not None:
         summary["at_80_percent"] = {
@@ -456,6 +461,11 @@ def format_summary(result: dict) -> str:
                              f"naive {c['naive']:.0f}%")
             lines.append(f"{key.replace('_', ' ')}: " + ", ".join(parts))
     lines.append(f"memory: {s['bytes_per_bed'] / 1024:.0f} KiB per bed with full retention")
+    for workload, wire in s.get("wire_per_bed_second", {}).items():
+        if wire.get("bytes") is not None:
+            lines.append(f"{workload} workload: one bed sends {wire['datagrams']:.1f} datagrams, "
+                         f"{wire['bytes']:,.0f} bytes ({8 * wire['bytes'] / 1000:.1f} kbit/s) "
+                         "of UDP payload a second")
     lines.append(f"load average before/after: {result['machine']['load_before']} / "
                  f"{result['machine']['load_after']}; took {result['seconds']:.0f} s")
     diffs = result.get("differences") or {}

@@ -45,8 +45,13 @@ def test_the_capacity_benchmark_runs_every_part_and_reports_sane_figures(tmp_pat
     # figure is meaningful at the full run's beds; here the part ran and filled its rings
     assert summary["bytes_per_bed"] >= 0 and result["memory"]["datagrams"] > 0
     assert result["memory"]["history"] == 600  # the retention was really filled
+    wire = summary["wire_per_bed_second"]
+    assert wire["numerics"]["datagrams"] == 1.0 and 50 < wire["numerics"]["bytes"] < 200
+    # the full workload carries every wave, the arterial line's and the capnogram's included
+    assert wire["full"]["bytes"] > 10 * wire["numerics"]["bytes"]
     text = format_summary(result)
     assert "ceiling" in text and "settings that differ" in text
+    assert "full workload: one bed sends" in text and "bytes (" in text
     assert sum(line.startswith("target ") for line in text.splitlines()) == 5, text
 
     paths = write_outputs(result, tmp_path)

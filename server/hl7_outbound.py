@@ -331,8 +331,11 @@ class Hl7Outbound:
                 "problems": dict(self.problems.counts)}
 
     async def _pause(self, seconds: float) -> None:
+        # asyncio.timeout rather than wait_for, which on Python 3.11 can lose a cancel that
+        # comes as the wait ends (vitalsim/devices/link.py)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
 
     async def _run(self) -> None:
         host, port = self.target
@@ -370,7 +373,8 @@ class Hl7Outbound:
             if pending is None:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await self._wake.wait()
                 continue
             writer.write(frame(pending.message.encode("utf-8")))
             self.outbox.mark_sent(pending.seq, self.clock.now())

@@ -130,8 +130,12 @@ class DeviceLink:
 
     async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11, a wait_for whose read completes
+            # as the task is cancelled returns the data and loses the cancel, and stop() then
+            # waits for this loop for ever
             try:
-                data = await asyncio.wait_for(reader.read(65536), timeout=0.5)
+                async with asyncio.timeout(0.5):
+                    data = await reader.read(65536)
             except TimeoutError:
                 data = None
             now = self.clock.now()

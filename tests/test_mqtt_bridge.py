@@ -236,6 +236,11 @@ def test_the_hospital_view_in_chromium_shows_two_wards_and_one_going_offline(bro
         assert page.locator('.tile[data-ward="icu"]').count() == 3
         assert page.locator('.tile[data-ward="cardiology"]').count() == 2
         assert "icu · Bed 1" in page.locator('.tile[data-ward="icu"] .bed').all_text_contents()
+        # it reads the broker and acts on nothing: no button a nurse would press in vain
+        page.wait_for_function("() => document.body.dataset.mayAct === 'false'", timeout=10_000)
+        assert page.locator("#view-only").is_visible()
+        assert not page.locator("label.user").is_visible()
+        assert not any(b.is_visible() for b in page.locator(".tile .pause-btn").all())
         page.wait_for_selector('.ward-heading[data-online="true"]', timeout=10_000)
         procs[1].send_signal(signal.SIGKILL)  # cardiology's station dies
         page.wait_for_function(

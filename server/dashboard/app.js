@@ -703,11 +703,17 @@
   }
 
   // who is logged in: with sessions, the station records this operator on every ack and
-  // silence, so the name is shown and cannot be typed over; a viewer gets no buttons' effect
+  // silence, so the name is shown and cannot be typed over; one who may not act gets no buttons
   async function whoAmI() {
     const resp = await fetch("api/me");
     if (!resp.ok) return;
     const me = await resp.json();
+    if (me.may_act === false) {
+      // a viewer, or the hospital view (it only reads the broker): no button that would be
+      // refused, and the header says so instead of "Acting as"
+      document.body.dataset.mayAct = "false";
+      $("view-only").hidden = false;
+    }
     if (!me.sessions) return;
     const input = $("user");
     input.value = me.user + " (" + me.role + ")";

@@ -359,20 +359,28 @@ checks
 #
 # Newer systems ask for FHIR. The station serves each bed's latest reading as a FHIR R4 Bundle
 # of vital-signs Observations: `GET /api/beds/{id}/fhir`. To compare like with like, the ward
-# stops sending, so that the station's latest reading of bed 1 holds still; the station sends
-# its `ORU^R01` once more, and we fetch the Bundle.
+# stops sending, we fetch bed 1's Bundle, and take the `ORU^R01` that carried the same reading
+# (the station sends each reading once, within a second).
 
 # %%
 await system.ward.stop()
 system.ward = None
-before = len(engine.received)
-station.hl7.send_vitals()
-await wait_until(lambda: any(r.type == "ORU^R01" and r.bed == 1
-                             for r in engine.received[before:]), timeout=10,
-                 what="bed 1's ORU^R01")
-oru = next(r.text for r in engine.received[before:] if r.type == "ORU^R01" and r.bed == 1)
 response = await AsyncHTTPClient().fetch(station.url + "api/beds/1/fhir")
 bundle = json.loads(response.body)
+taken = datetime.fromisoformat(bundle["entry"][0]["resource"]["effectiveDateTime"]).timestamp()
+
+
+def that_reading() -> str | None:
+    """The ORU^R01 of bed 1 whose OBR-7 (when the reading was taken) is the Bundle's time."""
+    for r in engine.received:
+        if r.type == "ORU^R01" and r.bed == 1:
+            when = hl7_messages.parse_hl7_time(str(hl7.parse(r.text).segment("OBR")(7)))
+            if abs(when - taken) < 0.002:
+                return r.text
+    return None
+
+
+oru = await wait_until(that_reading, timeout=10, what="the ORU^R01 of the Bundle's reading")
 print(response.headers["Content-Type"])
 spo2_observation = next(e["resource"] for e in bundle["entry"]
                         if e["resource"]["code"]["coding"][0]["code"] == "2708-6")

@@ -13,11 +13,15 @@ const CHANNELS = {
   resp: { color: "#f5e663", label: "Resp", min: -1100, max: 1100 },
 };
 // channels a bed may add (telemetry v3: capnogram, arterial line), drawn only when they come,
-// scaled to what the strip holds since their units are the device's
+// on a fixed scale in their units (0.1 mmHg, docs/PROTOCOL.md) as a monitor draws them: a
+// scale fitted to whatever the strip holds would make a pulseless arterial line or an apnoeic
+// capnogram's noise fill the strip like a live trace
 const EXTRA_CHANNELS = {
-  co2: { color: "#e0e0e0", label: "CO₂" },
-  abp: { color: "#ff5252", label: "ABP" },
+  co2: { color: "#e0e0e0", label: "CO₂ 0–50 mmHg", min: 0, max: 500 },
+  abp: { color: "#ff5252", label: "ABP 0–200 mmHg", min: 0, max: 2000 },
 };
+// a channel nobody described: fitted to what its strip holds, and said so
+const UNKNOWN_CHANNEL = { color: "#cccccc" };
 
 class WaveChannel {
   constructor(rate) {
@@ -80,7 +84,8 @@ class WaveView {
     const names = [...Object.keys(CHANNELS), ...extra];
     const strip = height / names.length;
     names.forEach((name, row) => {
-      const spec = CHANNELS[name] || autoRange(EXTRA_CHANNELS[name] || { color: "#cccccc", label: name.toUpperCase() }, this.channels[name]);
+      const spec = CHANNELS[name] || EXTRA_CHANNELS[name] ||
+        autoRange({ ...UNKNOWN_CHANNEL, label: name.toUpperCase() + " (fitted)" }, this.channels[name]);
       const top = row * strip;
       ctx.fillStyle = "#a9b0b8";
       ctx.font = "12px system-ui, sans-serif";

@@ -241,11 +241,18 @@
   }
 
   // the entry a tile shows: highest priority first, then one that still needs a nurse
+  // the tile's label: the highest priority, then what needs a nurse first (active before
+  // silenced before acknowledged), then a condition still present before one that has ended and
+  // is only latched (VT that became VF shows VF), then the newest
   function topAlarm(list) {
+    const key = (a) => [RANK[a.priority], -STATE_RANK[a.state], a.condition_present ? 1 : 0, a.raised_at];
     let best = null;
     for (const a of list) {
-      if (!best || RANK[a.priority] > RANK[best.priority] ||
-          (RANK[a.priority] === RANK[best.priority] && STATE_RANK[a.state] < STATE_RANK[best.state])) best = a;
+      if (!best) { best = a; continue; }
+      const ka = key(a), kb = key(best);
+      for (let i = 0; i < ka.length; i++) {
+        if (ka[i] !== kb[i]) { if (ka[i] > kb[i]) best = a; break; }
+      }
     }
     return best;
   }

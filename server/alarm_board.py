@@ -22,6 +22,12 @@ The rules a nurse relies on:
   counts it down). It changes no entry's state: the visual signals go on.
 - **Order**: by priority first, so a silenced or acknowledged red alarm never sorts below an
   active yellow one; cleared entries last.
+- **A device that restarted speaks for itself again.** Its monitor starts afresh and raises
+  what is present now; a condition an earlier boot raised and never cleared is no longer
+  reported by anyone, so when the bed's telemetry comes from a newer boot
+  (:meth:`AlarmBoard.device_restarted`) such an entry ends as if cleared (a high-priority one
+  stays latched until acknowledged), with "ended: device restarted" in the history. Without
+  this, a restarted ward showed the last run's ASYSTOLE as present over a sinus rhythm.
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ class AlarmEntry:
     first_raised_at: float = 0.0
     resound_at: float | None = None  # acknowledged: sounds again then if still present
     artefact: bool = False  # the device flagged the values behind it as artefact
+    boot: int | None = None  # the boot of the device that last raised it (from the alarm id)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -85,6 +92,14 @@ class AlarmEntry:
         if self.worst is None or (value > self.worst if self.direction == "high"
                                   else value < self.worst):
             self.worst = value
+
+
+def boot_of(alarm_id: str) -> int | None:
+    """The device boot in a device alarm id (``"1001-1796579241551616-3"``); None for an id
+    without one (a technical alarm's, or a device's that predates boot ids)."""
+    parts = alarm_id.split("-")
+    boot = parts[1] if len(parts) >= 3 else ""
+    return int(boot) if boot.isdigit() else None
 
 
 def _direction(ev: AlarmMessage) -> str | None:
@@ -142,6 +157,8 @@ class AlarmBoard:
             entry.worse(ev.value)
         self._by_id[ev.alarm_id] = entry
         entry.value, entry.updated_at, entry.artefact = ev.value, ev.timestamp, artefact
+        if ev.state == "raised" and source == "device":
+            entry.boot = boot_of(ev.alarm_id)
         if ev.state == "updated":
             entry.worse(ev.value)
         if ev.state == "cleared":
@@ -153,6 +170,24 @@ class AlarmBoard:
         if ev.state != "updated":
             self._record(ev.timestamp, entry, ev.state, ev.value)
         return entry
+
+    def device_restarted(self, bed: int, boot: int, at: float) -> list[AlarmEntry]:
+        """The bed's device now sends from ``boot``: end each condition an earlier boot raised
+        and never cleared (see the module's rules), and return the entries that changed. A
+        dictionary lookup for a bed with no alarm entry (the station calls it per datagram)."""
+        ended = []
+        for entry in self._by_bed.get(bed, ()):
+            if (entry.source != "device" or not entry.condition_present or entry.boot is None
+                    or entry.boot >= boot):
+                continue
+            entry.condition_present = False
+            entry.resound_at = None
+            if entry.priority != "high" or entry.acked_by is not None:
+                entry.state = "cleared"
+            entry.updated_at = at
+            self._record(at, entry, "ended: device restarted", None)
+            ended.append(entry)
+        return ended
 
     def observe(self, bed: int, numerics: object) -> None:
         """The bed's latest numerics (anything with the parameters as attributes: a

@@ -265,6 +265,8 @@ class Station:
         (a lookup for a bed without any) and, at a new cuff reading, its NEWS2 set."""
         latest = self.beds.beds[bed].latest
         if latest is not None:
+            for entry in self.board.device_restarted(bed, latest.boot_id, self.clock.now()):
+                self._publish(entry)
             self.board.observe(bed, latest)
             self.observations.on_numerics(bed, latest)
 

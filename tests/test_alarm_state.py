@@ -126,3 +126,29 @@ def test_replayed_technical_alarms_stay_until_the_station_can_judge_them_then_cl
     events = tech.check([fresh], 100.5)
     assert {(e.alarm_id, e.state) for e in events} == {
         (lost_id + "c", "cleared"), (link_id + "c", "cleared")}
+
+
+def test_a_device_restart_ends_what_its_earlier_boot_raised_and_a_red_one_stays_latched():
+    board = AlarmBoard()
+    old, new = 1_796_000_000_000_000, 1_796_000_900_000_000
+    board.apply_event(AlarmMessage(f"1001-{old}-1", 1001, 1, "HR HIGH", "medium", "raised",
+                                   142.0, 120.0, 10.0))
+    board.apply_event(AlarmMessage(f"1001-{old}-2", 1001, 1, "ASYSTOLE", "high", "raised",
+                                   0.0, None, 11.0))
+    board.apply_event(AlarmMessage(f"1002-{old}-1", 1002, 2, "SpO2 LOW", "medium", "raised",
+                                   85.0, 90.0, 12.0))
+    assert board.device_restarted(1, old, 20.0) == [], "the same boot: nothing ends"
+    ended = board.device_restarted(1, new, 30.0)
+    assert {e.condition for e in ended} == {"HR HIGH", "ASYSTOLE"}
+    hr, asystole = (board.get(f"1001-{old}-{n}") for n in (1, 2))
+    assert (hr.state, hr.condition_present) == ("cleared", False)
+    # high priority latches: shown until a nurse acknowledges it, its condition ended
+    assert (asystole.state, asystole.condition_present) == ("active", False)
+    assert board.get(f"1002-{old}-1").condition_present, "another bed's device did not restart"
+    assert [h["what"] for h in board.history if h["at"] == 30.0] == \
+        ["ended: device restarted"] * 2
+    # the new boot raises what is present now: a new episode of the same entry
+    board.apply_event(AlarmMessage(f"1001-{new}-1", 1001, 1, "HR HIGH", "medium", "raised",
+                                   131.0, 120.0, 31.0))
+    assert hr.condition_present and hr.state == "active" and hr.boot == new
+    assert board.device_restarted(1, new, 32.0) == []

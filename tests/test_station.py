@@ -191,6 +191,34 @@ def test_a_restarted_station_shows_what_it_showed(tmp_path):
     run(main())
 
 
+def test_a_restarted_ward_ends_the_conditions_its_last_run_raised(tmp_path):
+    """make demo, Ctrl-C, make demo: the devices start afresh and no longer report what they
+    raised before, so the board must not show those conditions as present for ever."""
+    journal = tmp_path / "j.sqlite3"
+
+    async def main():
+        first = SystemConfig(ephemeral(journal_path=journal),
+                             WardConfig(beds=1, scenario="stable_adult", waves=False,
+                                        limits=TIGHT))
+        async with System(first) as sys_:
+            await wait_until(lambda: sys_.station.board.entries("active"), what="an alarm")
+            alarm_id = sys_.station.board.entries("active")[0].alarm_id
+        # the same station's journal, a ward whose limits this patient does not breach
+        second = SystemConfig(ephemeral(journal_path=journal),
+                              WardConfig(beds=1, scenario="stable_adult", waves=False))
+        async with System(second) as sys_:
+            entry = sys_.station.board.get(alarm_id)
+            assert entry is not None, "the journal brought the entry back"
+            await wait_until(lambda: not entry.condition_present, timeout=10,
+                             what="the last run's condition ended by the device's new boot")
+            # TIGHT's limit is high priority: ended, it stays latched until acknowledged
+            assert entry.priority == "high" and entry.state == "active"
+            history = [h["what"] for h in sys_.station.board.history
+                       if h["alarm_id"] == alarm_id]
+            assert history[-1] == "ended: device restarted", history
+    run(main())
+
+
 def test_history_comes_as_columns_or_csv_and_bad_parameters_are_named():
     async def main():
         cfg = SystemConfig(ephemeral(), WardConfig(beds=1, scenario="stable_adult",

@@ -98,3 +98,32 @@ def test_the_dashboard_logs_in_with_the_token_url_and_another_origin_cannot_act(
     finally:
         evil.shutdown()
         evil.server_close()
+
+
+def test_after_a_restart_the_page_says_its_session_ended_and_a_new_login_brings_it_back(chromium):
+    """A restarted station knows no session from before: the page's WebSocket is refused (401)
+    for ever, which a browser does not explain. The page must say so, not reconnect in silence."""
+    from server.config import ward_devices
+    from server.station import Station
+
+    config = SystemConfig(StationConfig(http_port=0, udp_port=0, tcp_port=0, operators=[NURSE]),
+                          WardConfig(beds=2, scenario="stable_adult", waves=False))
+    with BackgroundSystem(config) as system:
+        context = chromium.new_context()
+        page = context.new_page()
+        page.goto(system.system.login_url())
+        wait_for_tiles_updating(page, timeout_ms=15_000, beds=2)
+        station = system.system.station
+        ports = dict(http_port=station.http_port, udp_port=station.udp_port,
+                     tcp_port=station.tcp_port)
+        system.call(station.stop())
+        replacement = Station(StationConfig(**ports, devices=ward_devices(2),
+                                            operators=[NURSE]))
+        system.system.station = replacement
+        system.call(replacement.start())
+        page.wait_for_selector('body[data-session="ended"]', timeout=15_000)
+        assert "session ended" in page.locator("#conn").text_content()
+        page.goto(system.system.login_url())  # the new login link
+        wait_for_tiles_updating(page, timeout_ms=15_000, beds=2)
+        assert page.locator('body[data-session="ended"]').count() == 0
+        context.close()

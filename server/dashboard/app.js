@@ -141,10 +141,13 @@
     const url = new URL("ws", document.baseURI);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(url.href);
+    let opened = false;
     state.socket = ws;
     setConn("connecting", state.offlineSince === null ? "connecting…"
       : "reconnecting… values are from before " + state.offlineSince.toLocaleTimeString([], { hour12: false }));
     ws.onopen = () => {
+      opened = true;
+      delete document.body.dataset.session;
       state.retry = 500;
       setConn("connected", "connected");
       setOffline(false);
@@ -156,9 +159,31 @@
       setOffline(true);
       setConn("disconnected", "disconnected" + why + " since " +
         state.offlineSince.toLocaleTimeString([], { hour12: false }) + ": values are not current; reconnecting…");
-      setTimeout(connect, state.retry);
-      state.retry = Math.min(state.retry * 2, 5000);
+      const retry = () => {
+        setTimeout(connect, state.retry);
+        state.retry = Math.min(state.retry * 2, 5000);
+      };
+      if (opened) { retry(); return; }
+      // refused before it opened: a browser does not say why, so ask. A station that restarted
+      // knows no session from before (401): retrying alone would never get back in
+      sessionEnded().then((ended) => {
+        if (ended) {
+          document.body.dataset.session = "ended";
+          setConn("disconnected", "session ended: the station does not know this login any more " +
+            "(it restarted, or you were logged out). Open the login link it printed; " +
+            "values are from before " + state.offlineSince.toLocaleTimeString([], { hour12: false }));
+        }
+        retry();
+      });
     };
+  }
+
+  async function sessionEnded() {
+    try {
+      return (await fetch("api/me", { cache: "no-store" })).status === 401;
+    } catch (e) {
+      return false;  // the station is not there at all: the message above says so
+    }
   }
 
   function handle(msg) {

@@ -120,6 +120,27 @@ def test_send_times_in_the_future_and_forged_sequence_numbers_cannot_freeze_a_be
     run(main())
 
 
+def test_a_reading_dated_before_its_device_started_is_refused_and_reaches_nothing():
+    """A forged reading dated 1970 (sent_at 0) from a device that booted minutes ago: no device
+    measures before it is switched on. It must not reach the bed, a chart, FHIR or HL7."""
+    async def main():
+        boot = int((time.time() - 300) * 1_000_000)  # the device started five minutes ago
+        async with running(station()) as st, Udp(st.udp_port) as udp:
+            udp.send(encode(numerics(1, boot_id=boot)))
+            await wait_until(lambda: 1 in st.beds.beds and st.beds.beds[1].stats.received == 1,
+                             what="a real datagram")
+            udp.send(encode(numerics(2, hr=0.0, spo2=0.0, sent_at=0.0, boot_id=boot)))
+            await wait_until(lambda: st.ingest.rejected["before_boot"] == 1,
+                             what="the 1970 reading refused")
+            assert "before the device's boot" in st.ingest.last_error["before_boot"]
+            udp.send(encode(numerics(3, hr=81.0, boot_id=boot)))
+            await wait_until(lambda: st.beds.beds[1].stats.received == 2, what="the next real one")
+            assert st.beds.beds[1].latest.hr == 81.0
+            assert [m.hr for m in st.beds.beds[1].history] == [72.0, 81.0], \
+                "no zero from 1970 in the bed's history"
+    run(main())
+
+
 def test_a_device_restart_is_believed_after_two_datagrams_that_agree():
     async def main():
         async with running(station()) as st, Udp(st.udp_port) as udp:

@@ -65,10 +65,23 @@ def check_boot(boot_id: int, now: float, max_skew: float = MAX_SKEW) -> None:
                                        "allowed)")
 
 
+def check_after_boot(sent_at: float, boot_id: int, max_skew: float = MAX_SKEW) -> None:
+    """Raise ``before_boot`` when a datagram says it was sent more than ``max_skew`` seconds
+    before its device started (its boot id): no device measures before it is switched on, so
+    such a reading (a forged one dated 1970, say) must not reach a chart, a FHIR Observation or
+    the hospital's record. A boot id of 0 (a device that gives none) is not checked."""
+    if boot_id and sent_at < boot_id / 1_000_000 - max_skew:
+        raise TelemetryError("before_boot", f"sent_at {sent_at:.3f} is "
+                                            f"{boot_id / 1_000_000 - sent_at:.3f} s before the "
+                                            f"device's boot {boot_id} (at most {max_skew:g} s "
+                                            "allowed): a reading cannot be older than its device")
+
+
 def check_message(msg: Message, now: float, *, max_skew: float = MAX_SKEW) -> None:
     """Every check of one decoded message, the times first. Returns None when it passes."""
     check_time(msg.sent_at, now, max_skew)
     check_boot(msg.boot_id, now, max_skew)
+    check_after_boot(msg.sent_at, msg.boot_id, max_skew)
     if isinstance(msg, NumericsMessage):
         for name in NUMERIC_RANGES:
             check_value(name, getattr(msg, name))

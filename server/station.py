@@ -548,7 +548,7 @@ class Station:
             if isinstance(bed, bool) or not isinstance(bed, int) or bed not in self.beds.beds:
                 raise ValueError(f'news2 needs "bed": one of the beds {sorted(self.beds.beds)}'
                                  f", not {bed!r}"[:300])
-            unknown = set(cmd) - {"type", "bed", "supplemental_o2", "consciousness", "user"}
+            unknown = set(cmd) - {"v", "type", "bed", "supplemental_o2", "consciousness", "user"}
             if unknown:
                 raise ValueError(f"news2: unknown fields {sorted(unknown)[:5]}; expected "
                                  '"supplemental_o2" (true/false) and/or "consciousness" '

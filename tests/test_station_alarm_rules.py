@@ -109,7 +109,8 @@ def test_news2_is_scored_per_observation_set_and_staff_entries_replace_what_it_a
                              ({"bed": 7}, "one of the beds [1]")):
                 ws.write_message(json.dumps({"type": "news2", "bed": 1, "user": "Ana", **bad}))
                 assert why in (await next_message(ws, "error"))["error"], bad
-            ws.write_message(json.dumps({"type": "news2", "bed": 1, "user": "Ana",
+            # with the schema version every message may carry (docs/PROTOCOL.md)
+            ws.write_message(json.dumps({"v": 1, "type": "news2", "bed": 1, "user": "Ana",
                                          "supplemental_o2": True, "consciousness": "V"}))
             await wait_until(lambda: st.observations.latest(1)["trigger"] == "staff entry",
                              what="the staff entry's set")

@@ -256,9 +256,11 @@ class AlarmHistoryHandler(JsonHandler):
         if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= 2000):
             raise tornado.web.HTTPError(400, f"limit={limit[:12]!r}; expected 1..2000")
         now = self.station.clock.now()
+        pauses = self.station.board.pauses_json(now)
+        if bed is not None:  # one bed's: its history and its own audio pause only
+            pauses = [p for p in pauses if p.get("bed") == int(bed)]
         self.write_json({"history": self.station.board.history_json(
-            None if bed is None else int(bed), int(limit)),
-            "pauses": self.station.board.pauses_json(now)})
+            None if bed is None else int(bed), int(limit)), "pauses": pauses})
 
 
 class News2Handler(JsonHandler):

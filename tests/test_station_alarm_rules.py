@@ -67,6 +67,10 @@ def test_pause_is_checked_journaled_pushed_with_its_countdown_and_ends_by_itself
             snap = await next_message(snap_ws, "snapshot")
             assert [p["bed"] for p in snap["pauses"]] == [1]
             assert 0 < snap["pauses"][0]["seconds"] <= 2
+            # one bed's history carries that bed's pause only
+            base = f"http://127.0.0.1:{st.http_port}/api/alarms/history"
+            assert [p["bed"] for p in (await get_json(f"{base}?bed=1"))["pauses"]] == [1]
+            assert (await get_json(f"{base}?bed=2"))["pauses"] == []
             ended = await next_message(ws, "pause", timeout=5)
             assert (ended["bed"], ended["until"], ended["seconds"]) == (1, None, 0)
             history = await get_json(f"http://127.0.0.1:{st.http_port}/api/alarms/history?bed=1")

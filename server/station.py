@@ -508,8 +508,9 @@ class Station:
                 raise ValueError(f'{kind} needs "alarm_id" (a string of printable text)')
             now = self.clock.now()
             entry = self.board.get(alarm_id)
-            if entry is None:
-                raise ValueError(f"no alarm with id {alarm_id!r}")
+            if entry is None:  # the id as sent, cut: an error is no echo of a megabyte
+                shown = alarm_id if len(alarm_id) <= 80 else alarm_id[:80] + "…"
+                raise ValueError(f"no alarm with id {shown!r} ({len(alarm_id)} characters)")
             if kind == "ack":
                 action = "acknowledge"
             else:

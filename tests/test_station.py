@@ -7,6 +7,7 @@ import random
 import socket
 import sqlite3
 
+import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.websocket import websocket_connect
 
@@ -375,3 +376,11 @@ def test_numerics_history_gives_back_the_newest_messages_exactly_oldest_first():
             assert history[-1] == kept[-1] and history[0] == kept[0]
 
     check()
+
+
+def test_an_ack_of_an_unknown_alarm_is_named_without_echoing_it_whole():
+    st = Station(ephemeral())
+    with pytest.raises(ValueError) as err:
+        st.command(json.dumps({"type": "ack", "alarm_id": "x" * 1_000_000, "user": "Ana"}))
+    assert "no alarm with id 'xxxx" in str(err.value) and "1000000 characters" in str(err.value)
+    assert len(str(err.value)) < 200

@@ -13,9 +13,24 @@
     nibp_dia: "nibp", nibp_map: "nibp", etco2: "etco2", abp_sys: "abp", abp_dia: "abp", abp_map: "abp" };
   const LABEL = { hr: "HR", spo2: "SpO2", rr: "RR", temp: "TEMP", nibp_sys: "NIBP SYS",
     nibp_dia: "NIBP DIA", nibp_map: "NIBP MAP", etco2: "EtCO2", abp_sys: "ABP SYS", abp_dia: "ABP DIA", abp_map: "ABP MAP" };
-  const RHYTHM = { sinus: "Sinus rhythm", af: "AF", vt: "VT", vf: "VF", asystole: "ASYSTOLE",
+  const RHYTHM = { sinus: "Sinus rhythm", sinus_brady: "Sinus brady", sinus_tachy: "Sinus tachy",
+    af: "AF", vt: "VT", vf: "VF", asystole: "ASYSTOLE",
     svt: "SVT", flutter: "Atrial flutter", block1: "1st° AV block", block2: "2nd° AV block",
     block3: "3rd° AV block", pvc: "Sinus with PVCs", pea: "PEA", paced: "Paced" };
+  // the rhythm label's colour (vitalsim/rhythms.py's names): a rhythm with no cardiac output is
+  // red, any other rhythm that is not sinus yellow, sinus green
+  const LETHAL_RHYTHMS = new Set(["vf", "vt", "asystole", "pea"]);
+  const SINUS_RHYTHMS = new Set(["sinus", "sinus_brady", "sinus_tachy"]);
+  function rhythmClass(name) {
+    if (!name) return "none";
+    return LETHAL_RHYTHMS.has(name) ? "lethal" : SINUS_RHYTHMS.has(name) ? "sinus" : "abnormal";
+  }
+  // the alarm conditions of a cardiac arrest (vitalsim/alarms.py), ranked above every other high
+  // alarm on a tile's headline: during VF the tile says VF, not the APNOEA that follows it
+  const ARREST = { ASYSTOLE: 4, VF: 3, VT: 2, PEA: 1 };
+  // NEWS2's parameter names (vitalsim/physiology/news2.py) as a tile names them
+  const NEWS2_NAMES = { pulse: "HR", spo2: "SpO2", systolic: "BP", rr: "RR", temp: "Temp" };
+  const NEWS2_ORDER = ["pulse", "spo2", "systolic", "rr", "temp"];
   const MAX_WAVE_BEDS = 4;
   const state = {
     beds: new Map(), alarms: new Map(), socket: null, retry: 500,
@@ -244,8 +259,12 @@
   // the tile's label: the highest priority, then what needs a nurse first (active before
   // silenced before acknowledged), then a condition still present before one that has ended and
   // is only latched (VT that became VF shows VF), then the newest
+  // Within high priority an arrest's rhythm (ASYSTOLE, VF, VT, PEA) comes first, above APNOEA,
+  // the extremes and DESAT that it brings: ties went to the newest, and VF read APNOEA.
   function topAlarm(list) {
-    const key = (a) => [RANK[a.priority], -STATE_RANK[a.state], a.condition_present ? 1 : 0, a.raised_at];
+    const arrest = (a) => (a.priority === "high" && ARREST[a.condition] ? 1 : 0);
+    const key = (a) => [RANK[a.priority], arrest(a), -STATE_RANK[a.state], a.condition_present ? 1 : 0,
+      ARREST[a.condition] || 0, a.raised_at];
     let best = null;
     for (const a of list) {
       if (!best) { best = a; continue; }
@@ -288,6 +307,7 @@
       const rhythm = b.rhythm ? (RHYTHM[b.rhythm] || b.rhythm.toUpperCase()) : "";
       tile.querySelector(".rhythm").textContent = stale || leadOff ? "" :
         rhythm + (b.pvc_per_min ? " · PVC " + fmt(b.pvc_per_min, 0) + "/min" : "");
+      tile.querySelector(".rhythm").dataset.kind = stale || leadOff ? "none" : rhythmClass(b.rhythm);
       const words = [];
       if (leadOff) words.push("LEADS OFF");
       if (probeOff) words.push("SpO2 PROBE OFF");
@@ -306,12 +326,21 @@
         : b.stale ? "No signal" : "";
       const news = tile.querySelector(".news2");
       const n = b.news2;
-      news.dataset.band = n ? n.band : "none";
-      news.textContent = n ? "NEWS2 " + n.total + (n.complete ? "" : "+") + " " + n.band + " · " + timeOfDay(n.at) : "NEWS2 —";
+      // a set missing parameters is not a score: it says what was not measured, in a neutral
+      // style, never a band's colour (in VF, HR, SpO2 and BP unmeasurable scored "0 low")
+      const missing = n && n.missing ? NEWS2_ORDER.filter((k) => n.missing.includes(k)).map((k) => NEWS2_NAMES[k]) : [];
+      const incomplete = Boolean(n) && (n.complete === false || missing.length > 0);
+      news.dataset.band = !n ? "none" : incomplete ? "incomplete" : n.band;
+      news.textContent = !n ? "NEWS2 —" : (incomplete
+        ? "NEWS2 incomplete: " + (missing.length ? missing.join(", ") + " not measured" : "parameters not measured")
+        : "NEWS2 " + n.total + " " + n.band) + " · " + timeOfDay(n.at);
       news.title = n ? "scored at " + new Date(n.at * 1000).toLocaleTimeString([], { hour12: false }) + " (" + n.trigger + ")" +
         (n.assumed && n.assumed.length ? "; assumed " + n.assumed.join(", ") : "") +
         (n.missing && n.missing.length ? "; not measured: " + n.missing.join(", ") : "") : "";
       news.dataset.assumed = n && n.assumed ? String(n.assumed.length) : "0";
+      // what the score assumed (air, alert), on the tile, not only in the tooltip
+      tile.querySelector(".news2-assumed").textContent = n && n.assumed && n.assumed.length
+        ? "NEWS2 assumed " + n.assumed.map((x) => x.split(" (")[0]).join(", ") + " (not entered)" : "";
       // alarms: the tile's border and label from its top entry; each numeric in alarm coloured
       const list = open.get(bed) || [];
       const top = topAlarm(list);

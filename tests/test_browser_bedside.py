@@ -129,6 +129,66 @@ def test_the_arterial_pressure_fits_its_tile(chromium, width):
         page.close()
 
 
+# the trend charts' data and axes, read from BokehJS's documents by the chart's title
+CHARTS = """() => {
+  const out = {};
+  for (const doc of Bokeh.documents) for (const root of doc.roots()) {
+    if (!root.title || !root.y_range) continue;
+    const data = {};
+    for (const r of root.renderers) {
+      const d = r.data_source && r.data_source.data;
+      if (!d) continue;
+      for (const [k, v] of Object.entries(d)) if (k !== 't' && k !== 'colour')
+        data[k] = Array.from(v, (x) => (Number.isNaN(x) ? 'gap' : x));
+    }
+    out[root.title.text] = { data, span: [root.y_range.start, root.y_range.end] };
+  }
+  return out;
+}"""
+
+
+def test_trends_draw_unmeasured_values_as_gaps_on_axes_of_a_minimum_span(chromium):
+    with BackgroundSystem(fed_station()) as system:
+        page, errors = open_page(chromium, system)
+        monitor = Monitor(system)
+        try:
+            now = time.time()
+            # VF first (nothing measured but RR and temperature), then a pulse and a cuff
+            for i in range(8):
+                vf = i < 4
+                monitor.send(sent_at=now - 8 + i, hr=None if vf else 96.0,
+                             spo2=None if vf else 93.0, rr=8.0 + i % 2,
+                             temp=36.8 + 0.1 * (i % 2), rhythm="vf" if vf else "sinus",
+                             nibp_sys=None if vf else 104.0, nibp_dia=None if vf else 62.0,
+                             nibp_map=None if vf else 76.0, nibp_time=None if vf else 300.0)
+            wait_text(page, f"{TILE} .rhythm", "Sinus rhythm")
+            page.locator(f"{TILE} .trend-btn").click()
+            page.wait_for_selector("#trend[data-marks]", timeout=15_000)
+            page.wait_for_function(
+                "() => Bokeh.documents.some((d) => d.roots().some((r) => r.title &&"
+                " r.title.text === 'SpO2 %' && r.renderers.some((x) => x.data_source &&"
+                " x.data_source.data.spo2 && x.data_source.data.spo2.length >= 8)))",
+                timeout=15_000)
+            charts = page.evaluate(CHARTS)
+        finally:
+            monitor.close()
+        for title, field in (("HR /min", "hr"), ("SpO2 %", "spo2"), ("NIBP mmHg", "nibp_sys")):
+            values = charts[title]["data"][field]
+            assert 0 not in values, (title, values)
+            assert values[:4] == ["gap"] * 4 and "gap" not in values[4:], (title, values)
+        news = charts["NEWS2 (gaps: incomplete sets)"]["data"]["total"]
+        assert news[0] == "gap" and news[-1] != "gap", news  # VF's set is incomplete
+        for title, span in (("Temp °C", 2), ("HR /min", 40), ("SpO2 %", 10), ("RR /min", 10),
+                            ("NIBP mmHg", 60)):
+            lo, hi = charts[title]["span"]
+            assert hi - lo >= span - 1e-9, (title, lo, hi)
+        lo, hi = charts["Temp °C"]["span"]
+        assert lo < 36.8 and hi > 36.9
+        assert charts["SpO2 %"]["span"][1] <= 100
+        assert errors == [], errors
+        page.close()
+
+
 def test_during_vf_the_tile_names_vf_not_the_apnoea_that_followed(chromium):
     # vt_to_vf at 30x: VT at 6 s, VF at 10 s, APNOEA about 11.6 s from now (349 simulated s),
     # newer than VF and as high: the tile's headline must still name the arrest

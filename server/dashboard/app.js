@@ -576,14 +576,32 @@
 
   // one small chart per parameter (each on its own axis), all sharing the time axis, and NEWS2
   // per observation set; each alarm raised is a triangle on its parameter's chart, in its colour
+  // Each y axis spans at least ``span`` in its units around the data (a fitted axis made
+  // 36.8-36.9 °C of noise look like a collapse), and never leaves ``floor``..``ceil``.
   const TRENDS = [
-    { key: "hr", title: "HR /min", lines: [["hr", "#1b9e3e"]] },
-    { key: "spo2", title: "SpO2 %", lines: [["spo2", "#0b7fab"]] },
-    { key: "rr", title: "RR /min", lines: [["rr", "#b8860b"]] },
-    { key: "temp", title: "Temp °C", lines: [["temp", "#777"]] },
-    { key: "nibp", title: "NIBP mmHg", lines: [["nibp_sys", "#c2185b"], ["nibp_map", "#e57399"], ["nibp_dia", "#f3a6c0"]] },
-    { key: "news2", title: "NEWS2", lines: [] },
+    { key: "hr", title: "HR /min", lines: [["hr", "#1b9e3e"]], span: 40, floor: 0 },
+    { key: "spo2", title: "SpO2 %", lines: [["spo2", "#0b7fab"]], span: 10, floor: 0, ceil: 100 },
+    { key: "rr", title: "RR /min", lines: [["rr", "#b8860b"]], span: 10, floor: 0 },
+    { key: "temp", title: "Temp °C", lines: [["temp", "#777"]], span: 2 },
+    { key: "nibp", title: "NIBP mmHg", lines: [["nibp_sys", "#c2185b"], ["nibp_map", "#e57399"], ["nibp_dia", "#f3a6c0"]], span: 60, floor: 0 },
+    { key: "news2", title: "NEWS2 (gaps: incomplete sets)", lines: [], span: 7, floor: 0, ceil: 20 },
   ];
+
+  // a value not measured (null) is a gap in the line, never a 0: Bokeh breaks a line at NaN
+  const gaps = (xs) => (xs || []).map((x) => (x == null ? NaN : x));
+
+  // [start, end] of a y axis: the finite data, widened about its middle to the spec's span
+  function yExtent(spec, columns) {
+    let lo = Infinity, hi = -Infinity;
+    for (const col of columns) for (const v of col) if (Number.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    if (lo > hi) return null;
+    const pad = (hi - lo) * 0.05;
+    lo -= pad; hi += pad;
+    if (hi - lo < spec.span) { const mid = (lo + hi) / 2; lo = mid - spec.span / 2; hi = mid + spec.span / 2; }
+    if (spec.floor != null && lo < spec.floor) { hi += spec.floor - lo; lo = spec.floor; }
+    if (spec.ceil != null && hi > spec.ceil) { lo = Math.max(spec.floor ?? -Infinity, lo - (hi - spec.ceil)); hi = spec.ceil; }
+    return [lo, hi];
+  }
   const MARK_COLOUR = { high: "#e53935", medium: "#f9a825", low: "#00acc1" };
   let trend = null;
 
@@ -599,7 +617,7 @@
     if (!trend) {
       // each chart is its own Bokeh document (one per holder), so they cannot share a range
       // object: each has its own, set to the same span at every refresh
-      const sources = {}, marks = {}, ranges = [];
+      const sources = {}, marks = {}, ranges = [], yranges = {};
       $("trend").replaceChildren();
       for (const spec of TRENDS) {
         const data = { t: [] };
@@ -609,9 +627,10 @@
         marks[spec.key] = new Bokeh.ColumnDataSource({ data: { t: [], y: [], colour: [] } });
         const x_range = new Bokeh.Range1d({ start: Date.now() - 60_000, end: Date.now() });
         ranges.push(x_range);
+        const y_range = yranges[spec.key] = new Bokeh.Range1d({ start: 0, end: spec.span });
         const plot = Bokeh.Plotting.figure({
           height: spec.key === "news2" ? 120 : 105, sizing_mode: "stretch_width", x_axis_type: "datetime",
-          x_range, tools: "", title: spec.title, toolbar_location: null,
+          x_range, y_range, tools: "", title: spec.title, toolbar_location: null,
           min_border_left: 50,
         });
         plot.title.text_font_size = "11px";
@@ -630,7 +649,7 @@
         $("trend").append(holder);
         await Bokeh.Plotting.show(plot, holder);
       }
-      trend = { sources, marks, ranges };
+      trend = { sources, marks, ranges, yranges };
     }
     await refreshTrend();
   }
@@ -656,10 +675,16 @@
     for (const spec of TRENDS) {
       if (spec.key === "news2") continue;
       const data = { t };
-      for (const [field] of spec.lines) data[field] = h[field];
+      for (const [field] of spec.lines) data[field] = gaps(h[field]);
       trend.sources[spec.key].data = data;
+      const extent = yExtent(spec, spec.lines.map(([field]) => data[field]));
+      if (extent) [trend.yranges[spec.key].start, trend.yranges[spec.key].end] = extent;
     }
-    trend.sources.news2.data = { t: n.sets.map((x) => x.at * 1000), total: n.sets.map((x) => x.total) };
+    // a set with a parameter not measured scored it 0: a gap, not a low score
+    const totals = n.sets.map((x) => (x.complete === false || (x.missing && x.missing.length) ? NaN : x.total));
+    trend.sources.news2.data = { t: n.sets.map((x) => x.at * 1000), total: totals };
+    const newsExtent = yExtent(TRENDS[TRENDS.length - 1], [totals]);
+    if (newsExtent) [trend.yranges.news2.start, trend.yranges.news2.end] = newsExtent;
     const marks = {};
     for (const spec of TRENDS) marks[spec.key] = { t: [], y: [], colour: [] };
     for (const r of a.history) {

@@ -5,6 +5,7 @@ each kind, an arterial line, gaps in the history."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -81,6 +82,10 @@ def test_vf_shows_news2_incomplete_not_green_names_the_assumptions_and_a_red_rhy
             assert style(page, rhythm, "background-color") == RED
             page.screenshot(path=str(ARTIFACTS / "tile-vf.png"), clip=page.locator(
                 TILE).bounding_box())
+            # the trend panel's line on the latest set says the same
+            page.locator(f"{TILE} .trend-btn").click()
+            latest = wait_text(page, "#obs-latest", "NEWS2")
+            assert latest.startswith("NEWS2 incomplete (HR, SpO2, BP not measured) at "), latest
             # AF, with a cuff reading: a complete set shows its score and band; AF is yellow
             monitor.send(hr=100.0, spo2=95.0, rr=18.0, temp=36.9, rhythm="af", nibp_sys=118.0,
                          nibp_dia=70.0, nibp_map=86.0, nibp_time=300.0)
@@ -170,6 +175,9 @@ def test_trends_draw_unmeasured_values_as_gaps_on_axes_of_a_minimum_span(chromiu
                 " x.data_source.data.spo2 && x.data_source.data.spo2.length >= 8)))",
                 timeout=15_000)
             charts = page.evaluate(CHARTS)
+            # the latest set is complete: a score and its band
+            latest = page.locator("#obs-latest").text_content()
+            assert re.match(r"NEWS2 \d+ (low|low-medium|medium|high) at ", latest), latest
         finally:
             monitor.close()
         for title, field in (("HR /min", "hr"), ("SpO2 %", "spo2"), ("NIBP mmHg", "nibp_sys")):

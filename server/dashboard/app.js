@@ -701,7 +701,10 @@
     if (t.length > 1) for (const r of trend.ranges) { r.start = t[0]; r.end = t[t.length - 1]; }
     $("trend").dataset.marks = String(Object.values(marks).reduce((k, m) => k + m.t.length, 0));
     const latest = n.sets[n.sets.length - 1];
-    $("obs-latest").textContent = latest ? "NEWS2 " + latest.total + " " + latest.band + " at " +
+    const notMeasured = latest ? NEWS2_ORDER.filter((k) => (latest.missing || []).includes(k)).map((k) => NEWS2_NAMES[k]) : [];
+    $("obs-latest").textContent = latest ? (notMeasured.length || latest.complete === false
+      ? "NEWS2 incomplete (" + (notMeasured.join(", ") || "parameters") + " not measured)"
+      : "NEWS2 " + latest.total + " " + latest.band) + " at " +
       new Date(latest.at * 1000).toLocaleTimeString([], { hour12: false }) + " (" + latest.trigger + ")" +
       (latest.assumed.length ? "; assumed " + latest.assumed.join(", ") : "") : "";
   }

@@ -210,5 +210,9 @@ def test_during_vf_the_tile_names_vf_not_the_apnoea_that_followed(chromium):
                                timeout=10_000)
         label = page.locator(f"{TILE} .alarm-label").text_content()
         assert label.startswith("!!! VF"), label
+        # EXTREME TACHY, raised in VT, stays while VF leaves HR unmeasurable, but its text
+        # claims no heart rate now
+        tachy = page.locator('#alarm-list li:has-text(": EXTREME TACHY") .value').text_content()
+        assert re.fullmatch(r"HR not measured · raised at \d+ > 170 · worst \d+", tachy), tachy
         assert errors == [], errors
         page.close()

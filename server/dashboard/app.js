@@ -95,12 +95,23 @@
   }
 
   // "HR 134 > 120": the parameter, its value now (else the event's), which side, the limit
+  // A parameter the live bed no longer measures (HR in VF) has no value now: the alarm keeps
+  // its state, but the text says "not measured" and gives the raising value as such, never as
+  // if it were current ("HR 189 > 170" in VF).
   function limitText(a) {
+    const b = state.beds.get(a.bed);
+    const unmeasured = Boolean(a.parameter) && a.state !== "cleared" && b != null && !b.stale &&
+      state.offlineSince === null && b[a.parameter] == null;
     const v = liveValue(a) ?? a.value;
     const label = LABEL[a.parameter] || a.condition.replace(/ (HIGH|LOW)$/, "");
-    if (a.limit == null) return v == null ? a.condition : label + " " + fmt(v, digits(a.parameter));
     const op = a.direction === "low" ? "<" : ">";
-    return label + " " + fmt(v, digits(a.parameter)) + " " + op + " " + fmt(a.limit, digits(a.parameter));
+    const d = digits(a.parameter);
+    if (unmeasured) {
+      return label + " not measured" + (a.value == null ? "" : " · raised at " + fmt(a.value, d) +
+        (a.limit == null ? "" : " " + op + " " + fmt(a.limit, d)));
+    }
+    if (a.limit == null) return v == null ? a.condition : label + " " + fmt(v, d);
+    return label + " " + fmt(v, d) + " " + op + " " + fmt(a.limit, d);
   }
 
   function pausedFor(bed) {

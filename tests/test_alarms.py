@@ -38,3 +38,33 @@ def test_a_low_limit_and_an_unmeasured_value():
               for e in m.update({"spo2": v}, float(t))]
     # the probe went off at t=2: the delay starts again from t=3
     assert [(e.state, e.condition, e.timestamp) for e in events] == [("raised", "SpO2 LOW", 5.0)]
+
+
+def test_a_high_alarm_clears_when_the_value_falls_below_the_low_limit():
+    # HR 189 in VT, then 0 in asystole: 0 is not above 120, so HR HIGH must clear, and the low
+    # side is HR LOW's business (a clear that needed the value inside both limits never came)
+    m = AlarmMonitor(1001, 1, [Limit("hr", 50, 120, "medium", delay=0.0, hysteresis=3.0)])
+    events = feed(m, [189, 189, 0, 0])
+    assert [(t, e.state, e.condition, e.value) for t, e in events] == [
+        (0, "raised", "HR HIGH", 189), (2, "cleared", "HR HIGH", 0), (3, "raised", "HR LOW", 0)]
+
+
+def test_an_unmeasured_value_keeps_an_alarm_as_it_was():
+    m = AlarmMonitor(1001, 1, [Limit("hr", 50, 120, "medium", delay=0.0, hysteresis=3.0)])
+    assert [(t, e.state) for t, e in feed(m, [189, None, None])] == [(0, "raised")]
+
+
+def test_severe_arterial_hypotension_is_high_priority():
+    from vitalsim.alarms import default_limits
+
+    m = AlarmMonitor(1001, 1, default_limits())
+    events = [e for t in range(12) for e in m.update({"abp_sys": 18.0, "abp_dia": 14.0,
+                                                      "abp_map": 15.0}, float(t))]
+    raised = {e.condition: e.priority for e in events if e.state == "raised"}
+    assert raised["ABP SYS EXTREME LOW"] == "high" and raised["ABP MAP EXTREME LOW"] == "high"
+    assert raised["ABP SYS LOW"] == "medium", "the yellow tier stays beside the red one"
+    # 70/45 (55): the yellow tier only
+    m = AlarmMonitor(1001, 1, default_limits())
+    events = [e for t in range(12) for e in m.update({"abp_sys": 70.0, "abp_dia": 45.0,
+                                                      "abp_map": 55.0}, float(t))]
+    assert {e.priority for e in events} == {"medium"}, events

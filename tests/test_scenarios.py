@@ -218,3 +218,39 @@ def test_opioid_apnoea_slows_breathing_raises_etco2_and_pauses():
     apnoeas = [t for t, e in run.raised if e.condition == "APNOEA"]
     assert len(apnoeas) == 2 and 25 * 60 < apnoeas[0] < 26 * 60 and 40 * 60 < apnoeas[1] < 41 * 60
     assert run.mean("spo2", 40, 45) < run.at(0).spo2 - 2
+
+
+def test_vt_to_vf_leaves_no_limit_alarm_that_contradicts_the_live_value():
+    """In asystole HR reads 0: an HR HIGH raised in VT ("HR 0 > 120") must have cleared. Every
+    limit alarm still open at a moment is out of its limit then, or its parameter is not
+    measured; replayed on virtual time."""
+    from course.replay import replay_bed
+
+    replay = replay_bed("vt_to_vf", seed=1001, duration=1500.0)
+    limits = {lim.condition_for(side): lim for lim in replay.limits for side in ("low", "high")}
+    open_alarms: dict[str, tuple[str, str, str]] = {}
+    checked = 0
+    events = replay.alarms.groupby("t")
+    for t, values in replay.numerics.iterrows():
+        if t in events.groups:
+            for ev in events.get_group(t).itertuples():
+                if ev.state == "raised" and isinstance(ev.parameter, str):
+                    side = "low" if ev.value < ev.limit else "high"
+                    open_alarms[ev.condition] = (ev.parameter, ev.condition, side)
+                elif ev.state == "cleared":
+                    open_alarms.pop(ev.condition, None)
+        for parameter, condition, side in open_alarms.values():
+            value = values[parameter]
+            if value is None or value != value:  # not measured: may keep its state
+                continue
+            lim = limits[condition]
+            # still past the limit it was raised on (within the hysteresis that delays a clear)
+            still = value > lim.high - lim.hysteresis if side == "high" \
+                else value < lim.low + lim.hysteresis
+            assert still, f"t={t}: {condition} still open with {parameter} {value}"
+            checked += 1
+    assert checked > 100
+    hr_high = replay.alarms[replay.alarms["condition"] == "HR HIGH"]
+    assert list(hr_high["state"]) == ["raised", "cleared"], hr_high
+    assert hr_high["t"].iloc[1] == 1200.0 and hr_high["value"].iloc[1] == 0.0
+    assert "HR LOW" in set(replay.alarms["condition"]), "HR 0 is below the low limit"

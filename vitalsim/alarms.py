@@ -50,10 +50,14 @@ class Limit:
             return "high", self.high
         return None
 
-    def back_inside(self, value: float) -> bool:
-        lo = None if self.low is None else self.low + self.hysteresis
-        hi = None if self.high is None else self.high - self.hysteresis
-        return (lo is None or value >= lo) and (hi is None or value <= hi)
+    def back_inside(self, value: float, side: str) -> bool:
+        """Whether an alarm raised on ``side`` ("low" or "high") may clear: the value is back
+        past that limit by the hysteresis. Only that side counts: a heart rate that falls from
+        189 to 0 is no longer above 120, and HR HIGH must clear (HR 0 is a low alarm's
+        business), where requiring it inside both limits kept HR HIGH with "HR 0 > 120"."""
+        if side == "low":
+            return self.low is None or value >= self.low + self.hysteresis
+        return self.high is None or value <= self.high - self.hysteresis
 
     def condition_for(self, side: str) -> str:
         """The alarm's name when this limit is crossed on ``side`` ("low" or "high")."""
@@ -106,8 +110,8 @@ def default_limits() -> tuple[Limit, ...]:
     PVCs over 10 a minute, and the delays.
 
     Tiers, as vendors set them: a limit alarm is medium (yellow); high (red) is kept for what
-    is life-threatening: extreme brady/tachycardia, desaturation below 80, apnoea, asystole,
-    VF and VT.
+    is life-threatening: extreme brady/tachycardia, desaturation below 80, arterial systolic
+    below 50 or mean below 40 mmHg, apnoea, asystole, VF and VT.
     """
     return (
         Limit("hr", 50, 120, "medium", delay=5.0, hysteresis=3),
@@ -123,6 +127,15 @@ def default_limits() -> tuple[Limit, ...]:
         Limit("abp_sys", 90, 160, "medium", delay=5.0, hysteresis=3),
         Limit("abp_dia", 50, 90, "medium", delay=5.0, hysteresis=3),
         Limit("abp_map", 60, 110, "medium", delay=5.0, hysteresis=3),
+        # severe hypotension on the arterial line, red: the pressure tier by analogy with
+        # SpO2's (low 90 yellow, Desat 80 red, in the manual above), which has no red ABP
+        # tier; the thresholds are the course's: below a systolic of 50 or a mean of 40 mmHg
+        # the brain and the heart are no longer perfused (a MAP under 65 is already the
+        # Surviving Sepsis Campaign's target for vasopressors), as in VT with no output
+        Limit("abp_sys", 50, None, "high", delay=3.0, hysteresis=3,
+              condition="ABP SYS EXTREME LOW"),
+        Limit("abp_map", 40, None, "high", delay=3.0, hysteresis=3,
+              condition="ABP MAP EXTREME LOW"),
         Limit("etco2", 25, 50, "medium", delay=10.0, hysteresis=1),
         Limit("since_breath", None, APNOEA_SECONDS, "high", delay=0.0, hysteresis=1,
               condition="APNOEA"),
@@ -213,7 +226,7 @@ class AlarmMonitor:
                     cond.active_id, cond.side = self._next_id(), side
                     events.append(self._event(lim, cond, "raised", values, value, limit, stamp,
                                               artefact))
-            elif lim.back_inside(value):
+            elif lim.back_inside(value, cond.side):
                 limit = lim.low if cond.side == "low" else lim.high
                 events.append(self._event(lim, cond, "cleared", values, value, limit, stamp,
                                           artefact))

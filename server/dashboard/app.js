@@ -13,9 +13,24 @@
     nibp_dia: "nibp", nibp_map: "nibp", etco2: "etco2", abp_sys: "abp", abp_dia: "abp", abp_map: "abp" };
   const LABEL = { hr: "HR", spo2: "SpO2", rr: "RR", temp: "TEMP", nibp_sys: "NIBP SYS",
     nibp_dia: "NIBP DIA", nibp_map: "NIBP MAP", etco2: "EtCO2", abp_sys: "ABP SYS", abp_dia: "ABP DIA", abp_map: "ABP MAP" };
-  const RHYTHM = { sinus: "Sinus rhythm", af: "AF", vt: "VT", vf: "VF", asystole: "ASYSTOLE",
+  const RHYTHM = { sinus: "Sinus rhythm", sinus_brady: "Sinus brady", sinus_tachy: "Sinus tachy",
+    af: "AF", vt: "VT", vf: "VF", asystole: "ASYSTOLE",
     svt: "SVT", flutter: "Atrial flutter", block1: "1st° AV block", block2: "2nd° AV block",
     block3: "3rd° AV block", pvc: "Sinus with PVCs", pea: "PEA", paced: "Paced" };
+  // the rhythm label's colour (vitalsim/rhythms.py's names): a rhythm with no cardiac output is
+  // red, any other rhythm that is not sinus yellow, sinus green
+  const LETHAL_RHYTHMS = new Set(["vf", "vt", "asystole", "pea"]);
+  const SINUS_RHYTHMS = new Set(["sinus", "sinus_brady", "sinus_tachy"]);
+  function rhythmClass(name) {
+    if (!name) return "none";
+    return LETHAL_RHYTHMS.has(name) ? "lethal" : SINUS_RHYTHMS.has(name) ? "sinus" : "abnormal";
+  }
+  // the alarm conditions of a cardiac arrest (vitalsim/alarms.py), ranked above every other high
+  // alarm on a tile's headline: during VF the tile says VF, not the APNOEA that follows it
+  const ARREST = { ASYSTOLE: 4, VF: 3, VT: 2, PEA: 1 };
+  // NEWS2's parameter names (vitalsim/physiology/news2.py) as a tile names them
+  const NEWS2_NAMES = { pulse: "HR", spo2: "SpO2", systolic: "BP", rr: "RR", temp: "Temp" };
+  const NEWS2_ORDER = ["pulse", "spo2", "systolic", "rr", "temp"];
   const MAX_WAVE_BEDS = 4;
   const state = {
     beds: new Map(), alarms: new Map(), socket: null, retry: 500,
@@ -80,12 +95,23 @@
   }
 
   // "HR 134 > 120": the parameter, its value now (else the event's), which side, the limit
+  // A parameter the live bed no longer measures (HR in VF) has no value now: the alarm keeps
+  // its state, but the text says "not measured" and gives the raising value as such, never as
+  // if it were current ("HR 189 > 170" in VF).
   function limitText(a) {
+    const b = state.beds.get(a.bed);
+    const unmeasured = Boolean(a.parameter) && a.state !== "cleared" && b != null && !b.stale &&
+      state.offlineSince === null && b[a.parameter] == null;
     const v = liveValue(a) ?? a.value;
     const label = LABEL[a.parameter] || a.condition.replace(/ (HIGH|LOW)$/, "");
-    if (a.limit == null) return v == null ? a.condition : label + " " + fmt(v, digits(a.parameter));
     const op = a.direction === "low" ? "<" : ">";
-    return label + " " + fmt(v, digits(a.parameter)) + " " + op + " " + fmt(a.limit, digits(a.parameter));
+    const d = digits(a.parameter);
+    if (unmeasured) {
+      return label + " not measured" + (a.value == null ? "" : " · raised at " + fmt(a.value, d) +
+        (a.limit == null ? "" : " " + op + " " + fmt(a.limit, d)));
+    }
+    if (a.limit == null) return v == null ? a.condition : label + " " + fmt(v, d);
+    return label + " " + fmt(v, d) + " " + op + " " + fmt(a.limit, d);
   }
 
   function pausedFor(bed) {
@@ -269,8 +295,12 @@
   // the tile's label: the highest priority, then what needs a nurse first (active before
   // silenced before acknowledged), then a condition still present before one that has ended and
   // is only latched (VT that became VF shows VF), then the newest
+  // Within high priority an arrest's rhythm (ASYSTOLE, VF, VT, PEA) comes first, above APNOEA,
+  // the extremes and DESAT that it brings: ties went to the newest, and VF read APNOEA.
   function topAlarm(list) {
-    const key = (a) => [RANK[a.priority], -STATE_RANK[a.state], a.condition_present ? 1 : 0, a.raised_at];
+    const arrest = (a) => (a.priority === "high" && ARREST[a.condition] ? 1 : 0);
+    const key = (a) => [RANK[a.priority], arrest(a), -STATE_RANK[a.state], a.condition_present ? 1 : 0,
+      ARREST[a.condition] || 0, a.raised_at];
     let best = null;
     for (const a of list) {
       if (!best) { best = a; continue; }
@@ -313,6 +343,7 @@
       const rhythm = b.rhythm ? (RHYTHM[b.rhythm] || b.rhythm.toUpperCase()) : "";
       tile.querySelector(".rhythm").textContent = stale || leadOff ? "" :
         rhythm + (b.pvc_per_min ? " · PVC " + fmt(b.pvc_per_min, 0) + "/min" : "");
+      tile.querySelector(".rhythm").dataset.kind = stale || leadOff ? "none" : rhythmClass(b.rhythm);
       const words = [];
       if (leadOff) words.push("LEADS OFF");
       if (probeOff) words.push("SpO2 PROBE OFF");
@@ -331,12 +362,21 @@
         : b.stale ? "No signal" : "";
       const news = tile.querySelector(".news2");
       const n = b.news2;
-      news.dataset.band = n ? n.band : "none";
-      news.textContent = n ? "NEWS2 " + n.total + (n.complete ? "" : "+") + " " + n.band + " · " + timeOfDay(n.at) : "NEWS2 —";
+      // a set missing parameters is not a score: it says what was not measured, in a neutral
+      // style, never a band's colour (in VF, HR, SpO2 and BP unmeasurable scored "0 low")
+      const missing = n && n.missing ? NEWS2_ORDER.filter((k) => n.missing.includes(k)).map((k) => NEWS2_NAMES[k]) : [];
+      const incomplete = Boolean(n) && (n.complete === false || missing.length > 0);
+      news.dataset.band = !n ? "none" : incomplete ? "incomplete" : n.band;
+      news.textContent = !n ? "NEWS2 —" : (incomplete
+        ? "NEWS2 incomplete: " + (missing.length ? missing.join(", ") + " not measured" : "parameters not measured")
+        : "NEWS2 " + n.total + " " + n.band) + " · " + timeOfDay(n.at);
       news.title = n ? "scored at " + new Date(n.at * 1000).toLocaleTimeString([], { hour12: false }) + " (" + n.trigger + ")" +
         (n.assumed && n.assumed.length ? "; assumed " + n.assumed.join(", ") : "") +
         (n.missing && n.missing.length ? "; not measured: " + n.missing.join(", ") : "") : "";
       news.dataset.assumed = n && n.assumed ? String(n.assumed.length) : "0";
+      // what the score assumed (air, alert), on the tile, not only in the tooltip
+      tile.querySelector(".news2-assumed").textContent = n && n.assumed && n.assumed.length
+        ? "NEWS2 assumed " + n.assumed.map((x) => x.split(" (")[0]).join(", ") + " (not entered)" : "";
       // alarms: the tile's border and label from its top entry; each numeric in alarm coloured
       const list = open.get(bed) || [];
       const top = topAlarm(list);
@@ -572,14 +612,32 @@
 
   // one small chart per parameter (each on its own axis), all sharing the time axis, and NEWS2
   // per observation set; each alarm raised is a triangle on its parameter's chart, in its colour
+  // Each y axis spans at least ``span`` in its units around the data (a fitted axis made
+  // 36.8-36.9 °C of noise look like a collapse), and never leaves ``floor``..``ceil``.
   const TRENDS = [
-    { key: "hr", title: "HR /min", lines: [["hr", "#1b9e3e"]] },
-    { key: "spo2", title: "SpO2 %", lines: [["spo2", "#0b7fab"]] },
-    { key: "rr", title: "RR /min", lines: [["rr", "#b8860b"]] },
-    { key: "temp", title: "Temp °C", lines: [["temp", "#777"]] },
-    { key: "nibp", title: "NIBP mmHg", lines: [["nibp_sys", "#c2185b"], ["nibp_map", "#e57399"], ["nibp_dia", "#f3a6c0"]] },
-    { key: "news2", title: "NEWS2", lines: [] },
+    { key: "hr", title: "HR /min", lines: [["hr", "#1b9e3e"]], span: 40, floor: 0 },
+    { key: "spo2", title: "SpO2 %", lines: [["spo2", "#0b7fab"]], span: 10, floor: 0, ceil: 100 },
+    { key: "rr", title: "RR /min", lines: [["rr", "#b8860b"]], span: 10, floor: 0 },
+    { key: "temp", title: "Temp °C", lines: [["temp", "#777"]], span: 2 },
+    { key: "nibp", title: "NIBP mmHg", lines: [["nibp_sys", "#c2185b"], ["nibp_map", "#e57399"], ["nibp_dia", "#f3a6c0"]], span: 60, floor: 0 },
+    { key: "news2", title: "NEWS2 (gaps: incomplete sets)", lines: [], span: 7, floor: 0, ceil: 20 },
   ];
+
+  // a value not measured (null) is a gap in the line, never a 0: Bokeh breaks a line at NaN
+  const gaps = (xs) => (xs || []).map((x) => (x == null ? NaN : x));
+
+  // [start, end] of a y axis: the finite data, widened about its middle to the spec's span
+  function yExtent(spec, columns) {
+    let lo = Infinity, hi = -Infinity;
+    for (const col of columns) for (const v of col) if (Number.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    if (lo > hi) return null;
+    const pad = (hi - lo) * 0.05;
+    lo -= pad; hi += pad;
+    if (hi - lo < spec.span) { const mid = (lo + hi) / 2; lo = mid - spec.span / 2; hi = mid + spec.span / 2; }
+    if (spec.floor != null && lo < spec.floor) { hi += spec.floor - lo; lo = spec.floor; }
+    if (spec.ceil != null && hi > spec.ceil) { lo = Math.max(spec.floor ?? -Infinity, lo - (hi - spec.ceil)); hi = spec.ceil; }
+    return [lo, hi];
+  }
   const MARK_COLOUR = { high: "#e53935", medium: "#f9a825", low: "#00acc1" };
   let trend = null;
 
@@ -595,7 +653,7 @@
     if (!trend) {
       // each chart is its own Bokeh document (one per holder), so they cannot share a range
       // object: each has its own, set to the same span at every refresh
-      const sources = {}, marks = {}, ranges = [];
+      const sources = {}, marks = {}, ranges = [], yranges = {};
       $("trend").replaceChildren();
       for (const spec of TRENDS) {
         const data = { t: [] };
@@ -605,9 +663,10 @@
         marks[spec.key] = new Bokeh.ColumnDataSource({ data: { t: [], y: [], colour: [] } });
         const x_range = new Bokeh.Range1d({ start: Date.now() - 60_000, end: Date.now() });
         ranges.push(x_range);
+        const y_range = yranges[spec.key] = new Bokeh.Range1d({ start: 0, end: spec.span });
         const plot = Bokeh.Plotting.figure({
           height: spec.key === "news2" ? 120 : 105, sizing_mode: "stretch_width", x_axis_type: "datetime",
-          x_range, tools: "", title: spec.title, toolbar_location: null,
+          x_range, y_range, tools: "", title: spec.title, toolbar_location: null,
           min_border_left: 50,
         });
         plot.title.text_font_size = "11px";
@@ -626,7 +685,7 @@
         $("trend").append(holder);
         await Bokeh.Plotting.show(plot, holder);
       }
-      trend = { sources, marks, ranges };
+      trend = { sources, marks, ranges, yranges };
     }
     await refreshTrend();
   }
@@ -652,10 +711,16 @@
     for (const spec of TRENDS) {
       if (spec.key === "news2") continue;
       const data = { t };
-      for (const [field] of spec.lines) data[field] = h[field];
+      for (const [field] of spec.lines) data[field] = gaps(h[field]);
       trend.sources[spec.key].data = data;
+      const extent = yExtent(spec, spec.lines.map(([field]) => data[field]));
+      if (extent) [trend.yranges[spec.key].start, trend.yranges[spec.key].end] = extent;
     }
-    trend.sources.news2.data = { t: n.sets.map((x) => x.at * 1000), total: n.sets.map((x) => x.total) };
+    // a set with a parameter not measured scored it 0: a gap, not a low score
+    const totals = n.sets.map((x) => (x.complete === false || (x.missing && x.missing.length) ? NaN : x.total));
+    trend.sources.news2.data = { t: n.sets.map((x) => x.at * 1000), total: totals };
+    const newsExtent = yExtent(TRENDS[TRENDS.length - 1], [totals]);
+    if (newsExtent) [trend.yranges.news2.start, trend.yranges.news2.end] = newsExtent;
     const marks = {};
     for (const spec of TRENDS) marks[spec.key] = { t: [], y: [], colour: [] };
     for (const r of a.history) {
@@ -672,7 +737,10 @@
     if (t.length > 1) for (const r of trend.ranges) { r.start = t[0]; r.end = t[t.length - 1]; }
     $("trend").dataset.marks = String(Object.values(marks).reduce((k, m) => k + m.t.length, 0));
     const latest = n.sets[n.sets.length - 1];
-    $("obs-latest").textContent = latest ? "NEWS2 " + latest.total + " " + latest.band + " at " +
+    const notMeasured = latest ? NEWS2_ORDER.filter((k) => (latest.missing || []).includes(k)).map((k) => NEWS2_NAMES[k]) : [];
+    $("obs-latest").textContent = latest ? (notMeasured.length || latest.complete === false
+      ? "NEWS2 incomplete (" + (notMeasured.join(", ") || "parameters") + " not measured)"
+      : "NEWS2 " + latest.total + " " + latest.band) + " at " +
       new Date(latest.at * 1000).toLocaleTimeString([], { hour12: false }) + " (" + latest.trigger + ")" +
       (latest.assumed.length ? "; assumed " + latest.assumed.join(", ") : "") : "";
   }

@@ -290,7 +290,8 @@ class AlarmBoard:
     def entries(self, state: str | None = None) -> list[AlarmEntry]:
         items = [e for e in self._by_key.values() if state is None or e.state == state]
         items.sort(key=lambda e: (e.state == "cleared", -PRIORITY_RANK.get(e.priority, 0),
-                                  STATE_RANK.get(e.state, 9), -e.raised_at))
+                                  STATE_RANK.get(e.state, 9), not e.condition_present,
+                                  -e.raised_at))
         return items
 
     def get(self, alarm_id: str) -> AlarmEntry | None:

@@ -152,3 +152,14 @@ def test_a_device_restart_ends_what_its_earlier_boot_raised_and_a_red_one_stays_
                                    131.0, 120.0, 31.0))
     assert hr.condition_present and hr.state == "active" and hr.boot == new
     assert board.device_restarted(1, new, 32.0) == []
+
+
+def test_within_a_priority_and_state_a_present_condition_sorts_before_a_latched_one():
+    board = AlarmBoard()
+    boot = 1_796_000_000_000_000
+    for n, (condition, t) in enumerate((("VT", 10.0), ("VF", 20.0), ("APNOEA", 5.0)), 1):
+        board.apply_event(AlarmMessage(f"1001-{boot}-{n}", 1001, 1, condition, "high", "raised",
+                                       None, None, t))
+    board.apply_event(AlarmMessage(f"1001-{boot}-1c", 1001, 1, "VT", "high", "cleared",
+                                   None, None, 21.0))  # VT became VF: VT latches
+    assert [e.condition for e in board.entries()] == ["VF", "APNOEA", "VT"]

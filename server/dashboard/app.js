@@ -523,10 +523,12 @@
 
   function drawAlarms() {
     // priority first, so a silenced or acknowledged red alarm never sorts below an active
-    // yellow one; within a priority what still needs a nurse; cleared entries last
+    // yellow one; within a priority what still needs a nurse, a condition still present before
+    // one only latched, then the newest; cleared entries last (server/alarm_board.py's order)
     const items = [...state.alarms.values()].sort((a, b) =>
       ((a.state === "cleared") - (b.state === "cleared")) || (RANK[b.priority] - RANK[a.priority]) ||
-      (STATE_RANK[a.state] - STATE_RANK[b.state]) || (b.raised_at - a.raised_at));
+      (STATE_RANK[a.state] - STATE_RANK[b.state]) ||
+      ((b.condition_present ? 1 : 0) - (a.condition_present ? 1 : 0)) || (b.raised_at - a.raised_at));
     const shown = items.slice(0, 60).map(alarmItem);
     const current = alarmList.children;
     if (current.length !== shown.length || shown.some((li, i) => current[i] !== li)) {

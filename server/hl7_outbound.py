@@ -67,6 +67,21 @@ CREATE TABLE IF NOT EXISTS hl7_cursor (name TEXT PRIMARY KEY, value INTEGER NOT 
 
 VITALS, ALARM = "ORU^R01", "ORU^R40"
 
+# the answer codes HL7 v2 defines for MSA-1 (original and enhanced acknowledgement); an answer
+# with any other code is refused as ``bad_answer_code`` and treated as an AR, so that what a
+# receiver writes there never becomes a key in the station's counters
+ANSWER_CODES = ("AA", "AE", "AR", "CA", "CE", "CR")
+# how much of a receiver's text (its ERR, a bad code) goes into a problem message or a log line
+MAX_SHOWN = 120
+
+
+def shown(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text`` as a problem message shows it: repr'd, cut to about ``limit`` characters with
+    the length it had, so that a receiver cannot fill the station's log or stats."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
 
 def parse_target(text: str) -> tuple[str, int]:
     """``"HOST:PORT"`` (as ``--hl7`` takes it) as (host, port); ValueError says what is wrong."""
@@ -387,9 +402,19 @@ class Hl7Outbound:
                 self.counters["ack_timeouts"] += 1
                 raise TimeoutError(f"no answer to {pending.control_id} within "
                                    f"{self.ack_timeout:g} s") from None
+            if code not in ANSWER_CODES:
+                # a code HL7 does not have: refused, and treated as an AR (retried at most
+                # max_rejects times), under one fixed reason whatever the code was
+                self.counters["bad_answer_code"] += 1
+                self._problem("bad_answer_code", f"the receiver's answer to "
+                              f"{pending.control_id} has MSA-1 {shown(code, 40)}, not one of "
+                              f"{'/'.join(ANSWER_CODES)}; taken as AR")
+                code, text = "AR", f"MSA-1 {shown(code, 40)} is not an answer code"
+            else:
+                self.counters[f"answered_{code}"] += 1
+            text = text if len(text) <= MAX_SHOWN else shown(text)
             status = self.outbox.mark_answered(pending.seq, code, text, self.clock.now(),
                                                self.max_rejects)
-            self.counters[f"answered_{code}"] += 1
             reason = text or "no reason given"
             if status == "rejected":
                 self._problem("rejected", f"the receiver rejected {pending.kind} "

@@ -265,3 +265,71 @@ def test_python_m_server_hl7_sends_to_the_engine_and_reports_in_api_stats():
                 await asyncio.wait_for(proc.wait(), 15)
 
     run(main())
+
+
+class HostileEngine:
+    """An engine that answers every message with a long random MSA-1 code (seeded)."""
+
+    def __init__(self, code_length: int = 100_000) -> None:
+        import random
+        self.rng = random.Random(7)
+        self.code_length = code_length
+        self.answered = 0
+        self.server = None
+        self.target = ("127.0.0.1", 0)
+
+    async def __aenter__(self):
+        import asyncio
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.target = ("127.0.0.1", self.server.sockets[0].getsockname()[1])
+        return self
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader, writer):
+        from vitalsim.protocol.mllp import MllpDeframer, frame
+        deframer = MllpDeframer(1 << 20)
+        try:
+            while data := await reader.read(65536):
+                for raw in deframer.feed(data):
+                    cid = hm.control_id(hm.parse(raw))
+                    code = "".join(self.rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                                                    k=self.code_length))
+                    answer = f"MSH|^~\\&|IE|H|VITALSIM_CS|WARD|20260101||ACK|IE{cid}|P|2.6" \
+                             f"\rMSA|{code}|{cid}\r"
+                    writer.write(frame(answer.encode()))
+                    self.answered += 1
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+
+def test_an_answer_code_hl7_does_not_have_is_refused_under_one_reason_and_stats_stay_small(
+        tmp_path):
+    import json
+
+    async def main():
+        async with HostileEngine() as engine:
+            async with ward_system(engine, tmp_path / "j.sqlite") as system:
+                hl7 = system.station.hl7
+                await wait_until(lambda: hl7.outbox.counts()["rejected"] >= 3, timeout=30,
+                                 what="three messages set aside after bad answer codes")
+                stats = hl7.stats()
+                rows = [r for r in hl7.outbox.rows() if r["status"] == "rejected"]
+        assert engine.answered >= 9
+        # one fixed reason, counted per answer; no key carries what the engine wrote
+        assert stats["bad_answer_code"] == stats["problems"]["bad_answer_code"] >= 9
+        assert not any(k.startswith("answered_") for k in stats)
+        assert all(len(k) < 40 for k in [*stats, *stats["problems"]])
+        assert len(json.dumps(stats)) < 2000, len(json.dumps(stats))
+        # each message went max_rejects (3) times, then was set aside: no endless loop
+        assert len(rows) >= 3 and all(r["sends"] == 3 and len(r["ack_text"]) < 200 for r in rows)
+        last = hl7.problems.last_error["bad_answer_code"]
+        assert "not one of AA/AE/AR/CA/CE/CR" in last and len(last) < 300
+        assert "(100000 characters)" in last
+
+    run(main())

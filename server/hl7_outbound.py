@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -108,12 +109,13 @@ class Hl7Outbox:
         self.clock = clock
         self.patient_of = patient_of
         self.db.executescript(SCHEMA)
-        # control ids are "<epoch>-<seq>": seq counts in this database, the epoch is when
-        # the outbox was made, so that a station on a fresh in-memory journal never reuses
-        # the ids of an earlier run
-        self.db.execute("INSERT OR IGNORE INTO hl7_cursor VALUES ('epoch', ?)",
-                        (int(clock.now()),))
-        self.epoch = self._cursor("epoch")
+        # control ids are "<identity>-<seq>": seq counts in this database, the identity is a
+        # random 64-bit number drawn when the outbox is made and kept in it, so that two
+        # stations (even started in the same second) never send the same control id, while a
+        # station restarted on its journal sends an unanswered message again under its id
+        self.db.execute("INSERT OR IGNORE INTO hl7_cursor VALUES ('identity', ?)",
+                        (secrets.randbits(64) - (1 << 63),))  # SQLite's INTEGER is signed
+        self.identity = self._cursor("identity") & ((1 << 64) - 1)
 
     def _cursor(self, name: str) -> int:
         row = self.db.execute("SELECT value FROM hl7_cursor WHERE name = ?", (name,)).fetchone()
@@ -126,7 +128,7 @@ class Hl7Outbox:
             "INSERT INTO hl7_outbox (control_id, kind, source, bed, message, created_at) "
             "VALUES (?, ?, ?, ?, '', ?)", (f"tmp-{source}-{now}", kind, source, bed, now))
         seq = cur.lastrowid
-        control_id = f"{self.epoch:x}-{seq}"
+        control_id = f"{self.identity:016x}-{seq}"
         self.db.execute("UPDATE hl7_outbox SET control_id = ?, message = ? WHERE seq = ?",
                         (control_id, build(control_id), seq))
 

@@ -333,3 +333,36 @@ def test_an_answer_code_hl7_does_not_have_is_refused_under_one_reason_and_stats_
         assert "(100000 characters)" in last
 
     run(main())
+
+
+def test_two_outboxes_made_at_the_same_moment_give_different_control_ids(tmp_path):
+    from server.hl7_outbound import Hl7Outbox
+    from server.journal import AlarmJournal
+    from vitalsim.clock import VirtualClock
+
+    clock = VirtualClock(1_800_000_000.0)
+    first = Hl7Outbox(AlarmJournal(tmp_path / "a.sqlite"), clock)
+    second = Hl7Outbox(AlarmJournal(":memory:"), clock)
+    assert first.identity != second.identity
+    # the identity is the journal's: made again on the same file, the outbox keeps it
+    assert Hl7Outbox(AlarmJournal(tmp_path / "a.sqlite"), clock).identity == first.identity
+
+
+def test_two_stations_started_together_share_no_control_id(tmp_path):
+    async def main():
+        async with Hl7Receiver() as engine:
+            async with ward_system(engine, tmp_path / "a.sqlite", interval=0.5, storm=False), \
+                    ward_system(engine, tmp_path / "b.sqlite", interval=0.5, storm=False):
+                await wait_until(lambda: len({r.text for r in engine.received
+                                              if r.type == "ORU^R01"}) >= 12, timeout=30,
+                                 what="ORU^R01 from both stations")
+        texts: dict[str, set[str]] = {}
+        for r in engine.received:
+            texts.setdefault(r.control_id, set()).add(r.text)
+        assert all(len(t) == 1 for t in texts.values()), \
+            [c for c, t in texts.items() if len(t) > 1]
+        assert not any(r.duplicate for r in engine.received)
+        # both stations were heard: two outbox identities among the control ids
+        assert len({c.split("-")[0] for c in texts}) == 2
+
+    run(main())

@@ -397,12 +397,16 @@ class Hl7Outbound:
             self.outbox.mark_sent(pending.seq, self.clock.now())
             self.counters["sent"] += 1
             await writer.drain()
+            others: list[str] = []  # the control ids answered instead, while waiting
             try:
                 code, text = await asyncio.wait_for(
-                    self._answer(reader, deframer, pending.control_id), self.ack_timeout)
+                    self._answer(reader, deframer, pending.control_id, others),
+                    self.ack_timeout)
             except TimeoutError:
                 self.counters["ack_timeouts"] += 1
-                raise TimeoutError(f"no answer to {pending.control_id} within "
+                instead = f"answered {shown(others[-1], 40)} while waiting for " \
+                    f"{pending.control_id}, and " if others else ""
+                raise TimeoutError(f"{instead}no answer to {pending.control_id} within "
                                    f"{self.ack_timeout:g} s") from None
             if code not in ANSWER_CODES:
                 # a code HL7 does not have: refused, and treated as an AR (retried at most
@@ -428,21 +432,29 @@ class Hl7Outbound:
                 await self._pause(self.retry)
 
     async def _answer(self, reader: asyncio.StreamReader, deframer: MllpDeframer,
-                      control_id: str) -> tuple[str, str]:
-        """Read until the answer to ``control_id`` comes; answers to earlier messages (late,
-        after a timeout) are counted and passed over."""
+                      control_id: str, others: list[str]) -> tuple[str, str]:
+        """Read until the answer to ``control_id`` comes; answers to other control ids (late,
+        after a timeout, or a receiver's mistake) are counted, each one, even several in one
+        read, added to ``others`` (the newest few) and passed over."""
         while True:
             data = await reader.read(65536)
             if not data:
                 deframer.end_of_stream()
                 raise EOFError("the receiver closed the connection")
+            found: tuple[str, str] | None = None
             for raw in deframer.feed(data):
                 try:
                     code, answered, text = hl7_messages.ack_of(hl7_messages.parse(raw))
                 except (ValueError, KeyError, IndexError) as exc:
                     self.counters["bad_answers"] += 1
                     raise RemoteProtocolError(f"the receiver's answer is not an HL7 ACK: "
-                                              f"{exc}") from None
-                if answered == control_id:
-                    return code, text
+                                              f"{shown(str(exc))}") from None
+                if answered == control_id and found is None:
+                    found = code, text
+                    continue
                 self.counters["stale_answers"] += 1
+                others[:] = [*others[-3:], answered]
+                self._problem("stale_answer", f"the receiver answered {shown(answered, 40)} "
+                              f"while waiting for {control_id}; passed over")
+            if found is not None:
+                return found

@@ -267,13 +267,20 @@ def test_python_m_server_hl7_sends_to_the_engine_and_reports_in_api_stats():
     run(main())
 
 
-class HostileEngine:
-    """An engine that answers every message with a long random MSA-1 code (seeded)."""
+def ack(code: str, answered: str) -> str:
+    return f"MSH|^~\\&|IE|H|VITALSIM_CS|WARD|20260101||ACK|IE-{answered[:20]}|P|2.6" \
+           f"\rMSA|{code}|{answered}\r"
 
-    def __init__(self, code_length: int = 100_000) -> None:
+
+class HostileEngine:
+    """An engine that answers each message with what ``answers(control id, rng)`` gives, the
+    answers in one write; by default one ACK with a long random MSA-1 code (seeded)."""
+
+    def __init__(self, answers=None) -> None:
         import random
         self.rng = random.Random(7)
-        self.code_length = code_length
+        self.answers = answers or (lambda cid, rng: [ack("".join(
+            rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ", k=100_000)), cid)])
         self.answered = 0
         self.server = None
         self.target = ("127.0.0.1", 0)
@@ -295,11 +302,8 @@ class HostileEngine:
             while data := await reader.read(65536):
                 for raw in deframer.feed(data):
                     cid = hm.control_id(hm.parse(raw))
-                    code = "".join(self.rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-                                                    k=self.code_length))
-                    answer = f"MSH|^~\\&|IE|H|VITALSIM_CS|WARD|20260101||ACK|IE{cid}|P|2.6" \
-                             f"\rMSA|{code}|{cid}\r"
-                    writer.write(frame(answer.encode()))
+                    writer.write(b"".join(frame(a.encode())
+                                          for a in self.answers(cid, self.rng)))
                     self.answered += 1
                 await writer.drain()
         except ConnectionError:
@@ -364,5 +368,37 @@ def test_two_stations_started_together_share_no_control_id(tmp_path):
         assert not any(r.duplicate for r in engine.received)
         # both stations were heard: two outbox identities among the control ids
         assert len({c.split("-")[0] for c in texts}) == 2
+
+    run(main())
+
+
+def test_every_extra_answer_in_one_read_is_counted(tmp_path):
+    async def main():
+        # each message answered AA, then twice more (to an id never sent), in one write
+        engine = HostileEngine(lambda cid, rng: [ack("AA", cid), ack("AA", "X-1"),
+                                                 ack("AA", "X-2")])
+        async with engine:
+            async with ward_system(engine, tmp_path / "j.sqlite") as system:
+                hl7 = system.station.hl7
+                await wait_until(lambda: hl7.stats().get("answered_AA", 0) >= 3, timeout=30,
+                                 what="three messages answered")
+                stats = hl7.stats()
+        assert stats["stale_answers"] == 2 * stats["answered_AA"]
+        assert "answered 'X-2' while waiting for" in hl7.problems.last_error["stale_answer"]
+
+    run(main())
+
+
+def test_an_answer_to_another_control_id_is_named_not_called_no_answer(tmp_path):
+    async def main():
+        engine = HostileEngine(lambda cid, rng: [ack("AA", "W" * 5000)])
+        async with engine:
+            async with ward_system(engine, tmp_path / "j.sqlite", ack_timeout=0.3) as system:
+                hl7 = system.station.hl7
+                await wait_until(lambda: hl7.problems.counts["connection_lost"] >= 1,
+                                 timeout=30, what="the wait for an answer given up")
+                lost = hl7.problems.last_error["connection_lost"]
+        assert "answered 'WWWW" in lost and "(5000 characters) while waiting for " in lost
+        assert "no answer to" in lost and len(lost) < 400
 
     run(main())

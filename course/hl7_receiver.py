@@ -27,6 +27,7 @@ import re
 import socket
 import struct
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -64,7 +65,8 @@ class Hl7Receiver:
         self.received: list[Received] = []
         self.connections = 0
         self.stalled = False
-        self._answers: list[tuple[str, str]] = []  # (code, text) for the next messages
+        # [code, text, how many more messages] for the next messages, oldest first
+        self._answers: deque[list] = deque()
         self._seen: set[str] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
@@ -100,9 +102,12 @@ class Hl7Receiver:
         text an engine gives in its ERR segment."""
         if code not in hl7_messages.ACK_CODES:
             raise ValueError(f"answer code {code!r}; expected one of {hl7_messages.ACK_CODES}")
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise TypeError(f"count={count!r}; expected a whole number of messages")
         if count < 1:
             raise ValueError(f"count={count}; expected at least 1")
-        self._answers += [(code, text or f"the engine was told to answer {code}")] * count
+        # a count, not a list of answers: answer_next("AE", 10**8) costs no more than 1
+        self._answers.append([code, text or f"the engine was told to answer {code}", count])
 
     def stall(self) -> None:
         """Read and record, answer nothing, until :meth:`resume`."""
@@ -184,12 +189,19 @@ class Hl7Receiver:
         self._seen.add(control_id)
         code, answer_text = ("AA", "")
         if not self.stalled and self._answers:
-            code, answer_text = self._answers.pop(0)
+            code, answer_text = self._next_answer()
         self.received.append(Received(now, control_id, kind, bed, alarm_id, phase, duplicate,
                                       "" if self.stalled else code, text=text))
         if self.stalled:
             return None, False
         return self._answer(text, code, answer_text, now), False
+
+    def _next_answer(self) -> tuple[str, str]:
+        order = self._answers[0]
+        order[2] -= 1
+        if order[2] == 0:
+            self._answers.popleft()
+        return order[0], order[1]
 
     def _refuse(self, now: float, raw: bytes, exc: Malformed) -> tuple[str | None, bool]:
         """A message that breaks HL7's rules: recorded with the reason, answered AR when its

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import sqlite3
 from collections import Counter
@@ -85,11 +86,23 @@ def shown(text: str, limit: int = MAX_SHOWN) -> str:
 
 
 def parse_target(text: str) -> tuple[str, int]:
-    """``"HOST:PORT"`` (as ``--hl7`` takes it) as (host, port); ValueError says what is wrong."""
+    """``"HOST:PORT"`` (as ``--hl7`` takes it; an IPv6 address in brackets, ``[::1]:2575``) as
+    (host, port), the brackets taken off; ValueError says what is wrong."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--hl7 {text!r}: expected HOST:PORT, e.g. 127.0.0.1:2575")
+        raise ValueError(f"--hl7 {text!r}: expected HOST:PORT, e.g. 127.0.0.1:2575 or "
+                         "[::1]:2575")
+    if host.startswith("[") and host.endswith("]") and len(host) > 2:
+        host = host[1:-1]
+    elif ":" in host or "[" in host or "]" in host:
+        raise ValueError(f"--hl7 {text!r}: an IPv6 address goes in brackets, e.g. [::1]:2575")
     return host, int(port)
+
+
+def format_target(target: tuple[str, int]) -> str:
+    """(host, port) as HOST:PORT, an IPv6 address in brackets: what ``parse_target`` reads."""
+    host, port = target
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -279,9 +292,11 @@ class Hl7Outbound:
                  interval: float = 60.0, ack_timeout: float = 5.0, retry: float = 1.0,
                  sync_every: float = 0.2, max_pending_vitals: int = 1000, max_rejects: int = 3,
                  max_message: int = DEFAULT_MAX_MESSAGE) -> None:
-        if interval <= 0 or ack_timeout <= 0 or retry < 0:
+        if not (0 < interval < math.inf and 0 < ack_timeout < math.inf
+                and 0 <= retry < math.inf):
             raise ValueError(f"interval={interval}, ack_timeout={ack_timeout}, retry={retry}: "
-                             "the interval and the timeout must be positive")
+                             "the interval and the timeout must be positive and finite, the "
+                             "retry finite and not negative")
         self.outbox = Hl7Outbox(journal, clock, patient_of)
         self.clock = clock
         self.target = target
@@ -294,7 +309,8 @@ class Hl7Outbound:
         self.counters: Counter[str] = Counter()
         self._last_sent: dict[int, tuple[int, int, int]] = {}  # bed -> its last reading sent
         self.connected = False
-        self.problems = RejectLog(log, "HL7 outbound")  # counted by reason, logged rate-limited
+        # counted by reason, logged rate-limited; the station connects *to* the receiver
+        self.problems = RejectLog(log, "HL7 outbound", source_word="to")
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -339,11 +355,10 @@ class Hl7Outbound:
         self._wake.set()
 
     def _problem(self, reason: str, message: str) -> None:
-        self.problems.reject(reason, message, f"{self.target[0]}:{self.target[1]}",
-                             self.clock.now())
+        self.problems.reject(reason, message, format_target(self.target), self.clock.now())
 
     def stats(self) -> dict:
-        return {"target": f"{self.target[0]}:{self.target[1]}", "connected": self.connected,
+        return {"target": format_target(self.target), "connected": self.connected,
                 **self.counters, **self.outbox.counts(),
                 "problems": dict(self.problems.counts)}
 

@@ -13,7 +13,7 @@ from course.hl7_receiver import Hl7Receiver
 from server import System
 from server import hl7_messages as hm
 from server.config import StationConfig
-from server.hl7_outbound import parse_target
+from server.hl7_outbound import format_target, parse_target
 from server.system import SystemConfig
 from tests.helpers import run, wait_until
 from vitalsim.alarms import FLAPPING_HR
@@ -228,6 +228,55 @@ def test_a_bad_target_is_refused_with_the_flag_named(text):
 
 def test_a_good_target_parses():
     assert parse_target("127.0.0.1:2575") == ("127.0.0.1", 2575)
+    assert parse_target("[::1]:2575") == ("::1", 2575)
+    assert format_target(parse_target("[::1]:2575")) == "[::1]:2575"
+
+
+def test_an_ipv6_target_without_brackets_is_refused_saying_so():
+    with pytest.raises(ValueError, match=r"--hl7 '::1:2575': an IPv6 address goes in brackets"):
+        parse_target("::1:2575")
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--hl7", "h:1", "--hl7-interval", "inf"], "--hl7-interval must be a finite number"),
+    (["--hl7", "h:1", "--hl7-interval", "nan"], "--hl7-interval must be a finite number"),
+    (["--hl7", "h:1", "--hl7-interval", "0"], "--hl7-interval must be a finite number"),
+    (["--hl7-interval", "5"], "--hl7-interval is the HL7 interface's: give --hl7"),
+])
+def test_a_bad_hl7_interval_is_refused_with_the_flag_named(argv, said, capsys):
+    from server.__main__ import parse_args
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert said in capsys.readouterr().err
+
+
+def test_the_interval_defaults_with_hl7_and_a_finite_one_is_taken():
+    from server.__main__ import parse_args
+    assert parse_args(["--hl7", "[::1]:2575"]).hl7_interval == 60.0
+    args = parse_args(["--hl7", "[::1]:2575", "--hl7-interval", "2.5"])
+    assert (args.hl7, args.hl7_interval) == (("::1", 2575), 2.5)
+
+
+@pytest.mark.parametrize("kwargs", [{"interval": float("inf")}, {"interval": float("nan")},
+                                    {"ack_timeout": float("inf")}, {"retry": float("nan")}])
+def test_the_interface_refuses_a_time_that_is_not_finite(kwargs):
+    from server.hl7_outbound import Hl7Outbound
+    from server.journal import AlarmJournal
+    from vitalsim.clock import VirtualClock
+    with pytest.raises(ValueError, match="finite"):
+        Hl7Outbound(AlarmJournal(), VirtualClock(), ("h", 1), readings=list, **kwargs)
+
+
+def test_a_problem_is_logged_as_to_the_receiver_not_from_it(caplog):
+    from server.hl7_outbound import Hl7Outbound
+    from server.journal import AlarmJournal
+    from vitalsim.clock import VirtualClock
+    hl7 = Hl7Outbound(AlarmJournal(), VirtualClock(), ("::1", 2575), readings=list)
+    with caplog.at_level("WARNING", logger="server.hl7"):
+        hl7._problem("connect", "cannot connect (refused); retrying")
+    assert "HL7 outbound connect #1 (the first of its reason) to [::1]:2575: cannot connect" \
+        in caplog.text
+    assert hl7.stats()["target"] == "[::1]:2575"
 
 
 def test_python_m_server_hl7_sends_to_the_engine_and_reports_in_api_stats():

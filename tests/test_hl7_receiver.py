@@ -123,3 +123,27 @@ def test_any_bytes_in_a_frame_get_a_record_and_never_raise(messages):
             assert close and record.error and record.control_id == ""
         if close:
             break
+
+
+@pytest.mark.parametrize("count, error", [(2.5, TypeError), ("2", TypeError), (True, TypeError),
+                                          (0, ValueError)])
+def test_answer_next_names_a_bad_count(count, error):
+    with pytest.raises(error, match="count="):
+        Hl7Receiver().answer_next("AE", count)
+
+
+def test_answer_next_keeps_a_count_not_a_list():
+    import tracemalloc
+    engine = Hl7Receiver()
+    tracemalloc.start()
+    try:
+        engine.answer_next("AE", 10**8, "down for maintenance")
+        engine.answer_next("AR", 1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000, peak
+    for n in range(3):
+        answer, _ = engine._take(GOOD.replace("CID-OK", f"CID-{n}").encode())
+        assert hm.ack_of(hm.parse(answer)) == ("AE", f"CID-{n}", "down for maintenance")
+    assert [r.answer for r in engine.received] == ["AE"] * 3

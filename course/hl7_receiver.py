@@ -154,11 +154,15 @@ class Hl7Receiver:
                 if not data:
                     deframer.end_of_stream()
                     break
-                for raw in deframer.feed(data):
+                frames = deframer.feed(data)
+                for number, raw in enumerate(frames):
                     answer, close = self._take(raw)
                     if answer is not None:
                         writer.write(frame(answer.encode("utf-8")))
                     if close:
+                        for unread in frames[number + 1:]:
+                            self._record_error("not read: the connection was closed after a "
+                                               "message with no control id", unread)
                         await writer.drain()
                         return
                 await writer.drain()

@@ -147,3 +147,19 @@ def test_answer_next_keeps_a_count_not_a_list():
         answer, _ = engine._take(GOOD.replace("CID-OK", f"CID-{n}").encode())
         assert hm.ack_of(hm.parse(answer)) == ("AE", f"CID-{n}", "down for maintenance")
     assert [r.answer for r in engine.received] == ["AE"] * 3
+
+
+def test_messages_behind_one_that_closes_the_connection_are_recorded_as_not_read():
+    async def main():
+        async with Hl7Receiver() as engine:
+            reader, writer = await asyncio.open_connection(*engine.target)
+            writer.write(frame(b"hello") + frame(GOOD.encode()))
+            await writer.drain()
+            assert await asyncio.wait_for(reader.read(), 10) == b""  # closed, no answer
+            writer.close()
+        first, second = engine.received
+        assert "must start with MSH" in first.error
+        assert second.error.startswith("not read: the connection was closed")
+        assert "CID-OK" in second.text
+
+    run(main())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import signal
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from vitalsim.keys import KeyFile, KeyFileError
 from vitalsim.scenarios import ScenarioError
 
 from .config import StationConfig, ward_devices
-from .hl7_outbound import parse_target
+from .hl7_outbound import format_target, parse_target
 from .mqtt_bridge import MqttBridge, parse_address
 from .mqtt_topics import check_ward
 from .sessions import Operator, UserFileError, default_users, load_users
@@ -96,9 +97,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "each bed's vitals (ORU^R01, IHE PCD-01) every --hl7-interval seconds "
                         "and every alarm event (ORU^R40, PCD-04), re-sent until answered AA "
                         "(default: off)")
-    p.add_argument("--hl7-interval", type=float, default=StationConfig.hl7_interval,
-                   metavar="SECONDS", help="seconds between one bed's ORU^R01 messages "
-                   f"(default {StationConfig.hl7_interval:g})")
+    p.add_argument("--hl7-interval", type=float, default=None,
+                   metavar="SECONDS", help="seconds between one bed's ORU^R01 messages, with "
+                   f"--hl7 (default {StationConfig.hl7_interval:g})")
     p.add_argument("--mqtt", metavar="HOST:PORT", default=None,
                    help="publish this ward to an MQTT broker (off by default): vitals QoS 0 "
                         "retained, alarms QoS 1, a Last Will on the station's status "
@@ -112,8 +113,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "after this many seconds (default %(default)s; 0: never)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
-    if not args.hl7_interval > 0:
-        p.error(f"--hl7-interval must be more than 0 seconds, got {args.hl7_interval}")
+    if args.hl7_interval is not None and args.hl7 is None:
+        p.error("--hl7-interval is the HL7 interface's: give --hl7 HOST:PORT too (without it "
+                "nothing is sent)")
+    if args.hl7_interval is None:
+        args.hl7_interval = StationConfig.hl7_interval
+    if not 0 < args.hl7_interval < math.inf:
+        p.error(f"--hl7-interval must be a finite number of seconds more than 0, got "
+                f"{args.hl7_interval}")
     if args.beds < 0:
         p.error(f"--beds must be 0 or more, got {args.beds}")
     if args.max_beds < 1:
@@ -222,7 +229,7 @@ async def run(args: argparse.Namespace) -> None:
             print(f"login as {user.name} ({user.role}): {st.login_url(user.name)}", flush=True)
     if args.hl7 is not None:
         print(f"hl7: vitals (ORU^R01) every {args.hl7_interval:g} s and alarms (ORU^R40) to "
-              f"{args.hl7[0]}:{args.hl7[1]} over MLLP", flush=True)
+              f"{format_target(args.hl7)} over MLLP", flush=True)
     bridge = None
     if args.mqtt is not None:
         bridge = MqttBridge(st, *parse_address(args.mqtt), ward=args.ward).start()

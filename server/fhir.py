@@ -31,8 +31,8 @@ def fhir_time(t: float) -> str:
 
 
 def _coding(code: codes.Code) -> list[dict]:
-    return [{"system": codes.LOINC_SYSTEM, "code": loinc, "display": code.loinc_display}
-            for loinc in code.loinc] + [
+    return [{"system": codes.LOINC_SYSTEM, "code": loinc, "display": display}
+            for loinc, display in zip(code.loinc, code.loinc_display, strict=True)] + [
         {"system": codes.MDC_SYSTEM, "code": str(code.mdc), "display": code.mdc_name}]
 
 
@@ -65,12 +65,12 @@ def bed_bundle(reading: NumericsMessage, *, patient: str | None = None,
         if value is None or not math.isfinite(value):
             continue
         if code.panel is not None:
-            components.append({"code": {"coding": _coding(code), "text": code.loinc_display},
+            components.append({"code": {"coding": _coding(code), "text": code.display},
                                "valueQuantity": _quantity(code, value)})
             continue
         resources.append(observation(
             f"bed{bed}-{code.field}-{reading.seq}",
-            {"coding": _coding(code), "text": code.loinc_display}, reading.sent_at,
+            {"coding": _coding(code), "text": code.display}, reading.sent_at,
             code.fhir_profile, valueQuantity=_quantity(code, value)))
     if components:
         # the reading's send time, as for every Observation: the cuff's nibp_time is in

@@ -220,8 +220,9 @@ def ack_message(received: str, code: str = "AA", text: str = "", *,
     if code not in ACK_CODES:
         raise ValueError(f"ack code {code!r}; expected one of {ACK_CODES}")
     msg = parse(received)
-    msh = msg.segment("MSH")
-    event = str(msh(9)(1)(2)) if len(msh) > 9 else ""
+    msh = msg[0]  # parse() made sure it is the MSH (msg.segment trips over an empty segment)
+    event = str(msh(9)).split("~")[0].split("^")[1:2] if len(msh) > 9 else []
+    event = event[0] if event else ""
     kind = ("ORA", "R41", "ORA_R41") if event == "R40" else ("ACK", event, "ACK")
     b = _Builder()
     b.msh(kind, control_id, at, None, sender=(str(msh(5)), str(msh(6))),

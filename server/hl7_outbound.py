@@ -27,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import secrets
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -67,13 +69,40 @@ CREATE TABLE IF NOT EXISTS hl7_cursor (name TEXT PRIMARY KEY, value INTEGER NOT 
 
 VITALS, ALARM = "ORU^R01", "ORU^R40"
 
+# the answer codes HL7 v2 defines for MSA-1 (original and enhanced acknowledgement); an answer
+# with any other code is refused as ``bad_answer_code`` and treated as an AR, so that what a
+# receiver writes there never becomes a key in the station's counters
+ANSWER_CODES = ("AA", "AE", "AR", "CA", "CE", "CR")
+# how much of a receiver's text (its ERR, a bad code) goes into a problem message or a log line
+MAX_SHOWN = 120
+
+
+def shown(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text`` as a problem message shows it: repr'd, cut to about ``limit`` characters with
+    the length it had, so that a receiver cannot fill the station's log or stats."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
 
 def parse_target(text: str) -> tuple[str, int]:
-    """``"HOST:PORT"`` (as ``--hl7`` takes it) as (host, port); ValueError says what is wrong."""
+    """``"HOST:PORT"`` (as ``--hl7`` takes it; an IPv6 address in brackets, ``[::1]:2575``) as
+    (host, port), the brackets taken off; ValueError says what is wrong."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--hl7 {text!r}: expected HOST:PORT, e.g. 127.0.0.1:2575")
+        raise ValueError(f"--hl7 {text!r}: expected HOST:PORT, e.g. 127.0.0.1:2575 or "
+                         "[::1]:2575")
+    if host.startswith("[") and host.endswith("]") and len(host) > 2:
+        host = host[1:-1]
+    elif ":" in host or "[" in host or "]" in host:
+        raise ValueError(f"--hl7 {text!r}: an IPv6 address goes in brackets, e.g. [::1]:2575")
     return host, int(port)
+
+
+def format_target(target: tuple[str, int]) -> str:
+    """(host, port) as HOST:PORT, an IPv6 address in brackets: what ``parse_target`` reads."""
+    host, port = target
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -93,12 +122,13 @@ class Hl7Outbox:
         self.clock = clock
         self.patient_of = patient_of
         self.db.executescript(SCHEMA)
-        # control ids are "<epoch>-<seq>": seq counts in this database, the epoch is when
-        # the outbox was made, so that a station on a fresh in-memory journal never reuses
-        # the ids of an earlier run
-        self.db.execute("INSERT OR IGNORE INTO hl7_cursor VALUES ('epoch', ?)",
-                        (int(clock.now()),))
-        self.epoch = self._cursor("epoch")
+        # control ids are "<identity>-<seq>": seq counts in this database, the identity is a
+        # random 64-bit number drawn when the outbox is made and kept in it, so that two
+        # stations (even started in the same second) never send the same control id, while a
+        # station restarted on its journal sends an unanswered message again under its id
+        self.db.execute("INSERT OR IGNORE INTO hl7_cursor VALUES ('identity', ?)",
+                        (secrets.randbits(64) - (1 << 63),))  # SQLite's INTEGER is signed
+        self.identity = self._cursor("identity") & ((1 << 64) - 1)
 
     def _cursor(self, name: str) -> int:
         row = self.db.execute("SELECT value FROM hl7_cursor WHERE name = ?", (name,)).fetchone()
@@ -111,7 +141,7 @@ class Hl7Outbox:
             "INSERT INTO hl7_outbox (control_id, kind, source, bed, message, created_at) "
             "VALUES (?, ?, ?, ?, '', ?)", (f"tmp-{source}-{now}", kind, source, bed, now))
         seq = cur.lastrowid
-        control_id = f"{self.epoch:x}-{seq}"
+        control_id = f"{self.identity:016x}-{seq}"
         self.db.execute("UPDATE hl7_outbox SET control_id = ?, message = ? WHERE seq = ?",
                         (control_id, build(control_id), seq))
 
@@ -262,9 +292,11 @@ class Hl7Outbound:
                  interval: float = 60.0, ack_timeout: float = 5.0, retry: float = 1.0,
                  sync_every: float = 0.2, max_pending_vitals: int = 1000, max_rejects: int = 3,
                  max_message: int = DEFAULT_MAX_MESSAGE) -> None:
-        if interval <= 0 or ack_timeout <= 0 or retry < 0:
+        if not (0 < interval < math.inf and 0 < ack_timeout < math.inf
+                and 0 <= retry < math.inf):
             raise ValueError(f"interval={interval}, ack_timeout={ack_timeout}, retry={retry}: "
-                             "the interval and the timeout must be positive")
+                             "the interval and the timeout must be positive and finite, the "
+                             "retry finite and not negative")
         self.outbox = Hl7Outbox(journal, clock, patient_of)
         self.clock = clock
         self.target = target
@@ -277,7 +309,8 @@ class Hl7Outbound:
         self.counters: Counter[str] = Counter()
         self._last_sent: dict[int, tuple[int, int, int]] = {}  # bed -> its last reading sent
         self.connected = False
-        self.problems = RejectLog(log, "HL7 outbound")  # counted by reason, logged rate-limited
+        # counted by reason, logged rate-limited; the station connects *to* the receiver
+        self.problems = RejectLog(log, "HL7 outbound", source_word="to")
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -322,11 +355,10 @@ class Hl7Outbound:
         self._wake.set()
 
     def _problem(self, reason: str, message: str) -> None:
-        self.problems.reject(reason, message, f"{self.target[0]}:{self.target[1]}",
-                             self.clock.now())
+        self.problems.reject(reason, message, format_target(self.target), self.clock.now())
 
     def stats(self) -> dict:
-        return {"target": f"{self.target[0]}:{self.target[1]}", "connected": self.connected,
+        return {"target": format_target(self.target), "connected": self.connected,
                 **self.counters, **self.outbox.counts(),
                 "problems": dict(self.problems.counts)}
 
@@ -380,16 +412,30 @@ class Hl7Outbound:
             self.outbox.mark_sent(pending.seq, self.clock.now())
             self.counters["sent"] += 1
             await writer.drain()
+            others: list[str] = []  # the control ids answered instead, while waiting
             try:
                 code, text = await asyncio.wait_for(
-                    self._answer(reader, deframer, pending.control_id), self.ack_timeout)
+                    self._answer(reader, deframer, pending.control_id, others),
+                    self.ack_timeout)
             except TimeoutError:
                 self.counters["ack_timeouts"] += 1
-                raise TimeoutError(f"no answer to {pending.control_id} within "
+                instead = f"answered {shown(others[-1], 40)} while waiting for " \
+                    f"{pending.control_id}, and " if others else ""
+                raise TimeoutError(f"{instead}no answer to {pending.control_id} within "
                                    f"{self.ack_timeout:g} s") from None
+            if code not in ANSWER_CODES:
+                # a code HL7 does not have: refused, and treated as an AR (retried at most
+                # max_rejects times), under one fixed reason whatever the code was
+                self.counters["bad_answer_code"] += 1
+                self._problem("bad_answer_code", f"the receiver's answer to "
+                              f"{pending.control_id} has MSA-1 {shown(code, 40)}, not one of "
+                              f"{'/'.join(ANSWER_CODES)}; taken as AR")
+                code, text = "AR", f"MSA-1 {shown(code, 40)} is not an answer code"
+            else:
+                self.counters[f"answered_{code}"] += 1
+            text = text if len(text) <= MAX_SHOWN else shown(text)
             status = self.outbox.mark_answered(pending.seq, code, text, self.clock.now(),
                                                self.max_rejects)
-            self.counters[f"answered_{code}"] += 1
             reason = text or "no reason given"
             if status == "rejected":
                 self._problem("rejected", f"the receiver rejected {pending.kind} "
@@ -401,21 +447,29 @@ class Hl7Outbound:
                 await self._pause(self.retry)
 
     async def _answer(self, reader: asyncio.StreamReader, deframer: MllpDeframer,
-                      control_id: str) -> tuple[str, str]:
-        """Read until the answer to ``control_id`` comes; answers to earlier messages (late,
-        after a timeout) are counted and passed over."""
+                      control_id: str, others: list[str]) -> tuple[str, str]:
+        """Read until the answer to ``control_id`` comes; answers to other control ids (late,
+        after a timeout, or a receiver's mistake) are counted, each one, even several in one
+        read, added to ``others`` (the newest few) and passed over."""
         while True:
             data = await reader.read(65536)
             if not data:
                 deframer.end_of_stream()
                 raise EOFError("the receiver closed the connection")
+            found: tuple[str, str] | None = None
             for raw in deframer.feed(data):
                 try:
                     code, answered, text = hl7_messages.ack_of(hl7_messages.parse(raw))
                 except (ValueError, KeyError, IndexError) as exc:
                     self.counters["bad_answers"] += 1
                     raise RemoteProtocolError(f"the receiver's answer is not an HL7 ACK: "
-                                              f"{exc}") from None
-                if answered == control_id:
-                    return code, text
+                                              f"{shown(str(exc))}") from None
+                if answered == control_id and found is None:
+                    found = code, text
+                    continue
                 self.counters["stale_answers"] += 1
+                others[:] = [*others[-3:], answered]
+                self._problem("stale_answer", f"the receiver answered {shown(answered, 40)} "
+                              f"while waiting for {control_id}; passed over")
+            if found is not None:
+                return found

@@ -17,8 +17,10 @@ class RejectLog:
     message of each reason (what ``/api/stats`` and a lab can show)."""
 
     def __init__(self, logger: logging.Logger, what: str, *, per_interval: int = 10,
-                 interval: float = 10.0, level: int = logging.WARNING) -> None:
+                 interval: float = 10.0, level: int = logging.WARNING,
+                 source_word: str = "from") -> None:
         self.logger = logger
+        self.source_word = source_word  # "from" a peer that sent it; "to" one we connect to
         self.what = what
         self.per_interval = per_interval
         self.interval = interval
@@ -42,9 +44,9 @@ class RejectLog:
             self._window_start, self._logged_in_window, self.suppressed = now, 0, 0
         if first or self._logged_in_window < self.per_interval:
             self._logged_in_window += 1
-            self.logger.log(self.level, "%s %s #%d%s from %s: %s", self.what, reason,
+            self.logger.log(self.level, "%s %s #%d%s %s %s: %s", self.what, reason,
                             self.counts[reason], " (the first of its reason)" if first else "",
-                            source, message)
+                            self.source_word, source, message)
         else:
             self.suppressed += 1
 

@@ -110,3 +110,29 @@ def test_the_station_serves_it_and_names_a_bad_bed():
             assert "no bed 9" in json.loads(err.value.response.body)["error"]
 
     run(main())
+
+
+def test_each_loinc_code_carries_its_own_display():
+    """LOINC 2708-6 is oxygen saturation in arterial blood, however measured; 59408-5 is the
+    same by pulse oximetry. Each coding names its own code, never another's."""
+    reading = NumericsMessage(1002, 2, 5, 1795000000.0, 0, 72.0, 94.0, 18.0, 37.2, 121.0,
+                              79.0, 93.0, 120.0)
+    displays = {}
+    for entry in validated(bed_bundle(reading)).entry:
+        codings = [entry.resource.code.coding]
+        codings += [c.code.coding for c in entry.resource.component or []]
+        for coding in (c for group in codings for c in group):
+            if coding.system == codes.LOINC_SYSTEM:
+                assert displays.setdefault(coding.code, coding.display) == coding.display
+    assert displays["2708-6"] == "Oxygen saturation in Arterial blood"
+    assert displays["59408-5"] == "Oxygen saturation in Arterial blood by Pulse oximetry"
+    assert displays["8867-4"] == "Heart rate"
+    # no two codes share a display
+    assert len(set(displays.values())) == len(displays)
+
+
+def test_a_code_needs_a_display_for_each_loinc_code():
+    with pytest.raises(ValueError, match="2 LOINC codes"):
+        codes.Code("spo2", "SpO2", 150456, "MDC_PULS_OXIM_SAT_O2", 262688, "MDC_DIM_PERCENT",
+                   ("2708-6", "59408-5"), ("Oxygen saturation in Arterial blood",), "%",
+                   "1.2.1.1")

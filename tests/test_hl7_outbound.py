@@ -13,7 +13,7 @@ from course.hl7_receiver import Hl7Receiver
 from server import System
 from server import hl7_messages as hm
 from server.config import StationConfig
-from server.hl7_outbound import parse_target
+from server.hl7_outbound import format_target, parse_target
 from server.system import SystemConfig
 from tests.helpers import run, wait_until
 from vitalsim.alarms import FLAPPING_HR
@@ -228,6 +228,55 @@ def test_a_bad_target_is_refused_with_the_flag_named(text):
 
 def test_a_good_target_parses():
     assert parse_target("127.0.0.1:2575") == ("127.0.0.1", 2575)
+    assert parse_target("[::1]:2575") == ("::1", 2575)
+    assert format_target(parse_target("[::1]:2575")) == "[::1]:2575"
+
+
+def test_an_ipv6_target_without_brackets_is_refused_saying_so():
+    with pytest.raises(ValueError, match=r"--hl7 '::1:2575': an IPv6 address goes in brackets"):
+        parse_target("::1:2575")
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--hl7", "h:1", "--hl7-interval", "inf"], "--hl7-interval must be a finite number"),
+    (["--hl7", "h:1", "--hl7-interval", "nan"], "--hl7-interval must be a finite number"),
+    (["--hl7", "h:1", "--hl7-interval", "0"], "--hl7-interval must be a finite number"),
+    (["--hl7-interval", "5"], "--hl7-interval is the HL7 interface's: give --hl7"),
+])
+def test_a_bad_hl7_interval_is_refused_with_the_flag_named(argv, said, capsys):
+    from server.__main__ import parse_args
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert said in capsys.readouterr().err
+
+
+def test_the_interval_defaults_with_hl7_and_a_finite_one_is_taken():
+    from server.__main__ import parse_args
+    assert parse_args(["--hl7", "[::1]:2575"]).hl7_interval == 60.0
+    args = parse_args(["--hl7", "[::1]:2575", "--hl7-interval", "2.5"])
+    assert (args.hl7, args.hl7_interval) == (("::1", 2575), 2.5)
+
+
+@pytest.mark.parametrize("kwargs", [{"interval": float("inf")}, {"interval": float("nan")},
+                                    {"ack_timeout": float("inf")}, {"retry": float("nan")}])
+def test_the_interface_refuses_a_time_that_is_not_finite(kwargs):
+    from server.hl7_outbound import Hl7Outbound
+    from server.journal import AlarmJournal
+    from vitalsim.clock import VirtualClock
+    with pytest.raises(ValueError, match="finite"):
+        Hl7Outbound(AlarmJournal(), VirtualClock(), ("h", 1), readings=list, **kwargs)
+
+
+def test_a_problem_is_logged_as_to_the_receiver_not_from_it(caplog):
+    from server.hl7_outbound import Hl7Outbound
+    from server.journal import AlarmJournal
+    from vitalsim.clock import VirtualClock
+    hl7 = Hl7Outbound(AlarmJournal(), VirtualClock(), ("::1", 2575), readings=list)
+    with caplog.at_level("WARNING", logger="server.hl7"):
+        hl7._problem("connect", "cannot connect (refused); retrying")
+    assert "HL7 outbound connect #1 (the first of its reason) to [::1]:2575: cannot connect" \
+        in caplog.text
+    assert hl7.stats()["target"] == "[::1]:2575"
 
 
 def test_python_m_server_hl7_sends_to_the_engine_and_reports_in_api_stats():
@@ -263,5 +312,142 @@ def test_python_m_server_hl7_sends_to_the_engine_and_reports_in_api_stats():
             finally:
                 proc.terminate()
                 await asyncio.wait_for(proc.wait(), 15)
+
+    run(main())
+
+
+def ack(code: str, answered: str) -> str:
+    return f"MSH|^~\\&|IE|H|VITALSIM_CS|WARD|20260101||ACK|IE-{answered[:20]}|P|2.6" \
+           f"\rMSA|{code}|{answered}\r"
+
+
+class HostileEngine:
+    """An engine that answers each message with what ``answers(control id, rng)`` gives, the
+    answers in one write; by default one ACK with a long random MSA-1 code (seeded)."""
+
+    def __init__(self, answers=None) -> None:
+        import random
+        self.rng = random.Random(7)
+        self.answers = answers or (lambda cid, rng: [ack("".join(
+            rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ", k=100_000)), cid)])
+        self.answered = 0
+        self.server = None
+        self.target = ("127.0.0.1", 0)
+
+    async def __aenter__(self):
+        import asyncio
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.target = ("127.0.0.1", self.server.sockets[0].getsockname()[1])
+        return self
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader, writer):
+        from vitalsim.protocol.mllp import MllpDeframer, frame
+        deframer = MllpDeframer(1 << 20)
+        try:
+            while data := await reader.read(65536):
+                for raw in deframer.feed(data):
+                    cid = hm.control_id(hm.parse(raw))
+                    writer.write(b"".join(frame(a.encode())
+                                          for a in self.answers(cid, self.rng)))
+                    self.answered += 1
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+
+def test_an_answer_code_hl7_does_not_have_is_refused_under_one_reason_and_stats_stay_small(
+        tmp_path):
+    import json
+
+    async def main():
+        async with HostileEngine() as engine:
+            async with ward_system(engine, tmp_path / "j.sqlite") as system:
+                hl7 = system.station.hl7
+                await wait_until(lambda: hl7.outbox.counts()["rejected"] >= 3, timeout=30,
+                                 what="three messages set aside after bad answer codes")
+                stats = hl7.stats()
+                rows = [r for r in hl7.outbox.rows() if r["status"] == "rejected"]
+        assert engine.answered >= 9
+        # one fixed reason, counted per answer; no key carries what the engine wrote
+        assert stats["bad_answer_code"] == stats["problems"]["bad_answer_code"] >= 9
+        assert not any(k.startswith("answered_") for k in stats)
+        assert all(len(k) < 40 for k in [*stats, *stats["problems"]])
+        assert len(json.dumps(stats)) < 2000, len(json.dumps(stats))
+        # each message went max_rejects (3) times, then was set aside: no endless loop
+        assert len(rows) >= 3 and all(r["sends"] == 3 and len(r["ack_text"]) < 200 for r in rows)
+        last = hl7.problems.last_error["bad_answer_code"]
+        assert "not one of AA/AE/AR/CA/CE/CR" in last and len(last) < 300
+        assert "(100000 characters)" in last
+
+    run(main())
+
+
+def test_two_outboxes_made_at_the_same_moment_give_different_control_ids(tmp_path):
+    from server.hl7_outbound import Hl7Outbox
+    from server.journal import AlarmJournal
+    from vitalsim.clock import VirtualClock
+
+    clock = VirtualClock(1_800_000_000.0)
+    first = Hl7Outbox(AlarmJournal(tmp_path / "a.sqlite"), clock)
+    second = Hl7Outbox(AlarmJournal(":memory:"), clock)
+    assert first.identity != second.identity
+    # the identity is the journal's: made again on the same file, the outbox keeps it
+    assert Hl7Outbox(AlarmJournal(tmp_path / "a.sqlite"), clock).identity == first.identity
+
+
+def test_two_stations_started_together_share_no_control_id(tmp_path):
+    async def main():
+        async with Hl7Receiver() as engine:
+            async with ward_system(engine, tmp_path / "a.sqlite", interval=0.5, storm=False), \
+                    ward_system(engine, tmp_path / "b.sqlite", interval=0.5, storm=False):
+                await wait_until(lambda: len({r.text for r in engine.received
+                                              if r.type == "ORU^R01"}) >= 12, timeout=30,
+                                 what="ORU^R01 from both stations")
+        texts: dict[str, set[str]] = {}
+        for r in engine.received:
+            texts.setdefault(r.control_id, set()).add(r.text)
+        assert all(len(t) == 1 for t in texts.values()), \
+            [c for c, t in texts.items() if len(t) > 1]
+        assert not any(r.duplicate for r in engine.received)
+        # both stations were heard: two outbox identities among the control ids
+        assert len({c.split("-")[0] for c in texts}) == 2
+
+    run(main())
+
+
+def test_every_extra_answer_in_one_read_is_counted(tmp_path):
+    async def main():
+        # each message answered AA, then twice more (to an id never sent), in one write
+        engine = HostileEngine(lambda cid, rng: [ack("AA", cid), ack("AA", "X-1"),
+                                                 ack("AA", "X-2")])
+        async with engine:
+            async with ward_system(engine, tmp_path / "j.sqlite") as system:
+                hl7 = system.station.hl7
+                await wait_until(lambda: hl7.stats().get("answered_AA", 0) >= 3, timeout=30,
+                                 what="three messages answered")
+                stats = hl7.stats()
+        assert stats["stale_answers"] == 2 * stats["answered_AA"]
+        assert "answered 'X-2' while waiting for" in hl7.problems.last_error["stale_answer"]
+
+    run(main())
+
+
+def test_an_answer_to_another_control_id_is_named_not_called_no_answer(tmp_path):
+    async def main():
+        engine = HostileEngine(lambda cid, rng: [ack("AA", "W" * 5000)])
+        async with engine:
+            async with ward_system(engine, tmp_path / "j.sqlite", ack_timeout=0.3) as system:
+                hl7 = system.station.hl7
+                await wait_until(lambda: hl7.problems.counts["connection_lost"] >= 1,
+                                 timeout=30, what="the wait for an answer given up")
+                lost = hl7.problems.last_error["connection_lost"]
+        assert "answered 'WWWW" in lost and "(5000 characters) while waiting for " in lost
+        assert "no answer to" in lost and len(lost) < 400
 
     run(main())

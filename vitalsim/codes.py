@@ -43,32 +43,43 @@ class Code:
     mdc_unit: int
     mdc_unit_name: str
     loinc: tuple[str, ...]  # the first is the FHIR Vital Signs profile's code
-    loinc_display: str
+    loinc_display: tuple[str, ...]  # each LOINC code's own display (LOINC's long common name)
     ucum: str
     containment: str  # OBX-4 in PCD-01: MDS.VMD.channel.metric in this monitor's layout
     panel: str | None = None  # a component of this LOINC panel (NIBP) rather than its own
     fhir_profile: str = "vitalsigns"  # the FHIR R4 vital signs profile it meets
 
+    def __post_init__(self) -> None:
+        if len(self.loinc_display) != len(self.loinc):
+            raise ValueError(f"{self.field}: {len(self.loinc)} LOINC codes {self.loinc} but "
+                             f"{len(self.loinc_display)} displays; give each code its own")
+
+    @property
+    def display(self) -> str:
+        """The first LOINC code's display: the text a FHIR Observation's code carries."""
+        return self.loinc_display[0]
+
 
 #: every numeric the station knows, in the order a PCD-01 message lists them
 CODES: tuple[Code, ...] = (
     Code("hr", "HR", 147842, "MDC_ECG_HEART_RATE", 264864, "MDC_DIM_BEAT_PER_MIN",
-         ("8867-4",), "Heart rate", "/min", "1.1.1.1", fhir_profile="heartrate"),
+         ("8867-4",), ("Heart rate",), "/min", "1.1.1.1", fhir_profile="heartrate"),
     Code("spo2", "SpO2", 150456, "MDC_PULS_OXIM_SAT_O2", 262688, "MDC_DIM_PERCENT",
-         ("2708-6", "59408-5"), "Oxygen saturation in Arterial blood by Pulse oximetry", "%",
+         ("2708-6", "59408-5"), ("Oxygen saturation in Arterial blood",
+                                 "Oxygen saturation in Arterial blood by Pulse oximetry"), "%",
          "1.2.1.1", fhir_profile="oxygensat"),
     Code("rr", "RR", 151562, "MDC_RESP_RATE", 264928, "MDC_DIM_RESP_PER_MIN",
-         ("9279-1",), "Respiratory rate", "/min", "1.3.1.1", fhir_profile="resprate"),
+         ("9279-1",), ("Respiratory rate",), "/min", "1.3.1.1", fhir_profile="resprate"),
     Code("temp", "TEMP", 150344, "MDC_TEMP", 268192, "MDC_DIM_DEGC",
-         ("8310-5",), "Body temperature", "Cel", "1.4.1.1", fhir_profile="bodytemp"),
+         ("8310-5",), ("Body temperature",), "Cel", "1.4.1.1", fhir_profile="bodytemp"),
     Code("nibp_sys", "NIBP SYS", 150021, "MDC_PRESS_BLD_NONINV_SYS", 266016, "MDC_DIM_MMHG",
-         ("8480-6",), "Systolic blood pressure", "mm[Hg]", "1.5.1.1", panel="85354-9",
+         ("8480-6",), ("Systolic blood pressure",), "mm[Hg]", "1.5.1.1", panel="85354-9",
          fhir_profile="bp"),
     Code("nibp_dia", "NIBP DIA", 150022, "MDC_PRESS_BLD_NONINV_DIA", 266016, "MDC_DIM_MMHG",
-         ("8462-4",), "Diastolic blood pressure", "mm[Hg]", "1.5.1.2", panel="85354-9",
+         ("8462-4",), ("Diastolic blood pressure",), "mm[Hg]", "1.5.1.2", panel="85354-9",
          fhir_profile="bp"),
     Code("nibp_map", "NIBP MEAN", 150023, "MDC_PRESS_BLD_NONINV_MEAN", 266016, "MDC_DIM_MMHG",
-         ("8478-0",), "Mean blood pressure", "mm[Hg]", "1.5.1.3", panel="85354-9",
+         ("8478-0",), ("Mean blood pressure",), "mm[Hg]", "1.5.1.3", panel="85354-9",
          fhir_profile="bp"),
 )
 

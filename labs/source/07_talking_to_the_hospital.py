@@ -37,11 +37,13 @@
 
 # %%
 import json
+import time
 from datetime import datetime
 
 import hl7
 import numpy as np
 import pandas as pd
+from IPython.display import display
 from tornado.httpclient import AsyncHTTPClient
 
 from course import Checks, not_done_yet, wait_until
@@ -84,15 +86,17 @@ print(sample.replace("\r", "\n"))
 #   *is* MSH-1 (the field separator) and `^~\&` is MSH-2, so MSH-9 is the message type
 #   (`ORU^R01^ORU_R01`) and MSH-10 the **message control id**, the name the answer will use;
 # - in an OBX: OBX-2 the value type (`NM` numeric), OBX-3 **what** was measured as
-#   `code^name^MDC` (IEEE 11073-10101), OBX-4 where in the monitor (`1.2.1.1`: monitor 1,
-#   channel 2, metric 1), OBX-5 the value, OBX-6 the unit (also MDC), OBX-11 the status,
-#   OBX-14 when, OBX-18 **which device**.
+#   `code^name^MDC` (IEEE 11073-10101), OBX-4 where in the monitor, four numbers in IHE PCD's
+#   order MDS.VMD.channel.metric (`1.2.1.1` for SpO₂: the monitor (MDS) 1, its SpO₂ module
+#   (VMD) 2, channel 1, metric 1), OBX-5 the value, OBX-6 the unit (also MDC), OBX-11 the
+#   status, OBX-14 when, OBX-18 **which device**.
 #
 # ### Exercise 1: a field by its number
 #
 # Write `field(message, segment, number)`: the text of field `number` of the first segment named
 # `segment` in `message` (a str with segments separated by `\r`), or `""` when the segment has
-# fewer fields. Mind MSH's numbering.
+# fewer fields. Mind MSH's numbering: MSH-1 is the field separator `|` itself (python-hl7 gives
+# `'|'` for it), so MSH-2 is the first text after `MSH|`.
 
 # %%
 def field(message: str, segment: str, number: int) -> str:
@@ -101,8 +105,11 @@ def field(message: str, segment: str, number: int) -> str:
         parts = line.split("|")
         if parts[0] != segment:
             continue
-        index = number - 1 if segment == "MSH" else number
-        return parts[index] if index < len(parts) else ""
+        if segment == "MSH":
+            if number == 1:
+                return "|"  # the separator the split took away
+            number -= 1
+        return parts[number] if number < len(parts) else ""
     raise KeyError(f"no {segment} segment")
     ### END SOLUTION
 
@@ -110,7 +117,10 @@ def field(message: str, segment: str, number: int) -> str:
 # %% tags=["check"]
 parsed = hl7.parse(sample)   # python-hl7, the library the station builds its messages with
 checks = Checks("Exercise 1: fields by number")
-for seg, n, why in [("MSH", 9, "the message type"), ("MSH", 10, "the control id"),
+for seg, n, why in [("MSH", 1, "the field separator itself"),
+                    ("MSH", 2, "the other separators: component, repetition, escape, "
+                               "subcomponent"),
+                    ("MSH", 9, "the message type"), ("MSH", 10, "the control id"),
                     ("PID", 5, "the patient's name"), ("PV1", 3, "ward, room and bed"),
                     ("OBX", 3, "the first OBX: the monitor itself (an MDS)"),
                     ("OBR", 7, "when the reading was taken")]:
@@ -119,7 +129,7 @@ for seg, n, why in [("MSH", 9, "the message type"), ("MSH", 10, "the control id"
                   because=f"{seg}-{n} is {why}, as python-hl7 reads it")
 checks.expect("PID-30 (past the last field)", lambda: not_done_yet(field, sample, "PID", 30),
               expected="", because="a segment ends after its last non-empty field")
-checks
+display(checks)  # its report (the instructor version then asserts it passed)
 
 # %% [markdown]
 # ## 2. The ward and the hospital's interface engine
@@ -149,7 +159,7 @@ print(table(engine.frame().tail(6), ["control_id", "type", "bed", "alarm_id", "p
 
 # %%
 answer = hl7_messages.ack_message(engine.messages("ORU^R01")[-1], "AA", control_id="IE-demo",
-                                  at=0.0)
+                                  at=time.time())
 print(answer.replace("\r", "\n"))
 
 # %% [markdown]
@@ -233,7 +243,7 @@ checks.expect("cuttings where your messages differ from the station's de-framer"
                       "the station's MllpDeframer turns into the same three messages")
 checks.that("bytes that are not MLLP raise ValueError", refuses_garbage,
             because="an HTTP request sent to the HL7 port must not be taken for a message")
-checks
+display(checks)  # its report (the instructor version then asserts it passed)
 
 # %% [markdown]
 # The station's de-framer (`vitalsim.protocol.mllp.MllpDeframer`) also bounds what it buffers
@@ -286,17 +296,21 @@ checks.expect("SpO2 in a live ORU^R01", lambda: not_done_yet(obx_by_code, latest
 checks.expect("a code the monitor does not send", lambda: not_done_yet(obx_by_code, sample,
                                                                        151708),
               expected=None, because="MDC 151708 (end-tidal CO2) is not in this message")
-checks
+display(checks)  # its report (the instructor version then asserts it passed)
 
 # %% [markdown]
 # ## 4. The engine answers AE
 #
 # An interface engine answers `AE` (application error) when it could not store a message (its
 # database is down, say), and `AR` (reject) when it will not take it. Either way the message has
-# **not** been taken, and the sender must send it again: the station keeps each message in an
-# outbox in its SQLite journal until it is answered `AA`, and sends it again under the **same
-# control id**, so that an engine which did store it the first time can tell a re-send from a
-# new message.
+# **not** been taken. After an AE the sender sends it again: the station keeps each message in
+# an outbox in its SQLite journal until it is answered `AA`, and sends it again under the
+# **same control id**, so that an engine which did store it the first time can tell a re-send
+# from a new message. An AR is different: HL7 says the same message must not simply be sent
+# again unchanged, since the engine will refuse it again (an unknown patient, a message type it
+# does not take). The station tries an AR'd message a few times at most (`max_rejects`, 3),
+# then sets it aside in its outbox as `rejected` and counts it, for someone to look at, so that
+# it does not hold back every message behind it.
 #
 # We tell the engine to answer AE to the next two messages, and wait for the third attempt:
 
@@ -337,7 +351,7 @@ checks.expect("control ids sent more than once",
               lambda: sorted(not_done_yet(attempts, received)),
               expected=sorted(received["control_id"][received["duplicate"]].unique()),
               because="the engine marks a control id it has seen before as a duplicate")
-checks
+display(checks)  # its report (the instructor version then asserts it passed)
 
 # %% [markdown]
 # **Question.** The engine had stored nothing when it answered AE. Suppose instead that it *had*
@@ -423,7 +437,7 @@ checks.expect("its time in FHIR, as epoch seconds", lambda: datetime.fromisoform
 checks.expect("heart rate in FHIR", lambda: not_done_yet(fhir_value, bundle, "8867-4")[:2],
               expected=(float(in_hl7[147842]["value"]), "/min"), tolerance=0.005,
               because="LOINC 8867-4 is MDC 147842, MDC_DIM_BEAT_PER_MIN is /min")
-checks
+display(checks)  # its report (the instructor version then asserts it passed)
 
 # %% [markdown]
 # Side by side, what each standard calls the same SpO₂ reading:
@@ -486,7 +500,7 @@ checks.expect("the control id sent twice", lambda: not_done_yet(resent, exchange
 checks.expect("the engine's answers to it",
               lambda: not_done_yet(answers_to, exchange, not_done_yet(resent, exchange)),
               expected=["AA"], because="no answer on the first connection, AA on the second")
-checks
+display(checks)  # its report (the instructor version then asserts it passed)
 
 # %% [markdown]
 # And as Wireshark sees it, with its own HL7 dissector (`-d tcp.port==2575,hl7`, an empty

@@ -66,3 +66,19 @@ def wait_for_tiles_updating(page, *, timeout_ms: int, beds: int | None = None) -
         """([sel, before]) => { const el = document.querySelector(sel);
              return el && el.textContent !== before && el.textContent !== '---'; }""",
         arg=[field, first], timeout=timeout_ms)
+
+
+#: bed 1's tile on the dashboard
+TILE = '.tile[data-bed="1"]'
+
+
+def open_page(chromium, system: BackgroundSystem):
+    """A dashboard page of ``system``, connected, and the list its console errors and uncaught
+    exceptions go to (a test asserts it stays empty)."""
+    page = chromium.new_page(viewport={"width": 1440, "height": 1000})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(system.url)
+    page.wait_for_selector("#conn.conn-connected", timeout=10_000)
+    return page, errors

@@ -15,13 +15,12 @@ import pytest
 
 from server.config import StationConfig
 from server.system import SystemConfig
-from tests.browser import BackgroundSystem
+from tests.browser import TILE, BackgroundSystem, open_page
 from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
 
 pytestmark = pytest.mark.browser
 
-TILE = '.tile[data-bed="1"]'
 
 
 def ward(*limits: Limit, beds: int = 1, **station: object) -> SystemConfig:
@@ -49,16 +48,6 @@ def flash_hz(page, selector: str) -> float | None:
         return None
     seconds = float(duration.rstrip("s"))
     return None if seconds == 0 else 1 / seconds
-
-
-def open_page(chromium, system: BackgroundSystem):
-    page = chromium.new_page(viewport={"width": 1440, "height": 1000})
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(system.url)
-    page.wait_for_selector("#conn.conn-connected", timeout=10_000)
-    return page, errors
 
 
 @pytest.mark.parametrize("priority, pulses, rate", [

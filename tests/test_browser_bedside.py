@@ -12,9 +12,8 @@ import pytest
 
 from server.config import StationConfig
 from server.system import SystemConfig
-from tests.browser import ARTIFACTS, BackgroundSystem
+from tests.browser import ARTIFACTS, TILE, BackgroundSystem, open_page
 from tests.station_client import Udp
-from tests.test_browser_alarms import TILE, open_page
 from vitalsim.devices import WardConfig
 from vitalsim.protocol import NumericsMessage
 from vitalsim.protocol.telemetry import encode

@@ -145,6 +145,10 @@ class HospitalView:
                 self.last_error = str(exc)
                 log.warning("hospital view: broker %s:%d: %s; reconnecting in %.1f s",
                             self.config.broker_host, self.config.broker_port, exc, delay)
+            except Exception as exc:  # noqa: BLE001 - a bug here must not end the view for good
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("hospital view: unexpected error reading the broker; "
+                              "reconnecting in %.1f s", delay)
             finally:
                 self.mqtt_connected = False
                 settle(client)
@@ -153,6 +157,16 @@ class HospitalView:
 
     def take(self, topic: str, payload: bytes) -> None:
         """One message from the broker into the view (refused ones are logged and counted)."""
+        try:
+            self._take(topic, payload)
+        except Exception as exc:  # noqa: BLE001 - one message's bug must never end the view
+            # whatever one message does to us, the view keeps taking the next: this one is
+            # counted under a fixed reason and logged, and the view goes on serving
+            self.hospital.rejected["internal_error"] += 1
+            log.error("hospital view could not take a message on %r (%s: %s); it goes on",
+                      topic[:80], type(exc).__name__, str(exc)[:160])
+
+    def _take(self, topic: str, payload: bytes) -> None:
         try:
             change = self.hospital.receive(topic, payload, self.clock.now())
         except TopicError as exc:

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 SCHEMA = 1
 ROOT = "hospital"
-WARD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+WARD_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")  # used with fullmatch: "$" allows a final newline
+# a bed level: ASCII digits only ("²".isdigit() is True, and int("²") raises)
+BED_NUMBER = re.compile(r"[0-9]{1,6}")
 # bounds on what a consumer takes: a payload beyond them is refused, never half read
 MAX_PAYLOAD = 16 * 1024
 
@@ -30,7 +32,7 @@ class TopicError(ValueError):
 
 def check_ward(ward: str) -> str:
     """A ward name safe in a topic: letters, digits, ``_`` and ``-`` (no ``/``, ``+``, ``#``)."""
-    if not isinstance(ward, str) or not WARD_NAME.match(ward):
+    if not isinstance(ward, str) or not WARD_NAME.fullmatch(ward):
         raise TopicError(f"ward name {ward!r} must be 1-32 letters, digits, '_' or '-' (it is a "
                          "topic level: no '/', '+' or '#')")
     return ward
@@ -105,7 +107,7 @@ def parse(topic: str, payload: bytes) -> Parsed:
         raise TopicError(f"{topic}: payload is not a JSON object")
     _finite(body, topic)
     if len(parts) == 5 and parts[2] == "bed" and parts[4] == "vitals":
-        if not parts[3].isdigit() or not 0 < int(parts[3]) < 1_000_000:
+        if not BED_NUMBER.fullmatch(parts[3]) or not 0 < int(parts[3]) < 1_000_000:
             raise TopicError(f"{topic}: bed {parts[3]!r} is not a bed number")
         bed = int(parts[3])
         if body.get("bed") != bed:

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 
 import aiomqtt
@@ -23,7 +24,7 @@ from server import System
 from server.config import StationConfig
 from server.hospital import HospitalConfig, HospitalView
 from server.mqtt_bridge import MqttBridge
-from server.mqtt_topics import status_topic
+from server.mqtt_topics import status_payload, status_topic, vitals_topic
 from server.system import SystemConfig
 from tests.helpers import run, wait_until
 from tests.requirements import require_mosquitto
@@ -262,3 +263,25 @@ def test_the_hospital_view_in_chromium_shows_two_wards_and_one_going_offline(bro
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def test_a_retained_poisoned_message_does_not_end_the_view(broker):
+    """``hospital/icu/bed/²/vitals`` (retained: every restart of the view reads it first) is
+    refused, and the view's task goes on taking the messages after it."""
+    async def main():
+        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+            await client.publish("hospital/icu/station/status", status_payload(True, time.time()),
+                                 qos=1, retain=True)
+            await client.publish("hospital/icu/bed/²/vitals", b'{"bed": 2}', qos=1, retain=True)
+            view = await HospitalView(HospitalConfig("127.0.0.1", broker.port,
+                                                     client_id="hospital-poison")).start()
+            try:
+                await wait_until(lambda: sum(view.hospital.rejected.values()) == 1,
+                                 what="the poisoned message refused")
+                await client.publish(vitals_topic("icu", 1), b'{"bed": 1, "hr": 80.0}', qos=1)
+                await wait_until(lambda: len(view.hospital.beds) == 1,
+                                 what="the next real message taken")
+                assert not view._task.done() and view.mqtt_connections == 1
+            finally:
+                await view.stop()
+    run(main())

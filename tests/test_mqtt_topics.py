@@ -1,12 +1,14 @@
 """The hospital's MQTT topics and payloads, and the consumer's dedup: sans-I/O, no broker."""
 
 import json
+import time
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from server.alarm_board import AlarmEntry
+from server.hospital import HospitalConfig, HospitalView
 from server.hospital_state import WARD_BLOCK, AlarmDedup, Hospital
 from server.mqtt_bridge import AlarmOutbox, alarm_payload, parse_address
 from server.mqtt_topics import (
@@ -137,3 +139,77 @@ def test_a_non_finite_value_is_never_published():
     entry.value = float("nan")
     with pytest.raises(ValueError):
         alarm_payload("icu", event, entry)
+
+
+# -- no message ends the hospital view ----------------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                  max_size=4),
+    max_leaves=12)
+_fields = st.sampled_from(["bed", "hr", "spo2", "flags", "rhythm", "news2", "sent_at", "online",
+                           "at", "alarm_id", "entry", "patient", "stale", "priority"])
+_payloads = st.one_of(
+    st.binary(max_size=64),
+    _json.map(lambda v: json.dumps(v).encode()),
+    st.dictionaries(_fields, _json, max_size=6).map(lambda d: json.dumps(d).encode()),
+    st.builds(lambda bed, extra: json.dumps({"bed": bed, **extra}).encode(),
+              st.integers(-2, 4), st.dictionaries(_fields, _json, max_size=4)))
+_levels = st.one_of(st.sampled_from(["icu", "1", "²", "١", "bed", "+", "", "vitals", "x" * 40]),
+                    st.text(max_size=6))
+_topics = st.one_of(
+    st.text(max_size=40),
+    st.builds(lambda w, b: f"hospital/{w}/bed/{b}/vitals", _levels, _levels),
+    st.builds(lambda w: f"hospital/{w}/alarms", _levels),
+    st.builds(lambda w: f"hospital/{w}/station/status", _levels),
+    st.lists(_levels, max_size=6).map(lambda ls: "/".join(["hospital", *ls])))
+
+
+def _view() -> HospitalView:
+    view = HospitalView(HospitalConfig())
+    view.take(status_topic("icu"), status_payload(True, time.time()))
+    return view
+
+
+def _takes_the_next_real_message(view: HospitalView) -> None:
+    before = view.hospital.received["vitals"]
+    view.take(vitals_topic("icu", 1), json.dumps({"bed": 1, "hr": 72.0}).encode())
+    assert view.hospital.received["vitals"] == before + 1
+    assert view.hospital.beds[WARD_BLOCK + 1]["hr"] == 72.0
+
+
+@example([("hospital/icu/bed/²/vitals", b'{"bed": 2}')])  # "²".isdigit(), and int("²") raises
+@example([("hospital/icu/bed/2\n/vitals", b'{"bed": 2}')])
+@given(st.lists(st.tuples(_topics, _payloads), max_size=12))
+def test_no_message_makes_the_views_take_raise_and_the_next_real_one_is_taken(messages):
+    view = _view()
+    for topic, payload in messages:
+        view.take(topic, payload)  # never raises, whatever the topic and payload
+    _takes_the_next_real_message(view)
+
+
+@pytest.mark.parametrize("level", ["²", "١", "2\n", "+2", " 2", "0x2"])
+def test_a_bed_level_is_ascii_digits_only(level):
+    with pytest.raises(TopicError, match="not a bed number"):
+        Hospital().receive(f"hospital/icu/bed/{level}/vitals", b'{"bed": 2}', 0.0)
+
+
+def test_a_ward_name_with_a_final_newline_is_refused():
+    with pytest.raises(TopicError, match="ward name"):
+        check_ward("icu\n")
+
+
+def test_an_unexpected_error_in_one_message_is_counted_and_the_view_goes_on(monkeypatch, caplog):
+    view = _view()
+    real = view.hospital.receive
+
+    def receive(topic, payload, now):
+        if topic.endswith("/boom/vitals"):
+            raise RuntimeError("a bug met by one message")
+        return real(topic, payload, now)
+    monkeypatch.setattr(view.hospital, "receive", receive)
+    view.take("hospital/icu/bed/boom/vitals", b"{}")
+    assert view.hospital.rejected["internal_error"] == 1
+    assert "a bug met by one message" in caplog.text
+    _takes_the_next_real_message(view)

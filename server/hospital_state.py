@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
+from . import mqtt_payloads
 from .mqtt_topics import Parsed, TopicError, parse
 
 # the dashboard keys beds by number: each ward's beds get a block of numbers of their own
@@ -78,7 +79,8 @@ class Hospital:
 
     def key(self, ward: WardView, bed: int) -> int:
         if not 0 < bed < WARD_BLOCK:
-            raise TopicError(f"bed {bed} of ward {ward.name} is outside 1..{WARD_BLOCK - 1}")
+            raise TopicError(f"bed {bed} of ward {ward.name} is outside 1..{WARD_BLOCK - 1}",
+                             reason="out_of_range")
         return ward.index * WARD_BLOCK + bed
 
     def receive(self, topic: str, payload: bytes, now: float) -> tuple[str, object] | None:
@@ -86,39 +88,46 @@ class Hospital:
             msg = parse(topic, payload)
             return self._take(msg, now)
         except TopicError as exc:
-            reason = str(exc).split(":")[-1].strip().split(" (")[0][:40]
-            self.rejected[reason] += 1
+            self.rejected[exc.reason] += 1
             raise
 
     def _take(self, msg: Parsed, now: float) -> tuple[str, object] | None:
-        self.received[msg.kind] += 1
+        # every field passed on to browsers is checked before anything is kept
+        if msg.kind == "vitals":
+            body = mqtt_payloads.vitals(msg.body, now)
+        elif msg.kind == "alarm":
+            body = {"alarm_id": msg.body["alarm_id"],
+                    "entry": mqtt_payloads.alarm_entry(msg.body["entry"], now)}
+        else:
+            body = mqtt_payloads.status(msg.body, now)
         ward = self.ward(msg.ward)
+        self.received[msg.kind] += 1
         if msg.kind == "vitals":
             assert msg.bed is not None
             key = self.key(ward, msg.bed)
-            summary = {**msg.body, "bed": key, "ward": ward.name, "ward_bed": msg.bed}
+            summary = {**body, "bed": key, "ward": ward.name, "ward_bed": msg.bed}
             if ward.online is False:
                 summary["stale"] = True
             ward.beds[msg.bed] = summary
             self.beds[key] = summary
             return ("vitals", key)
         if msg.kind == "alarm":
-            event_id = f"{ward.name}/{msg.body['alarm_id']}"  # the dedup key: the event's id
+            event_id = f"{ward.name}/{body['alarm_id']}"  # the dedup key: the event's id
+            entry = body["entry"]
+            key = self.key(ward, entry["bed"])
             if not self.dedup.first(event_id):
                 return None
-            entry = msg.body["entry"]
-            key = self.key(ward, entry["bed"])
             # shown as the board's entry (keyed by the id of the event that raised it, so that
             # its clearing updates it), with the event that brought it
             shown = {**entry, "alarm_id": f"{ward.name}/{entry.get('alarm_id')}", "bed": key,
                      "ward": ward.name, "ward_bed": entry["bed"], "event_id": event_id}
             self.alarms[shown["alarm_id"]] = shown
             return ("alarm", shown)
-        online, at = msg.body["online"], msg.body.get("at")
+        online, at = body["online"], body.get("at")
         if ward.online != online:
             ward.changed_at = now
         ward.online = online
-        ward.status_at = at if isinstance(at, int | float) else None
+        ward.status_at = at
         if not online:  # an offline ward's values are not current (the next vitals say)
             for summary in ward.beds.values():
                 summary["stale"] = True

@@ -26,8 +26,20 @@ BED_NUMBER = re.compile(r"[0-9]{1,6}")
 MAX_PAYLOAD = 16 * 1024
 
 
+#: why a message is refused: a fixed set of keys, so that the counters and the logs stay
+#: bounded whatever is published (the message of the last of each is kept, short)
+REASONS = ("bad_topic", "bad_ward", "not_json", "not_object", "too_large", "too_deep",
+           "bad_field", "out_of_range", "bed_mismatch", "unknown_ward", "too_many_wards",
+           "too_many_beds", "internal_error")
+
+
 class TopicError(ValueError):
-    """A topic or payload that is not the hospital's: the message says what was wrong."""
+    """A topic or payload that is not the hospital's: the message says what was wrong, and
+    ``reason`` (one of REASONS) is the key it is counted under."""
+
+    def __init__(self, message: str, reason: str = "bad_topic") -> None:
+        super().__init__(message)
+        self.reason = reason if reason in REASONS else "bad_field"
 
 
 def check_ward(ward: str) -> str:
@@ -79,7 +91,7 @@ def _not_json(token: str) -> None:
 
 def _finite(value: object, where: str) -> None:
     if isinstance(value, float) and not math.isfinite(value):
-        raise TopicError(f"{where}: non-finite number")
+        raise TopicError(f"{where}: non-finite number", reason="out_of_range")
     if isinstance(value, dict):
         for k, v in value.items():
             _finite(v, f"{where}.{k}")
@@ -88,40 +100,68 @@ def _finite(value: object, where: str) -> None:
             _finite(v, f"{where}[{i}]")
 
 
+def shown(topic: str) -> str:
+    """A topic as an error message shows it: quoted, escaped, and short."""
+    return repr(topic) if len(topic) <= 80 else repr(topic[:77]) + "..."
+
+
 def parse(topic: str, payload: bytes) -> Parsed:
     """A received message, checked: the topic is one of the hospital's, the payload is a JSON
-    object of at most MAX_PAYLOAD bytes with only finite numbers, and what it must carry."""
+    object of at most MAX_PAYLOAD bytes with only finite numbers, and what it must carry. The
+    fields the view passes on are checked by server/mqtt_payloads.py."""
     parts = topic.split("/")
     if len(parts) < 3 or parts[0] != ROOT:
-        raise TopicError(f"topic {topic!r} is not under {ROOT}/")
-    ward = check_ward(parts[1])
+        raise TopicError(f"topic {shown(topic)} is not under {ROOT}/")
+    try:
+        ward = check_ward(parts[1])
+    except TopicError as exc:
+        raise TopicError(str(exc), reason="bad_ward") from None
+    kind = _kind(parts)
+    if kind is None:
+        raise TopicError(f"topic {shown(topic)} is not a hospital topic (vitals, alarms or "
+                         "status)")
+    where = shown(topic)
     if len(payload) > MAX_PAYLOAD:
-        raise TopicError(f"{topic}: payload of {len(payload)} bytes is over {MAX_PAYLOAD}")
+        raise TopicError(f"{where}: payload of {len(payload)} bytes is over {MAX_PAYLOAD}",
+                         reason="too_large")
     try:
         body = json.loads(payload, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise TopicError(f"{topic}: payload is not JSON ({exc})") from None
+        raise TopicError(f"{where}: payload is not JSON ({str(exc)[:60]})",
+                         reason="not_json") from None
     except RecursionError:
-        raise TopicError(f"{topic}: payload is nested too deeply") from None
+        raise TopicError(f"{where}: payload is nested too deeply", reason="too_deep") from None
     if not isinstance(body, dict):
-        raise TopicError(f"{topic}: payload is not a JSON object")
-    _finite(body, topic)
-    if len(parts) == 5 and parts[2] == "bed" and parts[4] == "vitals":
+        raise TopicError(f"{where}: payload is not a JSON object", reason="not_object")
+    _finite(body, where)
+    if kind == "vitals":
         if not BED_NUMBER.fullmatch(parts[3]) or not 0 < int(parts[3]) < 1_000_000:
-            raise TopicError(f"{topic}: bed {parts[3]!r} is not a bed number")
+            raise TopicError(f"{where}: bed {parts[3][:12]!r} is not a bed number")
         bed = int(parts[3])
-        if body.get("bed") != bed:
-            raise TopicError(f"{topic}: payload says bed {body.get('bed')!r}, topic says {bed}")
+        said = body.get("bed")
+        if isinstance(said, bool) or said != bed:
+            said_text = repr(said) if not isinstance(said, int) or abs(said) < 10**9 \
+                else "a huge integer"
+            raise TopicError(f"{where}: payload says bed {said_text[:20]}, topic says {bed}",
+                             reason="bed_mismatch")
         return Parsed("vitals", ward, bed, body)
-    if parts[2:] == ["alarms"]:
+    if kind == "alarm":
         alarm_id, entry = body.get("alarm_id"), body.get("entry")
-        if not isinstance(alarm_id, str) or not alarm_id or not isinstance(entry, dict) \
-                or not isinstance(entry.get("bed"), int):
-            raise TopicError(f'{topic}: an alarm needs "alarm_id" (text) and "entry" '
-                             '(an object with "bed")')
-        return Parsed("alarm", ward, entry["bed"], body)
+        if not isinstance(alarm_id, str) or not alarm_id or len(alarm_id) > 128 \
+                or not isinstance(entry, dict):
+            raise TopicError(f'{where}: an alarm needs "alarm_id" (text, at most 128 '
+                             'characters) and "entry" (an object)', reason="bad_field")
+        return Parsed("alarm", ward, None, body)
+    if not isinstance(body.get("online"), bool):
+        raise TopicError(f'{where}: a status needs "online" (true or false)', reason="bad_field")
+    return Parsed("status", ward, None, body)
+
+
+def _kind(parts: list[str]) -> str | None:
+    if len(parts) == 5 and parts[2] == "bed" and parts[4] == "vitals":
+        return "vitals"
+    if parts[2:] == ["alarms"]:
+        return "alarm"
     if parts[2:] == ["station", "status"]:
-        if not isinstance(body.get("online"), bool):
-            raise TopicError(f'{topic}: a status needs "online" (true or false)')
-        return Parsed("status", ward, None, body)
-    raise TopicError(f"topic {topic!r} is not a hospital topic (vitals, alarms or status)")
+        return "status"
+    return None

@@ -24,7 +24,7 @@ from server import System
 from server.config import StationConfig
 from server.hospital import HospitalConfig, HospitalView
 from server.mqtt_bridge import MqttBridge
-from server.mqtt_topics import status_payload, status_topic, vitals_topic
+from server.mqtt_topics import alarms_topic, status_payload, status_topic, vitals_topic
 from server.system import SystemConfig
 from tests.helpers import run, wait_until
 from tests.requirements import require_mosquitto
@@ -199,6 +199,7 @@ def test_a_killed_station_is_seen_offline_by_its_last_will(broker):
             await wait_until(lambda: "icu" in view.hospital.wards
                              and view.hospital.wards["icu"].online is True
                              and len(view.hospital.beds) == 2, what="ward icu online")
+            assert not view.hospital.rejected  # a real station's messages pass every check
             proc.send_signal(signal.SIGKILL)  # no goodbye: only the broker can tell
             proc.wait(10)
             await wait_until(lambda: view.hospital.wards["icu"].online is False, timeout=15,
@@ -285,3 +286,93 @@ def test_a_retained_poisoned_message_does_not_end_the_view(broker):
             finally:
                 await view.stop()
     run(main())
+
+
+def _publish(broker: Mosquitto, messages: list[tuple[str, bytes]], *, retain: bool = True) -> None:
+    """Publish from a plain client, as any client of the broker may (QoS 1: each is at the
+    broker when this returns)."""
+    import paho.mqtt.client as paho
+
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        for topic, payload in messages:
+            client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _summary(bed: int, hr: float) -> bytes:
+    now = time.time()
+    return json.dumps({"bed": bed, "device_id": 1000 + bed, "alarm_connected": True,
+                       "stale": False, "hr": hr, "spo2": 97.0, "flags": [], "rhythm": "sinus",
+                       "sent_at": now, "received_at": now, "news2": None}).encode()
+
+
+def _view_process(broker: Mosquitto) -> tuple[subprocess.Popen, str]:
+    view = subprocess.Popen([sys.executable, "-m", "server.hospital", "--mqtt", broker.address,
+                             "--http-port", "0"], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    line = view.stdout.readline()  # type: ignore[union-attr]
+    assert line.startswith("hospital: "), line
+    return view, line.split()[1]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.browser
+def test_forged_messages_of_the_wrong_types_leave_every_ward_on_the_page(broker, chromium):
+    """Each of these had broken the page for every ward in every browser (flags.some is not a
+    function, "undefined ... Invalid Date"); the view refuses them, and the page still shows
+    both wards and goes on drawing."""
+    now = time.time()
+    _publish(broker, [(status_topic("icu"), status_payload(True, now)),
+                      (status_topic("cardiology"), status_payload(True, now)),
+                      (vitals_topic("icu", 1), _summary(1, 70.0)),
+                      (vitals_topic("cardiology", 1), _summary(1, 80.0))])
+    view, url = _view_process(broker)
+    try:
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        page.wait_for_function("() => document.querySelectorAll('.ward-heading').length === 2",
+                               timeout=15_000)
+        forged = [{"flags": "probe_off"}, {"rhythm": 5}, {"news2": {"assumed": "air"}},
+                  {"hr": -40}, {"spo2": 250}, {"temp": -300}, {"hr": 1e308},
+                  {"sent_at": now + 10 * 365 * 86400}, {"device_id": int("9" * 4000)}]
+        # each for a bed of its own, so that each stays what the view holds for it
+        _publish(broker, [(vitals_topic("icu", bed), json.dumps(
+            {**json.loads(_summary(bed, 70.0)), **change}).encode())
+            for bed, change in enumerate(forged, start=2)]
+            + [(vitals_topic("icu", 1), b'{"bed": true}'),
+               ("hospital/icu/bed/²/vitals", b'{"bed": 2}')])
+        _publish(broker, [(alarms_topic("icu"), b'{"alarm_id":"x","entry":{"bed":2}}')],
+                 retain=False)
+        _publish(broker, [(vitals_topic("cardiology", 1), _summary(1, 99.0))])
+        # the page goes on drawing what comes after them
+        page.wait_for_function(
+            "() => document.querySelector('.tile[data-ward=\"cardiology\"] "
+            "[data-field=\"hr\"]').textContent === '99'", timeout=15_000)
+        for reload in (False, True):  # and a page opened now draws them from its snapshot
+            if reload:
+                page.reload()
+            page.wait_for_function("() => document.querySelectorAll('.ward-heading').length === 2 "
+                                   "&& document.querySelectorAll('.tile').length === 2",
+                                   timeout=15_000)
+            page.wait_for_function("() => document.querySelector('.tile[data-ward=\"icu\"] "
+                                   "[data-field=\"hr\"]').textContent === '70'", timeout=15_000)
+        assert not page.locator("#alarm-list li").count()
+        assert not errors, errors
+    finally:
+        _stop(view)

@@ -1,6 +1,7 @@
 """The hospital's MQTT topics and payloads, and the consumer's dedup: sans-I/O, no broker."""
 
 import json
+import re
 import time
 
 import pytest
@@ -22,6 +23,8 @@ from server.mqtt_topics import (
 )
 from vitalsim.protocol import AlarmMessage
 
+NOW = 1_800_000_000.0  # the view's clock in these tests: after every time the messages carry
+
 
 def _alarm(alarm_id="b1-7", bed=2, state="raised") -> tuple[AlarmMessage, AlarmEntry]:
     event = AlarmMessage(alarm_id, 1002, bed, "HR HIGH", "high", state, 150.0, 130.0, 100.0)
@@ -32,12 +35,12 @@ def _alarm(alarm_id="b1-7", bed=2, state="raised") -> tuple[AlarmMessage, AlarmE
 def test_vitals_alarm_and_status_round_trip():
     h = Hospital()
     summary = {"bed": 3, "hr": 71.0, "spo2": 97.0, "stale": False}
-    assert h.receive(vitals_topic("icu", 3), json.dumps(summary).encode(), 1.0) == \
+    assert h.receive(vitals_topic("icu", 3), json.dumps(summary).encode(), NOW + 1.0) == \
         ("vitals", 1 * WARD_BLOCK + 3)
     assert h.beds[WARD_BLOCK + 3]["ward_bed"] == 3 and h.beds[WARD_BLOCK + 3]["ward"] == "icu"
-    kind, shown = h.receive(alarms_topic("icu"), alarm_payload("icu", *_alarm()), 2.0)
+    kind, shown = h.receive(alarms_topic("icu"), alarm_payload("icu", *_alarm()), NOW + 2.0)
     assert kind == "alarm" and shown["alarm_id"] == "icu/b1-7" and shown["ward_bed"] == 2
-    kind, ward = h.receive(status_topic("icu"), status_payload(False, 3.0), 3.0)
+    kind, ward = h.receive(status_topic("icu"), status_payload(False, 3.0), NOW + 3.0)
     assert kind == "ward" and ward.online is False
     assert h.beds[WARD_BLOCK + 3]["stale"] is True  # an offline ward's values are not current
 
@@ -45,22 +48,22 @@ def test_vitals_alarm_and_status_round_trip():
 def test_two_wards_get_separate_bed_keys():
     h = Hospital()
     for ward in ("icu", "cardio"):
-        h.receive(vitals_topic(ward, 1), b'{"bed": 1}', 0.0)
+        h.receive(vitals_topic(ward, 1), b'{"bed": 1}', NOW + 0.0)
     assert sorted(h.beds) == [WARD_BLOCK + 1, 2 * WARD_BLOCK + 1]
 
 
 def test_an_alarm_delivered_twice_is_taken_once():
     h = Hospital()
     payload = alarm_payload("icu", *_alarm())
-    assert h.receive(alarms_topic("icu"), payload, 0.0) is not None
-    assert h.receive(alarms_topic("icu"), payload, 0.1) is None
+    assert h.receive(alarms_topic("icu"), payload, NOW + 0.0) is not None
+    assert h.receive(alarms_topic("icu"), payload, NOW + 0.1) is None
     assert h.dedup.duplicates == 1 and len(h.alarms) == 1
 
 
 def test_the_same_alarm_id_in_two_wards_is_two_alarms():
     h = Hospital()
     for ward in ("icu", "cardio"):
-        assert h.receive(alarms_topic(ward), alarm_payload(ward, *_alarm()), 0.0) is not None
+        assert h.receive(alarms_topic(ward), alarm_payload(ward, *_alarm()), NOW) is not None
     assert len(h.alarms) == 2
 
 
@@ -96,10 +99,10 @@ def test_dedup_forgets_beyond_its_window():
 def test_what_is_not_the_hospitals_is_refused_with_its_reason(topic, payload, reason):
     h = Hospital()
     with pytest.raises(TopicError, match=reason):
-        h.receive(topic, payload, 0.0)
+        h.receive(topic, payload, NOW + 0.0)
     assert sum(h.rejected.values()) == 1 and not h.beds and not h.alarms
     # and the next good message is taken as if nothing had happened
-    assert h.receive(vitals_topic("icu", 1), b'{"bed": 1}', 0.0) is not None
+    assert h.receive(vitals_topic("icu", 1), b'{"bed": 1}', NOW + 0.0) is not None
 
 
 def test_a_ward_name_cannot_be_a_wildcard_or_a_level():
@@ -213,3 +216,154 @@ def test_an_unexpected_error_in_one_message_is_counted_and_the_view_goes_on(monk
     assert view.hospital.rejected["internal_error"] == 1
     assert "a bug met by one message" in caplog.text
     _takes_the_next_real_message(view)
+
+
+# -- what the view passes on to browsers: every field of its type, in a plausible range ---------
+
+GOOD_SUMMARY = {
+    "bed": 2, "device_id": 1002, "alarm_connected": True, "stale": False, "hr": 72.0,
+    "spo2": 97.0, "rr": 14.0, "temp": 36.9, "nibp_sys": 120.0, "nibp_dia": 80.0,
+    "nibp_map": 93.0, "nibp_time": 300.0, "rhythm": "sinus", "pvc_per_min": 0, "etco2": None,
+    "abp_sys": None, "abp_dia": None, "abp_map": None, "flags": ["artifact"],
+    "sent_at": NOW - 1, "received_at": NOW - 0.5, "patient": "A. Patient",
+    "scenario": "stable_adult", "nibp_at": NOW - 60, "nibp_mode": "auto 5 min",
+    "news2": {"at": NOW - 60, "trigger": "cuff reading", "by": None, "total": 1, "band": "low",
+              "complete": True, "missing": [], "scores": {"rr": 0, "hr": 0},
+              "supplemental_o2": False, "consciousness": "A",
+              "assumed": ["air (no oxygen entered)"],
+              "values": {"rr": 14.0, "spo2": 97.0, "temp": 36.9, "nibp_sys": 120.0, "hr": 72.0}},
+}
+HUGE = int("9" * 4000)
+
+
+def _hospital_with_icu() -> Hospital:
+    h = Hospital()
+    h.receive(status_topic("icu"), status_payload(True, NOW), NOW)
+    return h
+
+
+def test_a_good_summary_is_passed_on_whole():
+    h = _hospital_with_icu()
+    assert h.receive(vitals_topic("icu", 2), json.dumps(GOOD_SUMMARY).encode(), NOW) is not None
+    shown = h.beds[WARD_BLOCK + 2]
+    assert {k: v for k, v in shown.items() if k not in ("bed", "ward", "ward_bed")} == \
+        {k: v for k, v in GOOD_SUMMARY.items() if k != "bed"}
+
+
+@pytest.mark.parametrize(("field", "value", "reason", "named"), [
+    ("flags", "probe_off", "bad_field", "flags"),  # flags.some is not a function
+    ("flags", ["probe_off", 3], "bad_field", "flags[1]"),
+    ("flags", ["<img src=x>"], "bad_field", "flags[0]"),
+    ("rhythm", 5, "bad_field", "rhythm"),
+    ("rhythm", "torsade", "bad_field", "rhythm"),
+    ("news2", {"assumed": "air"}, "bad_field", "news2.assumed"),
+    ("news2", "high", "bad_field", "news2"),
+    ("hr", -40, "out_of_range", "hr"),
+    ("hr", "72", "bad_field", "hr"),
+    ("hr", 1e308, "out_of_range", "hr"),
+    ("hr", HUGE, "out_of_range", "hr"),
+    ("spo2", 250, "out_of_range", "spo2"),
+    ("temp", -300, "out_of_range", "temp"),
+    ("device_id", HUGE, "out_of_range", "device_id"),
+    ("device_id", True, "bad_field", "device_id"),
+    ("pvc_per_min", 2.5, "bad_field", "pvc_per_min"),
+    ("stale", "no", "bad_field", "stale"),
+    ("sent_at", NOW + 10 * 365 * 86400, "out_of_range", "sent_at"),
+    ("sent_at", -1, "out_of_range", "sent_at"),
+    ("received_at", "yesterday", "bad_field", "received_at"),
+    ("patient", {"name": "x"}, "bad_field", "patient"),
+    ("patient", "x" * 1000, "out_of_range", "patient"),
+    ("patient", "\ud800", "bad_field", "patient"),  # a lone surrogate: no UTF-8 for a browser
+    ("nibp_at", NOW + 86400, "out_of_range", "nibp_at"),
+])
+def test_a_vitals_field_of_the_wrong_type_or_range_refuses_the_message(field, value, reason,
+                                                                        named):
+    h = _hospital_with_icu()
+    payload = json.dumps({**GOOD_SUMMARY, field: value}).encode()
+    with pytest.raises(TopicError, match=re.escape(named)) as refused:
+        h.receive(vitals_topic("icu", 2), payload, NOW)
+    assert refused.value.reason == reason and h.rejected == {reason: 1}
+    assert not h.beds and h.received["vitals"] == 0
+
+
+@pytest.mark.parametrize("bed", [True, HUGE, "2", 2.0])
+def test_the_payloads_bed_must_be_the_topics_as_an_integer(bed):
+    h = _hospital_with_icu()
+    with pytest.raises(TopicError, match="payload says bed|bed must be an integer"):
+        h.receive(vitals_topic("icu", 2 if bed is not True else 1),
+                  json.dumps({**GOOD_SUMMARY, "bed": bed}).encode(), NOW)
+    assert not h.beds
+
+
+def test_fields_the_view_does_not_know_are_not_passed_on():
+    h = _hospital_with_icu()
+    h.receive(vitals_topic("icu", 2), json.dumps({**GOOD_SUMMARY, "html": "<b>x</b>"}).encode(),
+              NOW)
+    assert "html" not in h.beds[WARD_BLOCK + 2]
+
+
+def _entry(**change) -> dict:
+    return {**_alarm()[1].to_json(), "raised_at": NOW - 5, "updated_at": NOW - 5,
+            "first_raised_at": NOW - 5, **change}
+
+
+@pytest.mark.parametrize(("entry", "named"), [
+    ({"bed": 2}, "entry has no 'alarm_id'"),  # was shown as "undefined ... Invalid Date"
+    (_entry(raised_at="now"), "entry.raised_at"),
+    (_entry(priority="urgent"), "entry.priority"),
+    (_entry(state=None), "entry.state"),
+    (_entry(condition=["HR HIGH"]), "entry.condition"),
+    (_entry(bed=True), "entry.bed"),
+    (_entry(value=1e308), "entry.value"),
+    (_entry(raises=HUGE), "entry.raises"),
+    (_entry(updated_at=NOW + 1e9), "entry.updated_at"),
+    ({k: v for k, v in _entry().items() if k != "condition_present"},
+     "entry has no 'condition_present'"),
+])
+def test_an_alarm_entry_needs_every_field_the_dashboard_reads(entry, named):
+    h = _hospital_with_icu()
+    payload = json.dumps({"schema": 1, "alarm_id": "x", "event": {}, "entry": entry}).encode()
+    with pytest.raises(TopicError, match=re.escape(named)):
+        h.receive(alarms_topic("icu"), payload, NOW)
+    assert not h.alarms and sum(h.rejected.values()) == 1
+    # a refused alarm does not use up its id: the real one after it is taken
+    good = json.dumps({"schema": 1, "alarm_id": "x", "event": {}, "entry": _entry()}).encode()
+    assert h.receive(alarms_topic("icu"), good, NOW) is not None
+
+
+@pytest.mark.parametrize("status", [{"online": True, "at": "now"}, {"online": True, "at": 1e300},
+                                    {"online": 1}])
+def test_a_status_of_the_wrong_type_or_time_is_refused(status):
+    h = Hospital()
+    with pytest.raises(TopicError):
+        h.receive(status_topic("icu"), json.dumps(status).encode(), NOW)
+    assert not h.wards
+
+
+def _the_dashboard_can_draw(message: str) -> None:
+    """What app.js relies on in a snapshot, checked apart from the view's own checks."""
+    snap = json.loads(message)
+    for b in snap["beds"]:
+        assert isinstance(b["bed"], int) and isinstance(b["ward"], str)
+        assert isinstance(b.get("flags", []), list)
+        assert all(isinstance(f, str) for f in b.get("flags", []))
+        assert b.get("rhythm") is None or isinstance(b["rhythm"], str)
+        n = b.get("news2")
+        assert n is None or (isinstance(n, dict) and isinstance(n.get("assumed", []), list)
+                             and isinstance(n.get("missing", []), list))
+        for k in ("hr", "spo2", "rr", "temp", "nibp_sys", "etco2", "abp_sys", "sent_at"):
+            v = b.get(k)
+            assert v is None or (isinstance(v, int | float) and not isinstance(v, bool)
+                                 and abs(v) < 1e10)
+    for a in snap["alarms"]:
+        assert isinstance(a["alarm_id"], str) and isinstance(a["condition"], str)
+        assert a["priority"] in ("high", "medium", "low") and isinstance(a["raised_at"], float)
+
+
+@given(st.lists(st.tuples(st.sampled_from(sorted(GOOD_SUMMARY)), _json), min_size=1,
+                max_size=4))
+def test_whatever_a_forged_summary_holds_the_view_sends_what_the_dashboard_can_draw(changes):
+    view = _view()
+    view.take(vitals_topic("icu", 2), json.dumps({**GOOD_SUMMARY, **dict(changes)}).encode())
+    view.take(alarms_topic("icu"), json.dumps({"alarm_id": "x", "entry": dict(changes)}).encode())
+    _the_dashboard_can_draw(view.snapshot_message())

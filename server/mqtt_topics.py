@@ -24,6 +24,10 @@ WARD_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")  # used with fullmatch: "$" allow
 BED_NUMBER = re.compile(r"[0-9]{1,6}")
 # bounds on what a consumer takes: a payload beyond them is refused, never half read
 MAX_PAYLOAD = 16 * 1024
+# JSON nested deeper than this is refused on intake: what is taken in must go out again, and
+# Python's json encoder recurses (975 levels were taken in, and then every page's snapshot
+# failed with RecursionError). The deepest payload of ours is 4 levels
+MAX_DEPTH = 32
 
 
 #: why a message is refused: a fixed set of keys, so that the counters and the logs stay
@@ -89,6 +93,23 @@ def _not_json(token: str) -> None:
     raise ValueError(f"{token} is not JSON")
 
 
+def depth(value: object) -> int:
+    """How deeply ``value`` nests lists and objects (an object of numbers is 1), without
+    recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def _finite(value: object, where: str) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise TopicError(f"{where}: non-finite number", reason="out_of_range")
@@ -129,10 +150,14 @@ def parse(topic: str, payload: bytes) -> Parsed:
     except (ValueError, UnicodeDecodeError) as exc:
         raise TopicError(f"{where}: payload is not JSON ({str(exc)[:60]})",
                          reason="not_json") from None
-    except RecursionError:
-        raise TopicError(f"{where}: payload is nested too deeply", reason="too_deep") from None
+    except RecursionError:  # deeper than the decoder goes: deeper than MAX_DEPTH too
+        raise TopicError(f"{where}: payload is nested more than {MAX_DEPTH} deep",
+                         reason="too_deep") from None
     if not isinstance(body, dict):
         raise TopicError(f"{where}: payload is not a JSON object", reason="not_object")
+    if depth(body) > MAX_DEPTH:
+        raise TopicError(f"{where}: payload is nested more than {MAX_DEPTH} deep",
+                         reason="too_deep")
     _finite(body, where)
     if kind == "vitals":
         if not BED_NUMBER.fullmatch(parts[3]) or not 0 < int(parts[3]) < 1_000_000:

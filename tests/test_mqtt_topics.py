@@ -2,7 +2,6 @@
 
 import json
 import re
-import time
 
 import pytest
 from hypothesis import example, given
@@ -13,14 +12,17 @@ from server.hospital import HospitalConfig, HospitalView
 from server.hospital_state import WARD_BLOCK, AlarmDedup, Hospital
 from server.mqtt_bridge import AlarmOutbox, alarm_payload, parse_address
 from server.mqtt_topics import (
+    MAX_DEPTH,
     MAX_PAYLOAD,
     TopicError,
     alarms_topic,
     check_ward,
+    depth,
     status_payload,
     status_topic,
     vitals_topic,
 )
+from vitalsim.clock import VirtualClock
 from vitalsim.protocol import AlarmMessage
 
 NOW = 1_800_000_000.0  # the view's clock in these tests: after every time the messages carry
@@ -170,8 +172,8 @@ _topics = st.one_of(
 
 
 def _view() -> HospitalView:
-    view = HospitalView(HospitalConfig())
-    view.take(status_topic("icu"), status_payload(True, time.time()))
+    view = HospitalView(HospitalConfig(), clock=VirtualClock(NOW))
+    view.take(status_topic("icu"), status_payload(True, NOW))
     return view
 
 
@@ -367,3 +369,38 @@ def test_whatever_a_forged_summary_holds_the_view_sends_what_the_dashboard_can_d
     view.take(vitals_topic("icu", 2), json.dumps({**GOOD_SUMMARY, **dict(changes)}).encode())
     view.take(alarms_topic("icu"), json.dumps({"alarm_id": "x", "entry": dict(changes)}).encode())
     _the_dashboard_can_draw(view.snapshot_message())
+
+
+# -- nesting: only what can be sent out again is taken in ----------------------------------------
+
+def _nested(levels: int, bed: int = 2, where: str = "extra") -> bytes:
+    """A vitals payload whose deepest value is ``levels`` objects deep (the payload is 1),
+    written out by hand (json.dumps itself would recurse)."""
+    good = json.dumps({**GOOD_SUMMARY, "bed": bed, where: None})
+    inner = '{"a":' * (levels - 1) + "1" + "}" * (levels - 1)
+    return good.replace(f'"{where}": null', f'"{where}": {inner}').encode()
+
+
+@pytest.mark.parametrize("where", ["extra", "news2"])
+def test_a_payload_nested_too_deep_is_refused_on_intake(where):
+    h = _hospital_with_icu()
+    with pytest.raises(TopicError, match=f"nested more than {MAX_DEPTH} deep") as refused:
+        h.receive(vitals_topic("icu", 2), _nested(975, where=where), NOW)
+    assert refused.value.reason == "too_deep" and not h.beds
+
+
+def test_nesting_up_to_the_limit_is_taken_and_the_snapshot_can_be_sent():
+    view = _view()
+    assert depth(json.loads(_nested(MAX_DEPTH))) == MAX_DEPTH
+    view.take(vitals_topic("icu", 2), _nested(MAX_DEPTH))
+    view.take(vitals_topic("icu", 3), _nested(MAX_DEPTH + 1, bed=3))
+    assert sorted(view.hospital.beds) == [WARD_BLOCK + 2]
+    assert view.hospital.rejected == {"too_deep": 1}
+    json.loads(view.snapshot_message())  # every page's snapshot can still be made
+
+
+def test_depth_counts_without_recursion():
+    deep: object = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert depth(deep) == 100_001 and depth({"a": [1, {"b": 2}]}) == 3 and depth(5) == 0

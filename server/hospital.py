@@ -33,7 +33,7 @@ from vitalsim.clock import Clock, WallClock
 from .hospital_state import Hospital
 from .hub import Hub, encode, encode_part
 from .mqtt_bridge import parse_address, settle
-from .mqtt_topics import SUBSCRIPTIONS, TopicError
+from .mqtt_topics import SUBSCRIPTIONS, TopicError, shown
 from .static_paths import DASHBOARD_DIR, bokehjs_static
 from .web import DashboardFiles, DashboardSocket, JsonHandler
 
@@ -156,25 +156,33 @@ class HospitalView:
             delay = min(delay * 2, 5.0)
 
     def take(self, topic: str, payload: bytes) -> None:
-        """One message from the broker into the view (refused ones are logged and counted)."""
+        """One message from the broker into the view (refused ones are counted by reason, and
+        logged at most once per reason a minute)."""
         try:
             self._take(topic, payload)
         except Exception as exc:  # noqa: BLE001 - one message's bug must never end the view
             # whatever one message does to us, the view keeps taking the next: this one is
             # counted under a fixed reason and logged, and the view goes on serving
-            self.hospital.rejected["internal_error"] += 1
-            log.error("hospital view could not take a message on %r (%s: %s); it goes on",
-                      topic[:80], type(exc).__name__, str(exc)[:160])
+            report = self.hospital.refusals.refuse(
+                "internal_error", f"{shown(topic)}: {type(exc).__name__}: {exc}",
+                self.clock.now())
+            if report is not None:
+                log.error("hospital view could not take a message (it goes on): %s", report)
 
     def _take(self, topic: str, payload: bytes) -> None:
         try:
             change = self.hospital.receive(topic, payload, self.clock.now())
         except TopicError as exc:
-            log.warning("hospital view refused a message: %s", exc)
+            report = getattr(exc, "report", None)
+            if report is not None:
+                log.warning("hospital view refused a message: %s", report)
             return
-        if change is None:
-            return  # an alarm seen before (QoS 1 delivered it again)
-        kind, what = change
+        if change is not None:
+            self._changed_in(*change)
+        while self.hospital.released:  # what waited for its ward's status
+            self._changed_in(*self.hospital.released.pop(0))
+
+    def _changed_in(self, kind: str, what: object) -> None:
         if kind == "vitals":
             self._changed.add(what)  # type: ignore[arg-type]
         elif kind == "alarm":
@@ -203,6 +211,8 @@ class HospitalView:
                 "mqtt": {"connected": self.mqtt_connected, "connections": self.mqtt_connections,
                          "received": dict(self.hospital.received),
                          "rejected": dict(self.hospital.rejected),
+                         "refused": self.hospital.refusals.to_json(),
+                         "waiting_for_status": self.hospital.held,
                          "duplicate_alarms": self.hospital.dedup.duplicates}}
 
     def snapshot(self) -> dict:

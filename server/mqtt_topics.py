@@ -66,8 +66,10 @@ def status_topic(ward: str) -> str:
     return f"{ROOT}/{ward}/station/status"
 
 
-# what the hospital view subscribes to: every ward, with single-level wildcards
-SUBSCRIPTIONS = (f"{ROOT}/+/bed/+/vitals", f"{ROOT}/+/alarms", f"{ROOT}/+/station/status")
+# what the hospital view subscribes to: every ward, with single-level wildcards. Statuses
+# first: a ward comes into being with its station's status, and the broker sends each
+# subscription's retained messages in the order of the subscriptions
+SUBSCRIPTIONS = (f"{ROOT}/+/station/status", f"{ROOT}/+/bed/+/vitals", f"{ROOT}/+/alarms")
 
 
 def encode(obj: dict) -> bytes:

@@ -18,13 +18,14 @@ from collections import Counter
 
 import aiomqtt
 import pytest
+from tornado.httpclient import AsyncHTTPClient
 
 from course.mqtt_broker import Mosquitto
 from server import System
 from server.config import StationConfig
 from server.hospital import HospitalConfig, HospitalView
 from server.mqtt_bridge import MqttBridge
-from server.mqtt_topics import alarms_topic, status_payload, status_topic, vitals_topic
+from server.mqtt_topics import REASONS, alarms_topic, status_payload, status_topic, vitals_topic
 from server.system import SystemConfig
 from tests.helpers import run, wait_until
 from tests.requirements import require_mosquitto
@@ -376,3 +377,45 @@ def test_forged_messages_of_the_wrong_types_leave_every_ward_on_the_page(broker,
         assert not errors, errors
     finally:
         _stop(view)
+
+
+def test_api_wards_stays_small_under_a_flood_of_junk(broker):
+    """3,000 junk messages through the broker (forged wards, refused fields, long topics, text
+    that is not JSON): the view's counters and /api/wards stay bounded."""
+    def junk(i: int) -> tuple[str, bytes]:
+        long_text = "x" * 4000
+        return [
+            (status_topic(f"forged{i:05d}{'w' * 20}"), status_payload(True, time.time())),
+            (vitals_topic(f"unknown{i}", i % 500 + 1), b'{"bed": %d}' % (i % 500 + 1)),
+            (vitals_topic("icu", 1), b"not json " + long_text.encode()),
+            (f"hospital/{long_text[:i % 300 + 33]}/alarms", b"{}"),  # a ward name too long
+            (vitals_topic("icu", 1), json.dumps({"bed": 1, "patient": long_text}).encode()),
+            (alarms_topic("icu"), json.dumps({"alarm_id": long_text[:100], "entry": {
+                "bed": 1, "condition": long_text}}).encode()),
+        ][i % 6]
+
+    async def main():
+        view = await HospitalView(HospitalConfig("127.0.0.1", broker.port,
+                                                 client_id="hospital-flood")).start()
+        try:
+            await wait_until(lambda: view.mqtt_connected, what="the view connected")
+            async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+                await client.publish(status_topic("icu"), status_payload(True, time.time()),
+                                     qos=1)
+                for i in range(3000):
+                    await client.publish(*junk(i), qos=1)
+            h = view.hospital
+            await wait_until(lambda: sum(h.rejected.values()) + h.held
+                             + h.received["status"] >= 3001, timeout=30,
+                             what="the view has taken all 3,001")
+            body = (await AsyncHTTPClient().fetch(f"{view.url}api/wards")).body
+            wards = json.loads(body)
+            print(f"/api/wards after 3,000 junk messages: {len(body)} bytes, "
+                  f"{len(wards['wards'])} wards, refused {dict(h.rejected)}, "
+                  f"waiting for a status {h.held}")
+            assert len(body) < 8 * 1024
+            assert len(wards["wards"]) == h.max_wards and h.held <= h.held_limit
+            assert set(wards["mqtt"]["refused"]) <= set(REASONS)
+        finally:
+            await view.stop()
+    run(main())

@@ -1,5 +1,6 @@
 """The hospital's MQTT topics and payloads, and the consumer's dedup: sans-I/O, no broker."""
 
+import contextlib
 import json
 import re
 
@@ -9,11 +10,12 @@ from hypothesis import strategies as st
 
 from server.alarm_board import AlarmEntry
 from server.hospital import HospitalConfig, HospitalView
-from server.hospital_state import WARD_BLOCK, AlarmDedup, Hospital
+from server.hospital_state import WARD_BLOCK, AlarmDedup, Hospital, Refusals
 from server.mqtt_bridge import AlarmOutbox, alarm_payload, parse_address
 from server.mqtt_topics import (
     MAX_DEPTH,
     MAX_PAYLOAD,
+    REASONS,
     TopicError,
     alarms_topic,
     check_ward,
@@ -34,8 +36,16 @@ def _alarm(alarm_id="b1-7", bed=2, state="raised") -> tuple[AlarmMessage, AlarmE
     return event, entry
 
 
-def test_vitals_alarm_and_status_round_trip():
+def _hospital(*wards: str) -> Hospital:
+    """A hospital view's state that has heard each ward's station say it is online."""
     h = Hospital()
+    for ward in wards:
+        h.receive(status_topic(ward), status_payload(True, NOW), NOW)
+    return h
+
+
+def test_vitals_alarm_and_status_round_trip():
+    h = _hospital("icu")
     summary = {"bed": 3, "hr": 71.0, "spo2": 97.0, "stale": False}
     assert h.receive(vitals_topic("icu", 3), json.dumps(summary).encode(), NOW + 1.0) == \
         ("vitals", 1 * WARD_BLOCK + 3)
@@ -48,14 +58,14 @@ def test_vitals_alarm_and_status_round_trip():
 
 
 def test_two_wards_get_separate_bed_keys():
-    h = Hospital()
+    h = _hospital("icu", "cardio")
     for ward in ("icu", "cardio"):
         h.receive(vitals_topic(ward, 1), b'{"bed": 1}', NOW + 0.0)
     assert sorted(h.beds) == [WARD_BLOCK + 1, 2 * WARD_BLOCK + 1]
 
 
 def test_an_alarm_delivered_twice_is_taken_once():
-    h = Hospital()
+    h = _hospital("icu")
     payload = alarm_payload("icu", *_alarm())
     assert h.receive(alarms_topic("icu"), payload, NOW + 0.0) is not None
     assert h.receive(alarms_topic("icu"), payload, NOW + 0.1) is None
@@ -63,7 +73,7 @@ def test_an_alarm_delivered_twice_is_taken_once():
 
 
 def test_the_same_alarm_id_in_two_wards_is_two_alarms():
-    h = Hospital()
+    h = _hospital("icu", "cardio")
     for ward in ("icu", "cardio"):
         assert h.receive(alarms_topic(ward), alarm_payload(ward, *_alarm()), NOW) is not None
     assert len(h.alarms) == 2
@@ -99,7 +109,7 @@ def test_dedup_forgets_beyond_its_window():
     ("hospital/icu/lights", b"{}", "not a hospital topic"),
 ])
 def test_what_is_not_the_hospitals_is_refused_with_its_reason(topic, payload, reason):
-    h = Hospital()
+    h = _hospital("icu")
     with pytest.raises(TopicError, match=reason):
         h.receive(topic, payload, NOW + 0.0)
     assert sum(h.rejected.values()) == 1 and not h.beds and not h.alarms
@@ -238,14 +248,8 @@ GOOD_SUMMARY = {
 HUGE = int("9" * 4000)
 
 
-def _hospital_with_icu() -> Hospital:
-    h = Hospital()
-    h.receive(status_topic("icu"), status_payload(True, NOW), NOW)
-    return h
-
-
 def test_a_good_summary_is_passed_on_whole():
-    h = _hospital_with_icu()
+    h = _hospital("icu")
     assert h.receive(vitals_topic("icu", 2), json.dumps(GOOD_SUMMARY).encode(), NOW) is not None
     shown = h.beds[WARD_BLOCK + 2]
     assert {k: v for k, v in shown.items() if k not in ("bed", "ward", "ward_bed")} == \
@@ -280,7 +284,7 @@ def test_a_good_summary_is_passed_on_whole():
 ])
 def test_a_vitals_field_of_the_wrong_type_or_range_refuses_the_message(field, value, reason,
                                                                         named):
-    h = _hospital_with_icu()
+    h = _hospital("icu")
     payload = json.dumps({**GOOD_SUMMARY, field: value}).encode()
     with pytest.raises(TopicError, match=re.escape(named)) as refused:
         h.receive(vitals_topic("icu", 2), payload, NOW)
@@ -290,7 +294,7 @@ def test_a_vitals_field_of_the_wrong_type_or_range_refuses_the_message(field, va
 
 @pytest.mark.parametrize("bed", [True, HUGE, "2", 2.0])
 def test_the_payloads_bed_must_be_the_topics_as_an_integer(bed):
-    h = _hospital_with_icu()
+    h = _hospital("icu")
     with pytest.raises(TopicError, match="payload says bed|bed must be an integer"):
         h.receive(vitals_topic("icu", 2 if bed is not True else 1),
                   json.dumps({**GOOD_SUMMARY, "bed": bed}).encode(), NOW)
@@ -298,7 +302,7 @@ def test_the_payloads_bed_must_be_the_topics_as_an_integer(bed):
 
 
 def test_fields_the_view_does_not_know_are_not_passed_on():
-    h = _hospital_with_icu()
+    h = _hospital("icu")
     h.receive(vitals_topic("icu", 2), json.dumps({**GOOD_SUMMARY, "html": "<b>x</b>"}).encode(),
               NOW)
     assert "html" not in h.beds[WARD_BLOCK + 2]
@@ -323,7 +327,7 @@ def _entry(**change) -> dict:
      "entry has no 'condition_present'"),
 ])
 def test_an_alarm_entry_needs_every_field_the_dashboard_reads(entry, named):
-    h = _hospital_with_icu()
+    h = _hospital("icu")
     payload = json.dumps({"schema": 1, "alarm_id": "x", "event": {}, "entry": entry}).encode()
     with pytest.raises(TopicError, match=re.escape(named)):
         h.receive(alarms_topic("icu"), payload, NOW)
@@ -383,7 +387,7 @@ def _nested(levels: int, bed: int = 2, where: str = "extra") -> bytes:
 
 @pytest.mark.parametrize("where", ["extra", "news2"])
 def test_a_payload_nested_too_deep_is_refused_on_intake(where):
-    h = _hospital_with_icu()
+    h = _hospital("icu")
     with pytest.raises(TopicError, match=f"nested more than {MAX_DEPTH} deep") as refused:
         h.receive(vitals_topic("icu", 2), _nested(975, where=where), NOW)
     assert refused.value.reason == "too_deep" and not h.beds
@@ -404,3 +408,55 @@ def test_depth_counts_without_recursion():
     for _ in range(100_000):
         deep = [deep]
     assert depth(deep) == 100_001 and depth({"a": [1, {"b": 2}]}) == 3 and depth(5) == 0
+
+
+# -- bounded: refusal reasons, logs, wards ------------------------------------------------------
+
+@given(st.lists(st.tuples(_topics, _payloads), max_size=30))
+def test_refusals_are_counted_under_a_fixed_set_of_reasons_with_short_messages(messages):
+    view = _view()
+    for topic, payload in messages:
+        view.take(topic, payload)
+    assert set(view.hospital.rejected) <= set(REASONS)
+    assert all(len(m) <= Refusals.MESSAGE_CHARS for m in view.hospital.refusals.last.values())
+
+
+def test_a_flood_of_one_reason_is_logged_once_a_minute_with_its_count(caplog):
+    clock = VirtualClock(NOW)
+    view = HospitalView(HospitalConfig(), clock=clock)
+    with caplog.at_level("WARNING", logger="server.hospital"):
+        for i in range(3000):
+            view.take(f"hospital/icu/bed/{i % 9 + 1}/vitals", b"not json " + b"x" * 500)
+            clock.advance(0.01)  # 30 s in all
+        assert [r.levelname for r in caplog.records] == ["WARNING"]
+        assert "not_json" in caplog.text and len(caplog.records[0].getMessage()) < 300
+        clock.advance(31)
+        view.take("hospital/icu/bed/1/vitals", b"still not json")
+    assert len(caplog.records) == 2 and "and 2999 more not_json" in caplog.records[1].getMessage()
+    assert view.hospital.rejected == {"not_json": 3001}
+
+
+def test_a_ward_comes_with_its_stations_status_not_with_a_forged_message():
+    h = Hospital(held_limit=3)
+    assert h.receive(vitals_topic("forged", 1), b'{"bed": 1}', NOW) is None
+    assert not h.wards and not h.beds and h.held == 1
+    # its station's status brings the ward, and what waited for it
+    assert h.receive(status_topic("forged"), status_payload(True, NOW), NOW)[0] == "ward"
+    assert h.released == [("vitals", WARD_BLOCK + 1)] and h.held == 0
+    # what waits is bounded: the oldest is refused when pushed out
+    for i in range(5):
+        h.receive(vitals_topic(f"w{i}", 1), b'{"bed": 1}', NOW)
+    assert h.held == 3 and h.rejected == {"unknown_ward": 2} and len(h.wards) == 1
+
+
+def test_wards_and_beds_are_capped_and_say_so():
+    h = Hospital(max_wards=3, max_beds=2)
+    for i in range(5):
+        with contextlib.suppress(TopicError):
+            h.receive(status_topic(f"w{i}"), status_payload(True, NOW), NOW)
+    assert len(h.wards) == 3 and h.rejected == {"too_many_wards": 2}
+    assert "one more than the 3" in h.refusals.last["too_many_wards"]
+    for bed in (1, 2, 3):
+        with contextlib.suppress(TopicError):
+            h.receive(vitals_topic("w0", bed), json.dumps({"bed": bed}).encode(), NOW)
+    assert len(h.beds) == 2 and h.rejected["too_many_beds"] == 1

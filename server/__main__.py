@@ -103,9 +103,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="publish this ward to an MQTT broker (off by default): vitals QoS 0 "
                         "retained, alarms QoS 1, a Last Will on the station's status "
                         "(docs/HOSPITAL.md)")
-    p.add_argument("--ward", default="ward1",
+    p.add_argument("--ward", default=None,
                    help="this station's ward name in MQTT topics, hospital/WARD/... "
-                        "(default ward1)")
+                        "(default ward1; needs --mqtt)")
     p.add_argument("--alarm-resound", type=float, default=StationConfig.alarm_resound_after,
                    metavar="SECONDS",
                    help="an acknowledged alarm whose condition is still present sounds again "
@@ -131,6 +131,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--no-auth and --users contradict each other: sessions are either off or on")
     if args.require_keys and args.keys is None:
         p.error("--require-keys needs --keys FILE (the device key file)")
+    if args.ward is not None and args.mqtt is None:
+        p.error(f"--ward {args.ward} names this station's ward in MQTT topics, and MQTT is off: "
+                "give --mqtt HOST:PORT too (or leave --ward out)")
+    args.ward = args.ward or "ward1"
     if args.mqtt is not None:
         try:
             parse_address(args.mqtt)

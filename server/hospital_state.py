@@ -52,10 +52,18 @@ class WardView:
     status_at: float | None = None
     changed_at: float | None = None  # when this view saw it change
     beds: dict[int, dict] = field(default_factory=dict)  # ward's bed -> last vitals
+    # the station instances that last said online for this ward, and have not said offline
+    # (nor had their Last Will published): two is a conflict, shown, not flapped between
+    claims: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def conflict(self) -> list[str] | None:
+        return sorted(self.claims) if len(self.claims) > 1 else None
 
     def to_json(self) -> dict:
         return {"ward": self.name, "online": self.online, "status_at": self.status_at,
-                "changed_at": self.changed_at, "beds": len(self.beds)}
+                "changed_at": self.changed_at, "beds": len(self.beds),
+                "conflict": self.conflict}
 
 
 class Refusals:
@@ -218,7 +226,14 @@ class Hospital:
             self.alarms[shown["alarm_id"]] = shown
             return ("alarm", shown)
         self.received[kind] += 1
-        online, at = body["online"], body.get("at")
+        online, at, station = body["online"], body.get("at"), body.get("station") or ""
+        if online:
+            ward.claims[station] = now
+            while len(ward.claims) > 4:  # bounded: the oldest claim goes
+                del ward.claims[min(ward.claims, key=ward.claims.__getitem__)]
+        else:
+            ward.claims.pop(station, None)
+            online = bool(ward.claims)  # another station still says it is online
         if ward.online != online:
             ward.changed_at = now
         ward.online = online

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from dataclasses import asdict
@@ -121,7 +122,11 @@ class MqttBridge:
                  backoff: tuple[float, float] = (0.2, 5.0), in_flight: int = 20) -> None:
         self.station, self.host, self.port = station, host, port
         self.ward = check_ward(ward)
-        self.client_id = client_id or f"station-{ward}"
+        # this station process: a second station given the same ward gets another client id
+        # (the broker closes an older connection with the same id, and two stations would
+        # kick each other off for ever) and says who it is in its status
+        self.instance = secrets.token_hex(4)
+        self.client_id = client_id or f"station-{ward}-{self.instance}"
         self.keepalive, self.backoff, self.in_flight = keepalive, backoff, in_flight
         self.outbox = AlarmOutbox()
         self.connected = False
@@ -165,7 +170,8 @@ class MqttBridge:
         client = self._client
         if client is not None and self.connected:
             with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
-                await client.publish(status_topic(self.ward), status_payload(False, time.time()),
+                await client.publish(status_topic(self.ward), status_payload(False, time.time(),
+                                                                    self.instance),
                                      qos=1, retain=True, timeout=2.0)
         # leave the client's context normally (a clean DISCONNECT): cancelling aiomqtt while it
         # disconnects can leave it waiting for ever
@@ -186,7 +192,8 @@ class MqttBridge:
     # -- the task ---------------------------------------------------------------------------
 
     def _client_for(self) -> aiomqtt.Client:
-        will = aiomqtt.Will(status_topic(self.ward), status_payload(False, time.time()),
+        will = aiomqtt.Will(status_topic(self.ward),
+                            status_payload(False, time.time(), self.instance),
                             qos=1, retain=True)
         return aiomqtt.Client(self.host, self.port, identifier=self.client_id,
                               clean_session=True, keepalive=self.keepalive, will=will,
@@ -218,7 +225,8 @@ class MqttBridge:
             delay = min(delay * 2, self.backoff[1])
 
     async def _serve(self, client: aiomqtt.Client) -> None:
-        await client.publish(status_topic(self.ward), status_payload(True, time.time()),
+        await client.publish(status_topic(self.ward),
+                             status_payload(True, time.time(), self.instance),
                              qos=1, retain=True)
         # what the broker may have lost while we were away: every bed's latest, every alarm
         self._dirty.update(b for b, s in self.station.beds.beds.items() if s.latest)

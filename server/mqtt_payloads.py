@@ -247,7 +247,8 @@ def alarm_entry(entry: object, now: float) -> dict:
 
 
 #: a station's status (server/mqtt_topics.py status_payload); the Last Will is one too
-STATUS = record({"online": boolean, "at": optional(moment())}, required=False)
+STATUS = record({"online": boolean, "at": optional(moment()), "station": optional(text(32))},
+                required=False)
 
 
 def status(body: dict, now: float) -> dict:

@@ -77,8 +77,13 @@ def encode(obj: dict) -> bytes:
     return json.dumps(obj, allow_nan=False, separators=(",", ":")).encode()
 
 
-def status_payload(online: bool, at: float) -> bytes:
-    return encode({"schema": SCHEMA, "online": online, "at": at})
+def status_payload(online: bool, at: float, station: str | None = None) -> bytes:
+    """A station's status; ``station`` is the instance id of the station process that says
+    it, so that a view tells two stations claiming one ward apart."""
+    body: dict = {"schema": SCHEMA, "online": online, "at": at}
+    if station is not None:
+        body["station"] = station
+    return encode(body)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from server.alarm_board import AlarmEntry
 from server.hospital import HospitalConfig, HospitalView
 from server.hospital_state import WARD_BLOCK, AlarmDedup, Hospital, Refusals
-from server.mqtt_bridge import AlarmOutbox, alarm_payload, parse_address
+from server.mqtt_bridge import AlarmOutbox, MqttBridge, alarm_payload, parse_address
 from server.mqtt_topics import (
     MAX_DEPTH,
     MAX_PAYLOAD,
@@ -460,3 +460,32 @@ def test_wards_and_beds_are_capped_and_say_so():
         with contextlib.suppress(TopicError):
             h.receive(vitals_topic("w0", bed), json.dumps({"bed": bed}).encode(), NOW)
     assert len(h.beds) == 2 and h.rejected["too_many_beds"] == 1
+
+
+# -- two stations claiming one ward --------------------------------------------------------------
+
+def test_two_stations_claiming_one_ward_are_a_conflict_not_a_flap():
+    h = Hospital()
+    h.receive(status_topic("icu"), status_payload(True, NOW, "aaaa"), NOW)
+    assert h.wards["icu"].to_json()["conflict"] is None
+    h.receive(status_topic("icu"), status_payload(True, NOW, "bbbb"), NOW)
+    assert h.wards["icu"].to_json()["conflict"] == ["aaaa", "bbbb"]
+    # one of them stops (or its Last Will comes): the other still holds the ward, online
+    h.receive(status_topic("icu"), status_payload(False, NOW, "aaaa"), NOW)
+    assert h.wards["icu"].online is True and h.wards["icu"].conflict is None
+    h.receive(status_topic("icu"), status_payload(False, NOW, "bbbb"), NOW)
+    assert h.wards["icu"].online is False
+
+
+def test_each_station_process_has_a_client_id_of_its_own():
+    a, b = (MqttBridge(None, "127.0.0.1", 1883, ward="icu") for _ in range(2))  # type: ignore[arg-type]
+    assert a.client_id != b.client_id and a.client_id.startswith("station-icu-")
+    assert a.instance in a.client_id
+
+
+def test_ward_without_mqtt_is_an_error_that_says_so(capsys):
+    from server.__main__ import main
+    with pytest.raises(SystemExit):
+        main(["--ward", "icu"])
+    assert "--ward icu names this station's ward in MQTT topics, and MQTT is off" in \
+        capsys.readouterr().err

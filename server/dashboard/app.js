@@ -402,9 +402,12 @@
       }
       const w = state.wards.get(ward);
       head.dataset.online = w ? String(w.online) : "unknown";
+      head.dataset.conflict = String(Boolean(w && w.conflict));
       head.textContent = "Ward " + ward + " · " + (!w || w.online === null ? "status not heard yet"
-        : w.online ? "station online"
-          : "STATION OFFLINE (Last Will) since " + new Date((w.changed_at || 0) * 1000).toLocaleTimeString());
+        : w.conflict ? "CONFLICT: " + w.conflict.length + " stations claim ward " + ward +
+          " (their beds' values alternate): stop all but one"
+          : w.online ? "station online"
+            : "STATION OFFLINE (Last Will) since " + new Date((w.changed_at || 0) * 1000).toLocaleTimeString());
       if (head.nextSibling !== tiles.get(bed)) grid.insertBefore(head, tiles.get(bed));
     }
   }

@@ -71,6 +71,9 @@ class HospitalView:
         self.mqtt_connected = False
         self.mqtt_connections = 0
         self.last_error: str | None = None
+        # when the view's own link to the broker last came up or went down: with it down,
+        # every ward's state is as last heard (and a broker going away publishes no Wills)
+        self.broker_since: float = self.clock.now()
         self.http_port = 0
         self._changed: set[int] = set()
         self._http: tornado.httpserver.HTTPServer | None = None
@@ -135,7 +138,8 @@ class HospitalView:
                                     timeout=5.0)
             try:
                 async with client:
-                    self.mqtt_connected, delay = True, 0.2
+                    self._broker_link(True)
+                    delay = 0.2
                     self.mqtt_connections += 1
                     for topic in SUBSCRIPTIONS:
                         await client.subscribe(topic, qos=1)
@@ -150,10 +154,22 @@ class HospitalView:
                 log.exception("hospital view: unexpected error reading the broker; "
                               "reconnecting in %.1f s", delay)
             finally:
-                self.mqtt_connected = False
+                self._broker_link(False)
                 settle(client)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    def _broker_link(self, up: bool) -> None:
+        if up != self.mqtt_connected:
+            self.mqtt_connected, self.broker_since = up, self.clock.now()
+            self.hub.push_alarm({"type": "broker", **self.broker_json()})
+
+    def broker_json(self) -> dict:
+        """The view's own link to the broker, for the page's header."""
+        return {"connected": self.mqtt_connected, "since": self.broker_since,
+                "broker": f"{self.config.broker_host}:{self.config.broker_port}",
+                "error": None if self.mqtt_connected or self.last_error is None
+                else self.last_error[:120]}
 
     def take(self, topic: str, payload: bytes) -> None:
         """One message from the broker into the view (refused ones are counted by reason, and
@@ -218,13 +234,15 @@ class HospitalView:
     def snapshot(self) -> dict:
         return {"beds": [self.hospital.beds[k] for k in sorted(self.hospital.beds)],
                 "alarms": list(self.hospital.alarms.values()),
-                "stats": {**self.totals(), "beds": {}}, "wards": self.hospital.wards_json()}
+                "stats": {**self.totals(), "beds": {}}, "wards": self.hospital.wards_json(),
+                "broker": self.broker_json()}
 
     def snapshot_message(self) -> str:
         snap = self.snapshot()
         return (encode({"type": "snapshot"})[:-1] + ',"beds":' + encode_part(snap["beds"])
                 + ',"alarms":' + encode_part(snap["alarms"]) + ',"stats":'
-                + encode_part(snap["stats"]) + ',"wards":' + encode_part(snap["wards"]) + "}")
+                + encode_part(snap["stats"]) + ',"wards":' + encode_part(snap["wards"])
+                + ',"broker":' + encode_part(snap["broker"]) + "}")
 
     def command(self, raw: str | bytes, client: object = None, operator: object = None) -> None:
         raise ValueError("the hospital view is read-only: acknowledge or silence an alarm at "

@@ -419,3 +419,29 @@ def test_api_wards_stays_small_under_a_flood_of_junk(broker):
         finally:
             await view.stop()
     run(main())
+
+
+@pytest.mark.browser
+def test_the_page_header_says_when_the_views_own_broker_link_is_down(broker, chromium):
+    """A broker that goes away takes every ward's status with it: the header says that the
+    view's link is down (not every station), and when it is back."""
+    _publish(broker, [(status_topic("icu"), status_payload(True, time.time())),
+                      (vitals_topic("icu", 1), _summary(1, 70.0))])
+    view, url = _view_process(broker)
+    try:
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        page.wait_for_function("() => document.querySelector('#broker').dataset.connected "
+                               "=== 'true'", timeout=15_000)
+        assert page.title() == "Hospital view"
+        assert page.locator("h1").text_content() == "Hospital view"
+        broker.stop()
+        page.wait_for_function("() => document.querySelector('#broker').dataset.connected "
+                               "=== 'false'", timeout=15_000)
+        assert "BROKER UNREACHABLE since" in page.locator("#broker").text_content()
+        assert page.locator("#conn").text_content() == "connected"  # the page's own link
+        broker.start()
+        page.wait_for_function("() => document.querySelector('#broker').dataset.connected "
+                               "=== 'true'", timeout=20_000)
+    finally:
+        _stop(view)

@@ -203,6 +203,8 @@ class HospitalView:
             self._changed.add(what)  # type: ignore[arg-type]
         elif kind == "alarm":
             self.hub.push_alarm({"type": "alarm", "alarm": what})
+        elif kind == "alarms":
+            self.hub.push_alarm({"type": "alarms", "alarms": what})
         else:
             ward = self.hospital.wards[what.name]  # type: ignore[attr-defined]
             self._changed.update(self.hospital.key(ward, b) for b in ward.beds)

@@ -186,6 +186,8 @@ class Hospital:
         elif msg.kind == "alarm":
             body = {"alarm_id": msg.body["alarm_id"],
                     "entry": mqtt_payloads.alarm_entry(msg.body["entry"], now)}
+        elif msg.kind == "open":
+            body = {"entries": [mqtt_payloads.alarm_entry(e, now) for e in msg.body["entries"]]}
         else:
             body = mqtt_payloads.status(msg.body, now)
         if msg.kind != "status" and msg.ward not in self.wards:
@@ -225,6 +227,22 @@ class Hospital:
                      "ward": ward.name, "ward_bed": entry["bed"], "event_id": event_id}
             self.alarms[shown["alarm_id"]] = shown
             return ("alarm", shown)
+        if kind == "open":
+            # the station's open alarms, retained: a view that starts later shows them at once.
+            # An entry newer in the view (an event that came after) stays
+            taken = []
+            for entry in body["entries"]:
+                key = self.key(ward, entry["bed"])
+                alarm_id = f"{ward.name}/{entry['alarm_id']}"
+                held = self.alarms.get(alarm_id)
+                if held is not None and held["updated_at"] > entry["updated_at"]:
+                    continue
+                shown = {**entry, "alarm_id": alarm_id, "bed": key, "ward": ward.name,
+                         "ward_bed": entry["bed"], "event_id": None}
+                self.alarms[alarm_id] = shown
+                taken.append(shown)
+            self.received[kind] += 1
+            return ("alarms", taken) if taken else None
         self.received[kind] += 1
         online, at, station = body["online"], body.get("at"), body.get("station") or ""
         if online:

@@ -36,10 +36,12 @@ from vitalsim.protocol import AlarmMessage
 
 from .alarm_board import AlarmEntry
 from .mqtt_topics import (
+    MAX_OPEN,
     SCHEMA,
     alarms_topic,
     check_ward,
     encode,
+    open_alarms_topic,
     status_payload,
     status_topic,
     vitals_topic,
@@ -138,6 +140,7 @@ class MqttBridge:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._client: aiomqtt.Client | None = None
+        self._open_sent: bytes | None = None  # the open alarms last published (retained)
 
     # -- what the station calls (never blocks) ---------------------------------------------
 
@@ -230,6 +233,7 @@ class MqttBridge:
                              qos=1, retain=True)
         # what the broker may have lost while we were away: every bed's latest, every alarm
         self._dirty.update(b for b, s in self.station.beds.beds.items() if s.latest)
+        self._open_sent = None
         in_flight: dict[str, asyncio.Task[None]] = {}
         # aiomqtt ends the message iterator with MqttError when the connection dies: this
         # task notices a dead broker even when there is nothing to publish
@@ -269,6 +273,7 @@ class MqttBridge:
                     self.outbox.sending(alarm_id)
                     in_flight[alarm_id] = asyncio.create_task(
                         self._publish_alarm(client, alarm_id, payload))
+            await self._publish_open(client)
             for alarm_id, task in list(in_flight.items()):
                 if task.done():
                     del in_flight[alarm_id]
@@ -279,6 +284,21 @@ class MqttBridge:
             await asyncio.wait([wake, watch, *in_flight.values()], timeout=1.0,
                                return_when=asyncio.FIRST_COMPLETED)
             wake.cancel()
+
+    def open_payload(self) -> bytes:
+        """The ward's open alarm entries (not cleared), most urgent first, at most MAX_OPEN."""
+        entries = [e for e in self.station.board.entries() if e.state != "cleared"]
+        return encode({"schema": SCHEMA, "ward": self.ward, "station": self.instance,
+                       "entries": [e.to_json() for e in entries[:MAX_OPEN]],
+                       "more": max(0, len(entries) - MAX_OPEN)})
+
+    async def _publish_open(self, client: aiomqtt.Client) -> None:
+        """Publish the open alarms, retained, whenever they changed (looked at on each wake
+        and at least once a second: an acknowledgement changes an entry too)."""
+        payload = self.open_payload()
+        if payload != self._open_sent:
+            await client.publish(open_alarms_topic(self.ward), payload, qos=1, retain=True)
+            self._open_sent = payload
 
     async def _publish_alarm(self, client: aiomqtt.Client, alarm_id: str, payload: bytes) -> None:
         await client.publish(alarms_topic(self.ward), payload, qos=1)

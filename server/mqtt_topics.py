@@ -28,6 +28,9 @@ MAX_PAYLOAD = 16 * 1024
 # Python's json encoder recurses (975 levels were taken in, and then every page's snapshot
 # failed with RecursionError). The deepest payload of ours is 4 levels
 MAX_DEPTH = 32
+# a ward's open alarms in one retained message: at most MAX_OPEN entries, MAX_OPEN_PAYLOAD bytes
+MAX_OPEN = 200
+MAX_OPEN_PAYLOAD = 256 * 1024
 
 
 #: why a message is refused: a fixed set of keys, so that the counters and the logs stay
@@ -62,6 +65,11 @@ def alarms_topic(ward: str) -> str:
     return f"{ROOT}/{ward}/alarms"
 
 
+def open_alarms_topic(ward: str) -> str:
+    """The ward's open alarm entries, retained: what a view that starts later shows at once."""
+    return f"{ROOT}/{ward}/alarms/open"
+
+
 def status_topic(ward: str) -> str:
     return f"{ROOT}/{ward}/station/status"
 
@@ -69,7 +77,8 @@ def status_topic(ward: str) -> str:
 # what the hospital view subscribes to: every ward, with single-level wildcards. Statuses
 # first: a ward comes into being with its station's status, and the broker sends each
 # subscription's retained messages in the order of the subscriptions
-SUBSCRIPTIONS = (f"{ROOT}/+/station/status", f"{ROOT}/+/bed/+/vitals", f"{ROOT}/+/alarms")
+SUBSCRIPTIONS = (f"{ROOT}/+/station/status", f"{ROOT}/+/alarms/open", f"{ROOT}/+/bed/+/vitals",
+                 f"{ROOT}/+/alarms")
 
 
 def encode(obj: dict) -> bytes:
@@ -149,8 +158,9 @@ def parse(topic: str, payload: bytes) -> Parsed:
         raise TopicError(f"topic {shown(topic)} is not a hospital topic (vitals, alarms or "
                          "status)")
     where = shown(topic)
-    if len(payload) > MAX_PAYLOAD:
-        raise TopicError(f"{where}: payload of {len(payload)} bytes is over {MAX_PAYLOAD}",
+    limit = MAX_OPEN_PAYLOAD if kind == "open" else MAX_PAYLOAD
+    if len(payload) > limit:
+        raise TopicError(f"{where}: payload of {len(payload)} bytes is over {limit}",
                          reason="too_large")
     try:
         body = json.loads(payload, parse_constant=_not_json)
@@ -184,6 +194,12 @@ def parse(topic: str, payload: bytes) -> Parsed:
             raise TopicError(f'{where}: an alarm needs "alarm_id" (text, at most 128 '
                              'characters) and "entry" (an object)', reason="bad_field")
         return Parsed("alarm", ward, None, body)
+    if kind == "open":
+        entries = body.get("entries")
+        if not isinstance(entries, list) or len(entries) > MAX_OPEN:
+            raise TopicError(f'{where}: open alarms need "entries" (a list of at most '
+                             f"{MAX_OPEN})", reason="bad_field")
+        return Parsed("open", ward, None, body)
     if not isinstance(body.get("online"), bool):
         raise TopicError(f'{where}: a status needs "online" (true or false)', reason="bad_field")
     return Parsed("status", ward, None, body)
@@ -194,6 +210,8 @@ def _kind(parts: list[str]) -> str | None:
         return "vitals"
     if parts[2:] == ["alarms"]:
         return "alarm"
+    if parts[2:] == ["alarms", "open"]:
+        return "open"
     if parts[2:] == ["station", "status"]:
         return "status"
     return None

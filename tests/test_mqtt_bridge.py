@@ -445,3 +445,36 @@ def test_the_page_header_says_when_the_views_own_broker_link_is_down(broker, chr
                                "=== 'true'", timeout=20_000)
     finally:
         _stop(view)
+
+
+def test_a_view_started_later_shows_the_alarms_open_at_the_station(broker):
+    """Alarm events are not retained, and the view's board is in memory: each station's bridge
+    keeps its open alarm entries retained (hospital/{ward}/alarms/open), which a view that
+    starts later reads at once."""
+    async def main():
+        async with ward_system(beds=4, limits=FLAPPING_HR, speed=5.0) as system:
+            st = system.station
+            bridge = MqttBridge(st, "127.0.0.1", broker.port, ward="icu").start()
+            try:
+                await wait_until(lambda: bridge.connected and any(
+                    e.state != "cleared" for e in st.board.entries()), timeout=20,
+                    what="an alarm open at the station")
+                await system.ward.stop()  # no new alarm events from here
+                system.ward = None
+                await wait_until(lambda: not bridge.outbox.pending
+                                 and bridge._open_sent == bridge.open_payload(), timeout=20,
+                                 what="the bridge has published the open alarms")
+                open_now = {f"icu/{e.alarm_id}" for e in st.board.entries()
+                            if e.state != "cleared"}
+                view = await HospitalView(HospitalConfig(
+                    "127.0.0.1", broker.port, client_id="hospital-late",
+                    clean_session=True)).start()
+                try:
+                    await wait_until(lambda: open_now <= set(view.hospital.alarms),
+                                     what="the station's open alarms at the view")
+                    assert view.hospital.received["open"] >= 1
+                finally:
+                    await view.stop()
+            finally:
+                await bridge.stop()
+    run(main())

@@ -80,6 +80,7 @@ from server.hospital_state import AlarmDedup
 # |---|---|---|
 # | `hospital/{ward}/bed/{bed}/vitals` | 0 | yes |
 # | `hospital/{ward}/alarms` | 1 | no |
+# | `hospital/{ward}/alarms/open` | 1 | yes: the ward's open alarm entries, for a view that starts later |
 # | `hospital/{ward}/station/status` | 1 | yes, with a Last Will saying `"online": false` |
 
 # %%

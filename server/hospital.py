@@ -54,6 +54,8 @@ class HospitalConfig:
     client_send_buffer: int = 64 * 1024
     client_alarm_queue: int = 4096
     push_hz: float = 10.0
+    username: str | None = None  # a broker with accounts: the view's, which may only read
+    password: str | None = None
 
 
 class HospitalView:
@@ -135,6 +137,8 @@ class HospitalView:
             client = aiomqtt.Client(self.config.broker_host, self.config.broker_port,
                                     identifier=self.config.client_id,
                                     clean_session=self.config.clean_session, keepalive=5,
+                                    username=self.config.username,
+                                    password=self.config.password,
                                     timeout=5.0)
             try:
                 async with client:

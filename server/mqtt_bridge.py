@@ -121,6 +121,7 @@ class MqttBridge:
 
     def __init__(self, station: Station, host: str, port: int, *, ward: str = "ward1",
                  client_id: str | None = None, keepalive: int = 5,
+                 username: str | None = None, password: str | None = None,
                  backoff: tuple[float, float] = (0.2, 5.0), in_flight: int = 20) -> None:
         self.station, self.host, self.port = station, host, port
         self.ward = check_ward(ward)
@@ -130,6 +131,7 @@ class MqttBridge:
         self.instance = secrets.token_hex(4)
         self.client_id = client_id or f"station-{ward}-{self.instance}"
         self.keepalive, self.backoff, self.in_flight = keepalive, backoff, in_flight
+        self.username, self.password = username, password  # a broker with accounts
         self.outbox = AlarmOutbox()
         self.connected = False
         self.connections = 0
@@ -200,6 +202,7 @@ class MqttBridge:
                             qos=1, retain=True)
         return aiomqtt.Client(self.host, self.port, identifier=self.client_id,
                               clean_session=True, keepalive=self.keepalive, will=will,
+                              username=self.username, password=self.password,
                               timeout=5.0, max_inflight_messages=self.in_flight)
 
     async def _run(self) -> None:

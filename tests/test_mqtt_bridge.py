@@ -20,7 +20,7 @@ import aiomqtt
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from course.mqtt_broker import Mosquitto
+from course.mqtt_broker import VIEW_USER, Mosquitto, station_user
 from server import System
 from server.config import StationConfig
 from server.hospital import HospitalConfig, HospitalView
@@ -478,3 +478,41 @@ def test_a_view_started_later_shows_the_alarms_open_at_the_station(broker):
             finally:
                 await bridge.stop()
     run(main())
+
+
+def test_with_accounts_and_an_acl_a_station_writes_only_its_ward_and_the_view_only_reads():
+    """The course's broker with a password each and an ACL: a forged clear from another ward's
+    station, or from the view, or from an anonymous client, never reaches the view."""
+    require_mosquitto()
+
+    async def main(broker: Mosquitto):
+        pw = broker.passwords
+        view = await HospitalView(HospitalConfig(
+            "127.0.0.1", broker.port, client_id="hospital-acl", username=VIEW_USER,
+            password=pw[VIEW_USER])).start()
+        try:
+            await wait_until(lambda: view.mqtt_connected, what="the view connected")
+
+            async def publish(user: str | None, topic: str, payload: bytes) -> None:
+                async with aiomqtt.Client("127.0.0.1", broker.port, username=user,
+                                          password=pw.get(user or "")) as client:
+                    await client.publish(topic, payload, qos=1)
+            await publish(station_user("icu"), status_topic("icu"),
+                          status_payload(True, time.time(), "real"))
+            await wait_until(lambda: "icu" in view.hospital.wards, what="icu's own status")
+            # another ward's station, and the view itself, try to say icu is offline
+            await publish(station_user("cardiology"), status_topic("icu"),
+                          status_payload(False, time.time(), "forged"))
+            await publish(VIEW_USER, status_topic("icu"), status_payload(False, time.time()))
+            with pytest.raises(aiomqtt.MqttError):  # no account: not even connected
+                await publish(None, status_topic("icu"), status_payload(False, time.time()))
+            # a real message after them: when it is in, the forged ones would have been too
+            await publish(station_user("icu"), vitals_topic("icu", 1), _summary(1, 75.0))
+            await wait_until(lambda: len(view.hospital.beds) == 1, what="icu's vitals")
+            assert view.hospital.wards["icu"].online is True
+            assert view.hospital.received["status"] == 1
+        finally:
+            await view.stop()
+
+    with Mosquitto(wards=("icu", "cardiology")) as broker:
+        run(main(broker))

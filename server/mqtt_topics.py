@@ -7,7 +7,8 @@ topics; a topic or a field that it does not describe is a bug.
 |---|---|---|---|
 | ``hospital/{ward}/bed/{bed}/vitals`` | 0 | yes | the bed's summary, as the dashboard shows it |
 | ``hospital/{ward}/alarms`` | 1 | no | ``{"alarm_id", "event": {...}, "entry": {...}}`` |
-| ``hospital/{ward}/station/status`` | 1 | yes | ``{"online": bool, "at": t}`` (Last Will: false) |
+| ``hospital/{ward}/alarms/open`` | 1 | yes | ``{"station", "entries": [...], "more"}`` |
+| ``hospital/{ward}/station/status`` | 1 | yes | ``{"online", "at", "station"}`` (Will: false) |
 """
 
 from __future__ import annotations

@@ -406,6 +406,30 @@ print("status messages the listener got:\n" + table(pd.DataFrame(will["status"])
 # few seconds, the same debouncing as an alarm delay), and show the blip on the view at once.
 
 # %% [markdown]
+# ### Security: who may publish what
+#
+# This lab's broker lets **any client publish anything**, as mosquitto does with
+# `allow_anonymous true`. Anyone who can reach port 1883 can publish a clear for a real alarm
+# (the view would show it cleared), a retained `{"online": false}` that blanks a live ward for
+# every view that starts later, or an alarm with an id a real monitor will use next. The
+# hospital view checks every field it passes on (types, ranges, sizes, nesting: a forged
+# message cannot break the page), but a well-formed lie passes every check: only the broker
+# can tell who sent it.
+#
+# `course.mqtt_broker.Mosquitto(wards=("icu", "cardiology"))` runs the broker with a password
+# for each client and an ACL: `station-icu` may publish only under `hospital/icu/#`, the
+# `hospital-view` user may only read, and clients without an account are refused
+# (`tests/test_mqtt_bridge.py` shows a forged offline status from cardiology's station, from
+# the view and from an anonymous client never reaching the view). What that **stops**: one
+# ward's station, a view or a stranger forging another ward's alarms or status. What it does
+# **not** stop: a station lying about its own ward (or anyone holding its password); a
+# password read off the wire (this is plain TCP: a hospital needs TLS on every listener, and a
+# client certificate or a password per station); a station flooding its own ward's topics (the
+# view bounds what it keeps, not what it is sent). And the broker stays a way to move data
+# between systems, not the alarm system of record: alarms are acknowledged at the station, on
+# its authenticated session.
+
+# %% [markdown]
 # ## 5. Stop the hospital
 #
 # The rest of the lab reads a recording. Stopping the ward's station first lets its bridge say

@@ -516,3 +516,22 @@ def test_with_accounts_and_an_acl_a_station_writes_only_its_ward_and_the_view_on
 
     with Mosquitto(wards=("icu", "cardiology")) as broker:
         run(main(broker))
+
+
+@pytest.mark.browser
+def test_two_stations_claiming_a_ward_show_as_a_conflict_on_its_heading(broker, chromium):
+    now = time.time()
+    _publish(broker, [(status_topic("icu"), status_payload(True, now, "aaaa1111")),
+                      (vitals_topic("icu", 1), _summary(1, 70.0))])
+    view, url = _view_process(broker)
+    try:
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        page.wait_for_function(
+            "() => document.querySelector('.ward-heading[data-online=\"true\"]')", timeout=15_000)
+        _publish(broker, [(status_topic("icu"), status_payload(True, now, "bbbb2222"))])
+        page.wait_for_function("() => document.querySelector('.ward-heading').dataset.conflict "
+                               "=== 'true'", timeout=15_000)
+        assert "2 stations claim ward icu" in page.locator(".ward-heading").text_content()
+    finally:
+        _stop(view)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -103,6 +104,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="publish this ward to an MQTT broker (off by default): vitals QoS 0 "
                         "retained, alarms QoS 1, a Last Will on the station's status "
                         "(docs/HOSPITAL.md)")
+    p.add_argument("--mqtt-user", metavar="USER", default=None,
+                   help="the station's account at a broker with accounts (station-WARD in the "
+                        "course's); its password from the environment, MQTT_PASSWORD")
     p.add_argument("--ward", default=None,
                    help="this station's ward name in MQTT topics, hospital/WARD/... "
                         "(default ward1; needs --mqtt)")
@@ -135,6 +139,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--ward {args.ward} names this station's ward in MQTT topics, and MQTT is off: "
                 "give --mqtt HOST:PORT too (or leave --ward out)")
     args.ward = args.ward or "ward1"
+    mqtt_password = os.environ.get("MQTT_PASSWORD")
+    if args.mqtt_user is not None and (args.mqtt is None or not mqtt_password):
+        p.error(f"--mqtt-user {args.mqtt_user} needs --mqtt HOST:PORT and its password in the "
+                "environment variable MQTT_PASSWORD (never on the command line)")
     if args.mqtt is not None:
         try:
             parse_address(args.mqtt)
@@ -229,7 +237,9 @@ async def run(args: argparse.Namespace) -> None:
               f"{args.hl7[0]}:{args.hl7[1]} over MLLP", flush=True)
     bridge = None
     if args.mqtt is not None:
-        bridge = MqttBridge(st, *parse_address(args.mqtt), ward=args.ward).start()
+        password = os.environ.get("MQTT_PASSWORD") if args.mqtt_user else None
+        bridge = MqttBridge(st, *parse_address(args.mqtt), ward=args.ward,
+                            username=args.mqtt_user, password=password).start()
         print(f"mqtt: ward {args.ward} to {args.mqtt} (hospital/{args.ward}/...)", flush=True)
     print(f"telemetry: udp {args.host}:{st.udp_port}  alarms: tcp {args.host}:{st.tcp_port}  "
           f"beds: {args.beds}  (Ctrl-C stops)", flush=True)

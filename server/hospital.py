@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -302,18 +303,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--http-port", type=int, default=8090, help="0: any free port")
     p.add_argument("--client-id", default="hospital-view",
                    help="the view's MQTT client id: its persistent session at the broker")
+    p.add_argument("--mqtt-user", metavar="USER", default=None,
+                   help="the view's account at a broker with accounts (hospital-view in the "
+                        "course's); its password from the environment, MQTT_PASSWORD")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     try:
         broker_host, broker_port = parse_address(args.mqtt)
     except ValueError as exc:
         p.error(str(exc))
+    password = os.environ.get("MQTT_PASSWORD")
+    if args.mqtt_user is not None and not password:
+        p.error(f"--mqtt-user {args.mqtt_user} needs its password in the environment variable "
+                "MQTT_PASSWORD (never on the command line)")
     if not 0 <= args.http_port <= 65535:
         p.error(f"--http-port {args.http_port} is outside 0..65535")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = HospitalConfig(broker_host, broker_port, host=args.host, http_port=args.http_port,
-                            client_id=args.client_id)
+                            client_id=args.client_id, username=args.mqtt_user,
+                            password=password if args.mqtt_user else None)
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -535,3 +535,38 @@ def test_two_stations_claiming_a_ward_show_as_a_conflict_on_its_heading(broker, 
         assert "2 stations claim ward icu" in page.locator(".ward-heading").text_content()
     finally:
         _stop(view)
+
+
+def test_a_station_process_connects_with_its_account_and_the_view_reads_it():
+    require_mosquitto()
+
+    async def main(broker: Mosquitto):
+        view = await HospitalView(HospitalConfig(
+            "127.0.0.1", broker.port, client_id="hospital-acl-cli", username=VIEW_USER,
+            password=broker.passwords[VIEW_USER])).start()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "--beds", "2", "--no-auth", "--journal", ":memory:",
+             "--http-port", "0", "--udp-port", "0", "--tcp-port", "0", "--mqtt",
+             broker.address, "--ward", "icu", "--mqtt-user", station_user("icu")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "MQTT_PASSWORD": broker.passwords[station_user("icu")]})
+        try:
+            await wait_until(lambda: "icu" in view.hospital.wards
+                             and view.hospital.wards["icu"].online
+                             and len(view.hospital.beds) == 2, timeout=20,
+                             what="icu's station, with its account, at the view")
+        finally:
+            proc.kill()
+            proc.wait()
+            await view.stop()
+
+    with Mosquitto(wards=("icu",)) as broker:
+        run(main(broker))
+
+
+def test_mqtt_user_without_its_password_is_an_error_that_says_so(capsys, monkeypatch):
+    from server.__main__ import main
+    monkeypatch.delenv("MQTT_PASSWORD", raising=False)
+    with pytest.raises(SystemExit):
+        main(["--mqtt", "127.0.0.1:1883", "--mqtt-user", "station-icu"])
+    assert "MQTT_PASSWORD" in capsys.readouterr().err

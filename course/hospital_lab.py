@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -101,6 +102,34 @@ class StationProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class ResetNotes(logging.Filter):
+    """The lines the MQTT client library (paho-mqtt, under aiomqtt) and the bridge log when a
+    connection is reset ("failed to receive on socket: [Errno 104] Connection reset by peer"),
+    counted instead of printed while the lab resets connections on purpose: they are the resets
+    the lab made, and in a notebook they would appear, unexplained, in the middle of a cell."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "Connection reset by peer" in text or "failed to receive on socket" in text:
+            self.count += 1
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def kept_from(self, *loggers: logging.Logger):
+        for logger in loggers:
+            logger.addFilter(self)
+        try:
+            yield self
+        finally:
+            for logger in loggers:
+                logger.removeFilter(self)
 
 
 class HospitalLab:
@@ -251,12 +280,14 @@ class HospitalLab:
             has not had yet (100 ms on its way back through the proxy)."""
             return (delivered() & set(bridge.outbox.pending)) - used
 
-        for n in range(1, resets + 1):
-            used |= await wait_until(puback_in_flight, timeout=20,
-                                     what="an alarm delivered whose PUBACK is on its way")
-            self.proxy.reset_connections()  # that PUBACK is lost: the bridge will publish again
-            await wait_until(lambda n=n: bridge.connections > n, timeout=20,
-                             what=f"the bridge's reconnection {n}")
+        notes = ResetNotes()
+        with notes.kept_from(logging.getLogger("mqtt"), logging.getLogger("server.mqtt_bridge")):
+            for n in range(1, resets + 1):
+                used |= await wait_until(puback_in_flight, timeout=20,
+                                         what="an alarm delivered whose PUBACK is on its way")
+                self.proxy.reset_connections()  # that PUBACK is lost: the bridge publishes again
+                await wait_until(lambda n=n: bridge.connections > n, timeout=20,
+                                 what=f"the bridge's reconnection {n}")
         await self.icu.ward.stop()  # no new alarms: what was raised must arrive
         self.icu.ward = None
         assert st.journal is not None
@@ -269,7 +300,7 @@ class HospitalLab:
                                for d in self.deliveries if "alarm_id" in d],
                 "journaled": sorted(journaled()),
                 "republished": bridge.outbox.counters["republished"],
-                "resets": self.proxy.counters["resets"]}
+                "resets": self.proxy.counters["resets"], "reset_notes": notes.count}
 
     # -- section 4: a station dies ----------------------------------------------------------
 

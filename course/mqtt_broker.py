@@ -11,6 +11,8 @@ and a lab falls back to recorded results.
 from __future__ import annotations
 
 import contextlib
+import getpass
+import secrets
 import shutil
 import signal
 import socket
@@ -21,6 +23,12 @@ from pathlib import Path
 from vitalsim.waiting import wait_until_blocking
 
 INSTALL_HINT = "install it with: apt-get install mosquitto"
+#: the hospital view's user on a broker with accounts; a station's is station_user(ward)
+VIEW_USER = "hospital-view"
+
+
+def station_user(ward: str) -> str:
+    return f"station-{ward}"
 
 
 def mosquitto_path() -> str | None:
@@ -65,8 +73,15 @@ class Mosquitto:
 
     def __init__(self, *, port: int = 0, directory: str | Path | None = None,
                  persistence: bool = True, host: str = "127.0.0.1",
-                 max_queued_messages: int = 100_000) -> None:
+                 max_queued_messages: int = 100_000,
+                 wards: tuple[str, ...] | None = None) -> None:
         self.host, self.port, self.persistence = host, port, persistence
+        # wards given: no anonymous clients, a password each, and an ACL (see acl_text)
+        self.wards = wards
+        self.passwords: dict[str, str] = {}
+        if wards is not None:
+            self.passwords = {VIEW_USER: secrets.token_urlsafe(12),
+                              **{station_user(w): secrets.token_urlsafe(12) for w in wards}}
         self.max_queued_messages = max_queued_messages
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if directory is None:
@@ -88,7 +103,13 @@ class Mosquitto:
     def config_text(self) -> str:
         lines = [
             f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+            *(["allow_anonymous true"] if self.wards is None else [
+                "allow_anonymous false",
+                # started as root, mosquitto becomes user "mosquitto" before it reads the
+                # password file (ours, mode 600): stay who started it (no effect for others)
+                f"user {getpass.getuser()}",
+                f"password_file {self.directory / 'passwords'}",
+                f"acl_file {self.directory / 'acl'}"]),
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.directory}/",
             "persistence_file mosquitto.db",
@@ -116,6 +137,8 @@ class Mosquitto:
                 self.port = free_port(self.host)
             config = self.directory / "mosquitto.conf"
             config.write_text(self.config_text())
+            if self.wards is not None:
+                self._write_accounts()
             log = self.log_path.open("ab")
             self.process = subprocess.Popen([executable, "-c", str(config)],
                                             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
@@ -136,6 +159,24 @@ class Mosquitto:
             self.port = 0
         raise RuntimeError(f"mosquitto did not start on {self.host}:{self.port}: "
                            f"{self.log_tail()}")
+
+    def acl_text(self) -> str:
+        """Each ward's station may publish only under its own ward (and read nothing); the
+        hospital view may only read. Anything else is refused by the broker: a publish is
+        dropped (MQTT 3.1.1 has no way to say so), a subscription gets no messages."""
+        lines = []
+        for ward in self.wards or ():
+            lines += [f"user {station_user(ward)}", f"topic write hospital/{ward}/#", ""]
+        lines += [f"user {VIEW_USER}", "topic read hospital/#", ""]
+        return "\n".join(lines)
+
+    def _write_accounts(self) -> None:
+        passwords = self.directory / "passwords"
+        passwords.write_text("".join(f"{u}:{p}\n" for u, p in self.passwords.items()))
+        passwords.chmod(0o600)
+        tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+        subprocess.run([tool, "-U", str(passwords)], check=True, capture_output=True)
+        (self.directory / "acl").write_text(self.acl_text())
 
     def log_tail(self, lines: int = 5) -> str:
         try:

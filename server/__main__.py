@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import logging
 import math
+import os
 import signal
 import sys
 from pathlib import Path
@@ -104,9 +105,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="publish this ward to an MQTT broker (off by default): vitals QoS 0 "
                         "retained, alarms QoS 1, a Last Will on the station's status "
                         "(docs/HOSPITAL.md)")
-    p.add_argument("--ward", default="ward1",
+    p.add_argument("--mqtt-user", metavar="USER", default=None,
+                   help="the station's account at a broker with accounts (station-WARD in the "
+                        "course's); its password from the environment, MQTT_PASSWORD")
+    p.add_argument("--ward", default=None,
                    help="this station's ward name in MQTT topics, hospital/WARD/... "
-                        "(default ward1)")
+                        "(default ward1; needs --mqtt)")
     p.add_argument("--alarm-resound", type=float, default=StationConfig.alarm_resound_after,
                    metavar="SECONDS",
                    help="an acknowledged alarm whose condition is still present sounds again "
@@ -138,6 +142,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--no-auth and --users contradict each other: sessions are either off or on")
     if args.require_keys and args.keys is None:
         p.error("--require-keys needs --keys FILE (the device key file)")
+    if args.ward is not None and args.mqtt is None:
+        p.error(f"--ward {args.ward} names this station's ward in MQTT topics, and MQTT is off: "
+                "give --mqtt HOST:PORT too (or leave --ward out)")
+    args.ward = args.ward or "ward1"
+    mqtt_password = os.environ.get("MQTT_PASSWORD")
+    if args.mqtt_user is not None and (args.mqtt is None or not mqtt_password):
+        p.error(f"--mqtt-user {args.mqtt_user} needs --mqtt HOST:PORT and its password in the "
+                "environment variable MQTT_PASSWORD (never on the command line)")
     if args.mqtt is not None:
         try:
             parse_address(args.mqtt)
@@ -232,7 +244,9 @@ async def run(args: argparse.Namespace) -> None:
               f"{format_target(args.hl7)} over MLLP", flush=True)
     bridge = None
     if args.mqtt is not None:
-        bridge = MqttBridge(st, *parse_address(args.mqtt), ward=args.ward).start()
+        password = os.environ.get("MQTT_PASSWORD") if args.mqtt_user else None
+        bridge = MqttBridge(st, *parse_address(args.mqtt), ward=args.ward,
+                            username=args.mqtt_user, password=password).start()
         print(f"mqtt: ward {args.ward} to {args.mqtt} (hospital/{args.ward}/...)", flush=True)
     print(f"telemetry: udp {args.host}:{st.udp_port}  alarms: tcp {args.host}:{st.tcp_port}  "
           f"beds: {args.beds}  (Ctrl-C stops)", flush=True)

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -33,7 +34,7 @@ from vitalsim.clock import Clock, WallClock
 from .hospital_state import Hospital
 from .hub import Hub, encode, encode_part
 from .mqtt_bridge import parse_address, settle
-from .mqtt_topics import SUBSCRIPTIONS, TopicError
+from .mqtt_topics import SUBSCRIPTIONS, TopicError, shown
 from .static_paths import DASHBOARD_DIR, bokehjs_static
 from .web import DashboardFiles, DashboardSocket, JsonHandler
 
@@ -54,6 +55,8 @@ class HospitalConfig:
     client_send_buffer: int = 64 * 1024
     client_alarm_queue: int = 4096
     push_hz: float = 10.0
+    username: str | None = None  # a broker with accounts: the view's, which may only read
+    password: str | None = None
 
 
 class HospitalView:
@@ -71,6 +74,9 @@ class HospitalView:
         self.mqtt_connected = False
         self.mqtt_connections = 0
         self.last_error: str | None = None
+        # when the view's own link to the broker last came up or went down: with it down,
+        # every ward's state is as last heard (and a broker going away publishes no Wills)
+        self.broker_since: float = self.clock.now()
         self.http_port = 0
         self._changed: set[int] = set()
         self._http: tornado.httpserver.HTTPServer | None = None
@@ -132,10 +138,13 @@ class HospitalView:
             client = aiomqtt.Client(self.config.broker_host, self.config.broker_port,
                                     identifier=self.config.client_id,
                                     clean_session=self.config.clean_session, keepalive=5,
+                                    username=self.config.username,
+                                    password=self.config.password,
                                     timeout=5.0)
             try:
                 async with client:
-                    self.mqtt_connected, delay = True, 0.2
+                    self._broker_link(True)
+                    delay = 0.2
                     self.mqtt_connections += 1
                     for topic in SUBSCRIPTIONS:
                         await client.subscribe(topic, qos=1)
@@ -145,26 +154,62 @@ class HospitalView:
                 self.last_error = str(exc)
                 log.warning("hospital view: broker %s:%d: %s; reconnecting in %.1f s",
                             self.config.broker_host, self.config.broker_port, exc, delay)
+            except Exception as exc:  # noqa: BLE001 - a bug here must not end the view for good
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("hospital view: unexpected error reading the broker; "
+                              "reconnecting in %.1f s", delay)
             finally:
-                self.mqtt_connected = False
+                self._broker_link(False)
                 settle(client)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
+    def _broker_link(self, up: bool) -> None:
+        if up != self.mqtt_connected:
+            self.mqtt_connected, self.broker_since = up, self.clock.now()
+            self.hub.push_alarm({"type": "broker", **self.broker_json()})
+
+    def broker_json(self) -> dict:
+        """The view's own link to the broker, for the page's header."""
+        return {"connected": self.mqtt_connected, "since": self.broker_since,
+                "broker": f"{self.config.broker_host}:{self.config.broker_port}",
+                "error": None if self.mqtt_connected or self.last_error is None
+                else self.last_error[:120]}
+
     def take(self, topic: str, payload: bytes) -> None:
-        """One message from the broker into the view (refused ones are logged and counted)."""
+        """One message from the broker into the view (refused ones are counted by reason, and
+        logged at most once per reason a minute)."""
+        try:
+            self._take(topic, payload)
+        except Exception as exc:  # noqa: BLE001 - one message's bug must never end the view
+            # whatever one message does to us, the view keeps taking the next: this one is
+            # counted under a fixed reason and logged, and the view goes on serving
+            report = self.hospital.refusals.refuse(
+                "internal_error", f"{shown(topic)}: {type(exc).__name__}: {exc}",
+                self.clock.now())
+            if report is not None:
+                log.error("hospital view could not take a message (it goes on): %s", report)
+
+    def _take(self, topic: str, payload: bytes) -> None:
         try:
             change = self.hospital.receive(topic, payload, self.clock.now())
         except TopicError as exc:
-            log.warning("hospital view refused a message: %s", exc)
+            report = getattr(exc, "report", None)
+            if report is not None:
+                log.warning("hospital view refused a message: %s", report)
             return
-        if change is None:
-            return  # an alarm seen before (QoS 1 delivered it again)
-        kind, what = change
+        if change is not None:
+            self._changed_in(*change)
+        while self.hospital.released:  # what waited for its ward's status
+            self._changed_in(*self.hospital.released.pop(0))
+
+    def _changed_in(self, kind: str, what: object) -> None:
         if kind == "vitals":
             self._changed.add(what)  # type: ignore[arg-type]
         elif kind == "alarm":
             self.hub.push_alarm({"type": "alarm", "alarm": what})
+        elif kind == "alarms":
+            self.hub.push_alarm({"type": "alarms", "alarms": what})
         else:
             ward = self.hospital.wards[what.name]  # type: ignore[attr-defined]
             self._changed.update(self.hospital.key(ward, b) for b in ward.beds)
@@ -189,18 +234,22 @@ class HospitalView:
                 "mqtt": {"connected": self.mqtt_connected, "connections": self.mqtt_connections,
                          "received": dict(self.hospital.received),
                          "rejected": dict(self.hospital.rejected),
+                         "refused": self.hospital.refusals.to_json(),
+                         "waiting_for_status": self.hospital.held,
                          "duplicate_alarms": self.hospital.dedup.duplicates}}
 
     def snapshot(self) -> dict:
         return {"beds": [self.hospital.beds[k] for k in sorted(self.hospital.beds)],
                 "alarms": list(self.hospital.alarms.values()),
-                "stats": {**self.totals(), "beds": {}}, "wards": self.hospital.wards_json()}
+                "stats": {**self.totals(), "beds": {}}, "wards": self.hospital.wards_json(),
+                "broker": self.broker_json()}
 
     def snapshot_message(self) -> str:
         snap = self.snapshot()
         return (encode({"type": "snapshot"})[:-1] + ',"beds":' + encode_part(snap["beds"])
                 + ',"alarms":' + encode_part(snap["alarms"]) + ',"stats":'
-                + encode_part(snap["stats"]) + ',"wards":' + encode_part(snap["wards"]) + "}")
+                + encode_part(snap["stats"]) + ',"wards":' + encode_part(snap["wards"])
+                + ',"broker":' + encode_part(snap["broker"]) + "}")
 
     def command(self, raw: str | bytes, client: object = None, operator: object = None) -> None:
         raise ValueError("the hospital view is read-only: acknowledge or silence an alarm at "
@@ -254,18 +303,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--http-port", type=int, default=8090, help="0: any free port")
     p.add_argument("--client-id", default="hospital-view",
                    help="the view's MQTT client id: its persistent session at the broker")
+    p.add_argument("--mqtt-user", metavar="USER", default=None,
+                   help="the view's account at a broker with accounts (hospital-view in the "
+                        "course's); its password from the environment, MQTT_PASSWORD")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     try:
         broker_host, broker_port = parse_address(args.mqtt)
     except ValueError as exc:
         p.error(str(exc))
+    password = os.environ.get("MQTT_PASSWORD")
+    if args.mqtt_user is not None and not password:
+        p.error(f"--mqtt-user {args.mqtt_user} needs its password in the environment variable "
+                "MQTT_PASSWORD (never on the command line)")
     if not 0 <= args.http_port <= 65535:
         p.error(f"--http-port {args.http_port} is outside 0..65535")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = HospitalConfig(broker_host, broker_port, host=args.host, http_port=args.http_port,
-                            client_id=args.client_id)
+                            client_id=args.client_id, username=args.mqtt_user,
+                            password=password if args.mqtt_user else None)
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from dataclasses import asdict
@@ -35,10 +36,12 @@ from vitalsim.protocol import AlarmMessage
 
 from .alarm_board import AlarmEntry
 from .mqtt_topics import (
+    MAX_OPEN,
     SCHEMA,
     alarms_topic,
     check_ward,
     encode,
+    open_alarms_topic,
     status_payload,
     status_topic,
     vitals_topic,
@@ -118,11 +121,17 @@ class MqttBridge:
 
     def __init__(self, station: Station, host: str, port: int, *, ward: str = "ward1",
                  client_id: str | None = None, keepalive: int = 5,
+                 username: str | None = None, password: str | None = None,
                  backoff: tuple[float, float] = (0.2, 5.0), in_flight: int = 20) -> None:
         self.station, self.host, self.port = station, host, port
         self.ward = check_ward(ward)
-        self.client_id = client_id or f"station-{ward}"
+        # this station process: a second station given the same ward gets another client id
+        # (the broker closes an older connection with the same id, and two stations would
+        # kick each other off for ever) and says who it is in its status
+        self.instance = secrets.token_hex(4)
+        self.client_id = client_id or f"station-{ward}-{self.instance}"
         self.keepalive, self.backoff, self.in_flight = keepalive, backoff, in_flight
+        self.username, self.password = username, password  # a broker with accounts
         self.outbox = AlarmOutbox()
         self.connected = False
         self.connections = 0
@@ -133,6 +142,7 @@ class MqttBridge:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._client: aiomqtt.Client | None = None
+        self._open_sent: bytes | None = None  # the open alarms last published (retained)
 
     # -- what the station calls (never blocks) ---------------------------------------------
 
@@ -165,7 +175,8 @@ class MqttBridge:
         client = self._client
         if client is not None and self.connected:
             with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
-                await client.publish(status_topic(self.ward), status_payload(False, time.time()),
+                await client.publish(status_topic(self.ward), status_payload(False, time.time(),
+                                                                    self.instance),
                                      qos=1, retain=True, timeout=2.0)
         # leave the client's context normally (a clean DISCONNECT): cancelling aiomqtt while it
         # disconnects can leave it waiting for ever
@@ -186,10 +197,12 @@ class MqttBridge:
     # -- the task ---------------------------------------------------------------------------
 
     def _client_for(self) -> aiomqtt.Client:
-        will = aiomqtt.Will(status_topic(self.ward), status_payload(False, time.time()),
+        will = aiomqtt.Will(status_topic(self.ward),
+                            status_payload(False, time.time(), self.instance),
                             qos=1, retain=True)
         return aiomqtt.Client(self.host, self.port, identifier=self.client_id,
                               clean_session=True, keepalive=self.keepalive, will=will,
+                              username=self.username, password=self.password,
                               timeout=5.0, max_inflight_messages=self.in_flight)
 
     async def _run(self) -> None:
@@ -218,10 +231,12 @@ class MqttBridge:
             delay = min(delay * 2, self.backoff[1])
 
     async def _serve(self, client: aiomqtt.Client) -> None:
-        await client.publish(status_topic(self.ward), status_payload(True, time.time()),
+        await client.publish(status_topic(self.ward),
+                             status_payload(True, time.time(), self.instance),
                              qos=1, retain=True)
         # what the broker may have lost while we were away: every bed's latest, every alarm
         self._dirty.update(b for b, s in self.station.beds.beds.items() if s.latest)
+        self._open_sent = None
         in_flight: dict[str, asyncio.Task[None]] = {}
         # aiomqtt ends the message iterator with MqttError when the connection dies: this
         # task notices a dead broker even when there is nothing to publish
@@ -261,6 +276,7 @@ class MqttBridge:
                     self.outbox.sending(alarm_id)
                     in_flight[alarm_id] = asyncio.create_task(
                         self._publish_alarm(client, alarm_id, payload))
+            await self._publish_open(client)
             for alarm_id, task in list(in_flight.items()):
                 if task.done():
                     del in_flight[alarm_id]
@@ -271,6 +287,21 @@ class MqttBridge:
             await asyncio.wait([wake, watch, *in_flight.values()], timeout=1.0,
                                return_when=asyncio.FIRST_COMPLETED)
             wake.cancel()
+
+    def open_payload(self) -> bytes:
+        """The ward's open alarm entries (not cleared), most urgent first, at most MAX_OPEN."""
+        entries = [e for e in self.station.board.entries() if e.state != "cleared"]
+        return encode({"schema": SCHEMA, "ward": self.ward, "station": self.instance,
+                       "entries": [e.to_json() for e in entries[:MAX_OPEN]],
+                       "more": max(0, len(entries) - MAX_OPEN)})
+
+    async def _publish_open(self, client: aiomqtt.Client) -> None:
+        """Publish the open alarms, retained, whenever they changed (looked at on each wake
+        and at least once a second: an acknowledgement changes an entry too)."""
+        payload = self.open_payload()
+        if payload != self._open_sent:
+            await client.publish(open_alarms_topic(self.ward), payload, qos=1, retain=True)
+            self._open_sent = payload
 
     async def _publish_alarm(self, client: aiomqtt.Client, alarm_id: str, payload: bytes) -> None:
         await client.publish(alarms_topic(self.ward), payload, qos=1)

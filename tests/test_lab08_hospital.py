@@ -6,6 +6,7 @@ The live lab runs under nbval with a real mosquitto (labs/08_*.ipynb in make tes
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import nbformat
@@ -14,7 +15,7 @@ from nbclient import NotebookClient
 
 from course import Checks, not_done_yet
 from course.constants import RECORDINGS
-from course.hospital_lab import recorded
+from course.hospital_lab import ResetNotes, recorded
 from course.mqtt_capture import HANDSHAKES, handshake, mqtt_messages
 from server.hospital_state import AlarmDedup
 from tests.labcells import run_cell
@@ -25,7 +26,7 @@ INSTRUCTOR = ROOT / "labs" / "instructor" / "08_a_hospital_of_wards.ipynb"
 
 def exercise_2(exactly_once) -> Checks:
     alarms = recorded()["alarms"]
-    ns = {"Checks": Checks, "not_done_yet": not_done_yet, "AlarmDedup": AlarmDedup,
+    ns = {"Checks": Checks, "not_done_yet": not_done_yet, "AlarmDedup": AlarmDedup, "display": repr,
           "alarms": alarms, "deliveries": alarms["deliveries"], "exactly_once": exactly_once}
     return run_cell("08", 'Checks("Exercise 2', ns)["checks"]
 
@@ -73,7 +74,7 @@ def test_exercise_3_refuses_a_handshake_that_does_not_stop_at_its_end():
                          & (messages["client_port"] == publish["client_port"])]
         return list(later["type"])
 
-    ns = {"Checks": Checks, "not_done_yet": not_done_yet, "messages": messages,
+    ns = {"Checks": Checks, "not_done_yet": not_done_yet, "messages": messages, "display": repr,
           "handshake": handshake, "HANDSHAKES": HANDSHAKES,
           "answers": every_later_packet_with_the_id}
     checks = run_cell("08", 'Checks("Exercise 3', ns)["checks"]
@@ -95,3 +96,24 @@ def test_without_mosquitto_the_lab_runs_from_the_recording():
     assert "course/recordings/" in text and "(recorded;" in text
     assert "from the recording" in text
 
+
+
+def test_the_resets_the_lab_makes_are_counted_not_printed(caplog):
+    notes = ResetNotes()
+    mqtt = logging.getLogger("mqtt")
+    with caplog.at_level(logging.WARNING, logger="mqtt"), notes.kept_from(mqtt):
+        mqtt.error("failed to receive on socket: %s", "[Errno 104] Connection reset by peer")
+        mqtt.error("something else went wrong")
+    mqtt.error("failed to receive on socket: after the lab's resets")
+    assert notes.count == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "something else went wrong", "failed to receive on socket: after the lab's resets"]
+
+
+def test_the_instructors_check_cells_show_their_report_before_asserting():
+    nb = nbformat.read(INSTRUCTOR, as_version=4)
+    checks = [c.source for c in nb.cells if "check" in c.metadata.get("tags", [])]
+    assert len(checks) == 3
+    for source in checks:
+        last = source.strip().splitlines()[-2:]
+        assert last[0].startswith("display(checks)") and last[1].startswith("assert checks.passed")

@@ -48,6 +48,7 @@ import time
 LAB_STARTED = time.monotonic()
 
 import pandas as pd
+from IPython.display import display
 
 from course import Checks, hospital_lab, not_done_yet
 from course.constants import RECORDINGS
@@ -80,6 +81,7 @@ from server.hospital_state import AlarmDedup
 # |---|---|---|
 # | `hospital/{ward}/bed/{bed}/vitals` | 0 | yes |
 # | `hospital/{ward}/alarms` | 1 | no |
+# | `hospital/{ward}/alarms/open` | 1 | yes: the ward's open alarm entries, for a view that starts later |
 # | `hospital/{ward}/station/status` | 1 | yes, with a Last Will saying `"online": false` |
 
 # %%
@@ -182,7 +184,7 @@ for topic_filter, topic, answer in SPEC:
     checks.expect(f"{topic_filter} against {topic}",
                   lambda f=topic_filter, t=topic: not_done_yet(topic_matches, f, t),
                   expected=answer, because="MQTT 3.1.1, section 4.7")
-checks
+display(checks)  # the report, in the learner's and the instructor's notebook
 
 # %% [markdown]
 # ## 2. QoS through a connection that is reset
@@ -252,13 +254,18 @@ print(f"({'measured' if LIVE else 'recorded'}; {time.monotonic() - started:.1f} 
 #
 # The bridge publishes each alarm event at QoS 1 and keeps it in its outbox until the broker's
 # PUBACK. After a reconnect it publishes every event still there again, so an event whose PUBACK
-# was lost in a reset arrives **twice**: a new PUBLISH, not a re-delivery, so even MQTT's DUP flag
-# does not mark it. Each event carries its `alarm_id`, made by the bedside monitor (device id,
+# was lost in a reset arrives **again**, once more for each reset that finds it still waiting for
+# its PUBACK (the table below lists every copy: an event caught by three resets comes four
+# times). Each copy is a new PUBLISH, not a re-delivery, so even MQTT's DUP flag does not mark
+# it. Each event carries its `alarm_id`, made by the bedside monitor (device id,
 # boot id and a counter): that is the key a consumer deduplicates on, as our station does on the
 # alarm channel before it ACKs (lab 02).
 #
 # The next cell resets the icu bridge's connection three times, a few alarms apart, then stops
-# the ward and waits until every alarm the icu station journaled has reached our listener:
+# the ward and waits until every alarm the icu station journaled has reached our listener. The
+# MQTT client library logs each reset it sees ("failed to receive on socket: [Errno 104]
+# Connection reset by peer"): those are the resets we made, so the cell counts them instead of
+# letting them print:
 
 # %%
 alarms = await lab.alarms_through_resets() if LIVE else recorded["alarms"]
@@ -267,7 +274,9 @@ stream = pd.DataFrame(deliveries)
 twice = stream[stream.duplicated(["ward", "alarm_id"], keep=False)]
 print(f"{len(stream)} deliveries of {len(stream.drop_duplicates(['ward', 'alarm_id']))} alarm "
       f"events; the icu station journaled {len(alarms['journaled'])}; the bridge published "
-      f"{alarms['republished']} again after {alarms['resets']} resets")
+      f"{alarms['republished']} again after {alarms['resets']} resets "
+      f"({alarms.get('reset_notes', 0)} 'connection reset' lines from the MQTT library, not "
+      "printed: our resets)")
 print(table(twice.head(8), ["n", "ward", "alarm_id", "bed", "condition", "state"]))
 
 # %% [markdown]
@@ -326,7 +335,7 @@ checks.expect("a stream with re-sends", lambda: kept(rng_stream),
 checks.expect("the same alarm id from two wards", lambda: kept(same_id), expected=[1, 2],
               because="device 1001 of icu and device 1001 of cardiology are different monitors; "
                       "only delivery 3 repeats one")
-checks
+display(checks)  # the report, in the learner's and the instructor's notebook
 
 # %% [markdown]
 # **Question.** Your `exactly_once` remembers every id for ever. The hospital view's `AlarmDedup`
@@ -397,6 +406,30 @@ print("status messages the listener got:\n" + table(pd.DataFrame(will["status"])
 # few seconds, the same debouncing as an alarm delay), and show the blip on the view at once.
 
 # %% [markdown]
+# ### Security: who may publish what
+#
+# This lab's broker lets **any client publish anything**, as mosquitto does with
+# `allow_anonymous true`. Anyone who can reach port 1883 can publish a clear for a real alarm
+# (the view would show it cleared), a retained `{"online": false}` that blanks a live ward for
+# every view that starts later, or an alarm with an id a real monitor will use next. The
+# hospital view checks every field it passes on (types, ranges, sizes, nesting: a forged
+# message cannot break the page), but a well-formed lie passes every check: only the broker
+# can tell who sent it.
+#
+# `course.mqtt_broker.Mosquitto(wards=("icu", "cardiology"))` runs the broker with a password
+# for each client and an ACL: `station-icu` may publish only under `hospital/icu/#`, the
+# `hospital-view` user may only read, and clients without an account are refused
+# (`tests/test_mqtt_bridge.py` shows a forged offline status from cardiology's station, from
+# the view and from an anonymous client never reaching the view). What that **stops**: one
+# ward's station, a view or a stranger forging another ward's alarms or status. What it does
+# **not** stop: a station lying about its own ward (or anyone holding its password); a
+# password read off the wire (this is plain TCP: a hospital needs TLS on every listener, and a
+# client certificate or a password per station); a station flooding its own ward's topics (the
+# view bounds what it keeps, not what it is sent). And the broker stays a way to move data
+# between systems, not the alarm system of record: alarms are acknowledged at the station, on
+# its authenticated session.
+
+# %% [markdown]
 # ## 5. Stop the hospital
 #
 # The rest of the lab reads a recording. Stopping the ward's station first lets its bridge say
@@ -461,7 +494,7 @@ for _, p in publishes.iterrows():
                   expected=[kind for _, kind in handshake(messages, p["frame"])],
                   because=f"QoS {p['qos']} ends with "
                           + (" ".join(k for _, k in HANDSHAKES[int(p["qos"])]) or "nothing"))
-checks
+display(checks)  # the report, in the learner's and the instructor's notebook
 
 # %% [markdown]
 # And as Wireshark reads it, with its own MQTT dissector (a reader nobody here wrote), when tshark

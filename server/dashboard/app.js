@@ -222,6 +222,7 @@
         for (const b of msg.beds) state.beds.set(b.bed, b);
         for (const a of msg.alarms) state.alarms.set(a.alarm_id, a);
         for (const w of msg.wards || []) state.wards.set(w.ward, w);
+        if (msg.broker) takeBroker(msg.broker);
         for (const p of msg.pauses || []) takePause(p);
         takeStats(msg.stats);
         state.tilesDirty = state.alarmsDirty = true;
@@ -241,6 +242,9 @@
       case "wards":  // the hospital view: a ward's station came online, or its Last Will came
         for (const w of msg.wards) state.wards.set(w.ward, w);
         state.tilesDirty = true;
+        break;
+      case "broker":  // the hospital view's own link to the broker came up or went down
+        takeBroker(msg);
         break;
       case "pause":
         takePause(msg);
@@ -427,6 +431,19 @@
     }
   }
 
+  // The hospital view's own link to the broker, in the header: with it down every ward's state
+  // is only as last heard, and the fault is the view's link, not every station
+  function takeBroker(b) {
+    const el = $("broker");
+    document.title = $("h1-title").textContent = "Hospital view";
+    el.hidden = false;
+    el.dataset.connected = String(b.connected);
+    el.className = "conn conn-" + (b.connected ? "connected" : "disconnected");
+    el.textContent = b.connected ? "broker " + b.broker + " connected"
+      : "BROKER UNREACHABLE since " + new Date(b.since * 1000).toLocaleTimeString([], { hour12: false }) +
+        (b.error ? " (" + b.error + ")" : "") + ": wards shown as last heard";
+  }
+
   function placeWardHeads() {
     const first = new Map();
     for (const [bed, b] of state.beds) {
@@ -442,9 +459,12 @@
       }
       const w = state.wards.get(ward);
       head.dataset.online = w ? String(w.online) : "unknown";
+      head.dataset.conflict = String(Boolean(w && w.conflict));
       head.textContent = "Ward " + ward + " · " + (!w || w.online === null ? "status not heard yet"
-        : w.online ? "station online"
-          : "STATION OFFLINE (Last Will) since " + new Date((w.changed_at || 0) * 1000).toLocaleTimeString());
+        : w.conflict ? "CONFLICT: " + w.conflict.length + " stations claim ward " + ward +
+          " (their beds' values alternate): stop all but one"
+          : w.online ? "station online"
+            : "STATION OFFLINE (Last Will) since " + new Date((w.changed_at || 0) * 1000).toLocaleTimeString());
       if (head.nextSibling !== tiles.get(bed)) grid.insertBefore(head, tiles.get(bed));
     }
   }

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from .model import TcpSettings, UdpImpairer, UdpSettings
 
 log = logging.getLogger("vitalsim.impair")
+#: SO_RCVBUF asked for on the proxy's listening socket, as the station asks for its own
+RECEIVE_BUFFER = 4 << 20
 
 
 class _Inbound(asyncio.DatagramProtocol):
@@ -59,6 +61,11 @@ class UdpImpairmentProxy:
             asyncio.DatagramProtocol, remote_addr=self.target)
         self._inbound, _ = await loop.create_datagram_endpoint(
             lambda: _Inbound(self), local_addr=self.listen, family=socket.AF_INET)
+        # a receive buffer as large as the station's own (StationConfig.udp_receive_buffer; the
+        # kernel caps it at net.core.rmem_max): a burst the event loop is late for would
+        # otherwise be dropped by the kernel, a loss the proxy's counters never see
+        self._inbound.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
+                                                          RECEIVE_BUFFER)
         self.port = self._inbound.get_extra_info("sockname")[1]
         return self
 

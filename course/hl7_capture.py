@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -23,20 +24,25 @@ from server import hl7_messages
 from vitalsim.protocol.mllp import MllpDeframer
 
 
-def tcp_events(path: str | Path, port: int = RECORDED_HL7_PORT) -> pd.DataFrame:
-    """Every packet of the capture: time, which side sent it, TCP flags, payload length."""
-    rows = []
+def _segments(path: str | Path, port: int) -> Iterator[tuple[int, float, TCP, str, int]]:
+    """Each TCP segment of the capture: its frame number (from 1), its time from the first
+    packet, the segment, which side sent it ("engine" on ``port``, or "station") and the
+    connection (the station's port)."""
     packets = rdpcap(str(path))
     start = float(packets[0].time) if packets else 0.0
     for number, pkt in enumerate(packets, start=1):
-        if TCP not in pkt:
-            continue
-        tcp = pkt[TCP]
-        rows.append({"frame": number, "t": round(float(pkt.time) - start, 3),
-                     "from": "engine" if tcp.sport == port else "station",
-                     "client_port": tcp.dport if tcp.sport == port else tcp.sport,
-                     "flags": str(tcp.flags), "payload": len(bytes(tcp.payload))})
-    return pd.DataFrame(rows)
+        if TCP in pkt:
+            tcp = pkt[TCP]
+            side = "engine" if tcp.sport == port else "station"
+            conn = tcp.dport if side == "engine" else tcp.sport
+            yield number, round(float(pkt.time) - start, 3), tcp, side, conn
+
+
+def tcp_events(path: str | Path, port: int = RECORDED_HL7_PORT) -> pd.DataFrame:
+    """Every packet of the capture: time, which side sent it, TCP flags, payload length."""
+    return pd.DataFrame([{"frame": number, "t": t, "from": side, "client_port": conn,
+                          "flags": str(tcp.flags), "payload": len(bytes(tcp.payload))}
+                         for number, t, tcp, side, conn in _segments(path, port)])
 
 
 def mllp_exchange(path: str | Path, port: int = RECORDED_HL7_PORT) -> pd.DataFrame:
@@ -46,14 +52,7 @@ def mllp_exchange(path: str | Path, port: int = RECORDED_HL7_PORT) -> pd.DataFra
     deframers: dict[tuple[int, str], MllpDeframer] = {}
     next_seq: dict[tuple[int, str], int] = {}
     rows = []
-    packets = rdpcap(str(path))
-    start = float(packets[0].time) if packets else 0.0
-    for number, pkt in enumerate(packets, start=1):
-        if TCP not in pkt:
-            continue
-        tcp = pkt[TCP]
-        side = "engine" if tcp.sport == port else "station"
-        conn = tcp.dport if side == "engine" else tcp.sport
+    for number, t, tcp, side, conn in _segments(path, port):
         key = (conn, side)
         payload = bytes(tcp.payload)
         if "S" in str(tcp.flags):
@@ -67,7 +66,7 @@ def mllp_exchange(path: str | Path, port: int = RECORDED_HL7_PORT) -> pd.DataFra
         next_seq[key] = tcp.seq + len(payload)
         for raw in deframers[key].feed(payload):
             msg = hl7_messages.parse(raw)
-            row = {"frame": number, "t": round(float(pkt.time) - start, 3), "from": side,
+            row = {"frame": number, "t": t, "from": side,
                    "connection": conn, "type": hl7_messages.message_type(msg),
                    "control_id": hl7_messages.control_id(msg), "msa": "", "answers": ""}
             if side == "engine":

@@ -121,6 +121,7 @@ class AlarmBoard:
         self._by_id: dict[str, AlarmEntry] = {}
         self._by_bed: dict[int, list[AlarmEntry]] = {}
         self._timed: dict[str, AlarmEntry] = {}  # silenced or acknowledged: a timer may end
+        self._boots: dict[int, int] = {}  # bed -> the boot its telemetry came from last
         self.pauses: dict[int, tuple[float, str]] = {}  # bed -> (audio paused until, by whom)
         self.history: deque[dict] = deque(maxlen=HISTORY_LEN)
 
@@ -159,6 +160,8 @@ class AlarmBoard:
         entry.value, entry.updated_at, entry.artefact = ev.value, ev.timestamp, artefact
         if ev.state == "raised" and source == "device":
             entry.boot = boot_of(ev.alarm_id)
+            if entry.boot is not None and entry.boot < self._boots.get(ev.bed, entry.boot):
+                self._boots.pop(ev.bed)  # a raise from an older boot: look again next time
         if ev.state == "updated":
             entry.worse(ev.value)
         if ev.state == "cleared":
@@ -175,6 +178,9 @@ class AlarmBoard:
         """The bed's device now sends from ``boot``: end each condition an earlier boot raised
         and never cleared (see the module's rules), and return the entries that changed. A
         dictionary lookup for a bed with no alarm entry (the station calls it per datagram)."""
+        if self._boots.get(bed) == boot:  # the boot it spoke from last: nothing to end
+            return []
+        self._boots[bed] = boot
         ended = []
         for entry in self._by_bed.get(bed, ()):
             if (entry.source != "device" or not entry.condition_present or entry.boot is None

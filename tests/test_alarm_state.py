@@ -163,3 +163,13 @@ def test_within_a_priority_and_state_a_present_condition_sorts_before_a_latched_
     board.apply_event(AlarmMessage(f"1001-{boot}-1c", 1001, 1, "VT", "high", "cleared",
                                    None, None, 21.0))  # VT became VF: VT latches
     assert [e.condition for e in board.entries()] == ["VF", "APNOEA", "VT"]
+
+
+def test_a_straggling_raise_from_an_earlier_boot_is_ended_by_the_next_datagram():
+    board = AlarmBoard()
+    old, new = 1_796_000_000_000_000, 1_796_000_900_000_000
+    assert board.device_restarted(1, new, 10.0) == []  # the new boot's telemetry, seen first
+    board.apply_event(AlarmMessage(f"1001-{old}-7", 1001, 1, "SpO2 LOW", "medium", "raised",
+                                   85.0, 90.0, 11.0))  # then a raise its earlier boot sent
+    assert [e.condition for e in board.device_restarted(1, new, 12.0)] == ["SpO2 LOW"]
+    assert board.device_restarted(1, new, 13.0) == []

@@ -3,6 +3,7 @@ waveforms, reception statistics, and the NEWS2 of its latest observations."""
 
 from __future__ import annotations
 
+import json
 import math
 from array import array
 from collections import deque
@@ -29,6 +30,26 @@ def shown(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
+def _json_flags(flags: int) -> str:
+    return "[" + ",".join(f'"{name}"' for bit, name in _FLAG_NAMES if bit & flags) + "]"
+
+
+#: the flags byte's JSON list for each of its 256 values, built once
+_FLAGS_JSON = tuple(_json_flags(value) for value in range(256))
+#: each rhythm name as a JSON string (every name is plain ASCII, see vitalsim.rhythms)
+_RHYTHM_JSON = {name: json.dumps(name) for name in RHYTHM_CODE}
+
+
+def _num(value: float | None) -> str:
+    """A rounded reading as JSON: what ``json.dumps(round(value, 2))`` writes (float.__repr__);
+    ValueError for a value that is not finite, as the strict encoder refuses it."""
+    if value is None:
+        return "null"
+    if not math.isfinite(value):
+        raise ValueError(f"{value!r} is not JSON")
+    return repr(round(value, 2))
+
+
 class NumericsHistory:
     """A bed's last ``maxlen`` numerics, in a flat ring of doubles, 22 per reading.
 
@@ -41,14 +62,28 @@ class NumericsHistory:
     FIELDS = ("device_id", "bed", "seq", "sent_at", "flags", *NUMERIC_FIELDS, "boot_id_high",
               "boot_id_low", *V3_FIELDS)
 
+    #: readings the ring has room for at first; it doubles as it fills, up to ``maxlen``
+    FIRST_ROOM = 16
+
     def __init__(self, maxlen: int) -> None:
         self.maxlen = maxlen
         self._width = len(self.FIELDS)
-        self._ring = array("d", [0.0]) * (self._width * maxlen)
+        # grown as it fills rather than allocated whole: a station that starts with thousands
+        # of beds streaming makes each bed's history at its first datagram, and 10 minutes of
+        # doubles for each (105 KB, every page touched) held its loop for 30-40 ms per 256 beds
+        self._room = min(self.FIRST_ROOM, maxlen)
+        self._ring = array("d", [0.0]) * (self._width * self._room)
         self._count = 0
         self._next = 0
 
     def append(self, msg: NumericsMessage) -> None:
+        if self._count == self._room < self.maxlen:
+            # full but not yet at maxlen: it has never wrapped, so the readings lie oldest
+            # first from slot 0 and the next goes just after them, in the added room
+            grown = min(2 * self._room, self.maxlen)
+            self._ring.extend(array("d", [0.0]) * (self._width * (grown - self._room)))
+            self._room = grown
+            self._next = self._count
         w, i = self._width, self._next * self._width
         nan = math.nan
         self._ring[i:i + w] = array("d", [nan if v is None else v for v in (
@@ -57,8 +92,8 @@ class NumericsHistory:
             msg.boot_id >> 32, msg.boot_id & 0xFFFFFFFF,  # a u64 does not fit a double's 53 bits
             None if msg.rhythm is None else RHYTHM_CODE[msg.rhythm], msg.pvc_per_min,
             msg.etco2, msg.awrr, msg.abp_sys, msg.abp_dia, msg.abp_map)])
-        self._next = (self._next + 1) % self.maxlen
-        self._count = min(self._count + 1, self.maxlen)
+        self._next = (self._next + 1) % self._room
+        self._count = min(self._count + 1, self._room)
 
     def __len__(self) -> int:
         return self._count
@@ -66,8 +101,8 @@ class NumericsHistory:
     def __getitem__(self, index: int) -> NumericsMessage:
         if not -self._count <= index < self._count:
             raise IndexError("history index out of range")
-        oldest = (self._next - self._count) % self.maxlen
-        row = (oldest + index % self._count) % self.maxlen
+        oldest = (self._next - self._count) % self._room
+        row = (oldest + index % self._count) % self._room
         w = self._width
         v = self._ring[row * w:row * w + w]
         rhythm, pvc = v[15], v[16]
@@ -99,6 +134,10 @@ class BedState:
     waves: dict[str, deque[tuple[int, float, np.ndarray]]] = field(init=False)
     alarm_connected: bool = False
     alarm_link_seen: bool = False  # has it ever connected its alarm channel?
+
+    #: the members of summary() before the readings, and the readings (readings_json)
+    HEAD_KEYS = ("bed", "device_id", "alarm_connected", "stale")
+    READING_KEYS = (*NUMERIC_FIELDS, *SUMMARY_V3_KEYS, "flags", "sent_at", "received_at")
 
     def __post_init__(self) -> None:
         self.history = NumericsHistory(self.history_len)
@@ -142,6 +181,29 @@ class BedState:
                "missing": list(score.missing)}
         self.__dict__["_news2_set"] = (m.nibp_time, out)
         return out
+
+    def readings_json(self) -> str:
+        """The members of :meth:`summary` that a new datagram changes (every reading, the
+        flags, the send and receive times), as JSON text without braces, for a bed that has
+        numerics. The station joins this with the rest of the summary, encoded once per change
+        of the rest (server.station): at thousands of beds a second, ``json.dumps`` of the
+        whole summary was the station's largest single cost. ``tests/test_beds.py`` holds it
+        equal to ``summary()``'s own members."""
+        m = self.latest
+        assert m is not None
+        num = _num
+        rhythm, pvc, flags = m.rhythm, m.pvc_per_min, m.flags
+        if not math.isfinite(m.sent_at) or not math.isfinite(self.received_at):
+            raise ValueError("a send or receive time is not finite: not JSON")
+        return (f'"hr":{num(m.hr)},"spo2":{num(m.spo2)},"rr":{num(m.rr)},"temp":{num(m.temp)},'
+                f'"nibp_sys":{num(m.nibp_sys)},"nibp_dia":{num(m.nibp_dia)},'
+                f'"nibp_map":{num(m.nibp_map)},"nibp_time":{num(m.nibp_time)},'
+                f'"rhythm":{"null" if rhythm is None else _RHYTHM_JSON[rhythm]},'
+                f'"pvc_per_min":{"null" if pvc is None else int(pvc)},'
+                f'"etco2":{num(m.etco2)},"abp_sys":{num(m.abp_sys)},'
+                f'"abp_dia":{num(m.abp_dia)},"abp_map":{num(m.abp_map)},'
+                f'"flags":{_FLAGS_JSON[flags] if 0 <= flags < 256 else _json_flags(flags)},'
+                f'"sent_at":{m.sent_at!r},"received_at":{self.received_at!r}')
 
     def summary(self) -> dict:
         """The JSON view of this bed that the API and the WebSocket hub share."""
@@ -234,9 +296,9 @@ class BedRegistry:
         if state is None:
             if self.devices.get(device_id) != bed:
                 return None
-            state = self.beds[bed] = BedState(bed, device_id, self.history_len,
-                                              self.wave_chunks)
-            state.stats = ReceiverStats(anti_replay=self.anti_replay)
+            state = self.beds[bed] = BedState(
+                bed, device_id, self.history_len, self.wave_chunks,
+                stats=ReceiverStats(anti_replay=self.anti_replay))
         elif state.device_id != device_id:
             if self.devices.get(device_id) != bed:
                 return None

@@ -10,6 +10,10 @@ import json
 from tornado.httpclient import AsyncHTTPClient
 
 from course.waiting import wait_until
+from server import Station, StationConfig
+from server.config import ward_devices
+from vitalsim.clock import VirtualClock
+from vitalsim.protocol import NumericsMessage
 
 __all__ = ["get_json", "next_message", "run", "wait_until"]
 
@@ -34,3 +38,17 @@ async def next_message(ws, kind: str, timeout: float = 10.0) -> dict:
             if msg["type"] == kind:
                 return msg
     return await asyncio.wait_for(loop(), timeout)
+
+
+def ward_station(clock: VirtualClock, beds: int = 4000, **kw) -> Station:
+    """A station (not started: no sockets) whose ward of ``beds`` beds has each been heard."""
+    station = Station(StationConfig(http_port=0, udp_port=0, tcp_port=0,
+                                    devices=ward_devices(beds), max_beds=beds, **kw),
+                      clock=clock)
+    for bed in range(1, beds + 1):
+        state = station.beds.get(bed, 1000 + bed)
+        assert state is not None
+        state.update(NumericsMessage(1000 + bed, bed, 0, clock.now(), 0, 72.0, 97.0, 14.0,
+                                     36.8), clock.now())
+        state.stats.observe(0, clock.now(), clock.now())
+    return station

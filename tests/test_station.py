@@ -358,15 +358,20 @@ def test_a_flood_of_malformed_datagrams_leaves_the_station_serving_in_bounded_me
 
 
 def test_numerics_history_gives_back_the_newest_messages_exactly_oldest_first():
+    from dataclasses import replace
+
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
     from server.beds import NumericsHistory
     from tests.strategies import numerics
 
-    @settings(max_examples=50, deadline=None)
-    @given(st.lists(numerics, max_size=40), st.integers(1, 12))
-    def check(messages, maxlen):
+    # rings smaller than FIRST_ROOM, and rings that grow (16, 32, 64, 80) before they wrap:
+    # up to 200 messages, each distinct (its sequence number), drawn from a few examples
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(numerics, min_size=1, max_size=6), st.integers(0, 200), st.integers(1, 80))
+    def check(examples, count, maxlen):
+        messages = [replace(examples[i % len(examples)], seq=i) for i in range(count)]
         history = NumericsHistory(maxlen)
         for msg in messages:
             history.append(msg)

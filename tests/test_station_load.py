@@ -8,28 +8,13 @@ import time
 
 import server.station as station_module
 from server import Station, StationConfig
-from server.config import ward_devices
 from server.hub import encode
 from server.looplag import LoopLag
-from tests.helpers import get_json, run, wait_until
+from tests.helpers import get_json, run, wait_until, ward_station
 from vitalsim.clock import VirtualClock
 from vitalsim.protocol import NumericsMessage, ReceiverStats
 
 WARD = 4000
-
-
-def ward_station(clock: VirtualClock, beds: int = WARD, **kw) -> Station:
-    """A station (not started: no sockets) whose ward of ``beds`` beds has each been heard."""
-    station = Station(StationConfig(http_port=0, udp_port=0, tcp_port=0,
-                                    devices=ward_devices(beds), max_beds=beds, **kw),
-                      clock=clock)
-    for bed in range(1, beds + 1):
-        state = station.beds.get(bed, 1000 + bed)
-        assert state is not None
-        state.update(NumericsMessage(1000 + bed, bed, 0, clock.now(), 0, 72.0, 97.0, 14.0,
-                                     36.8), clock.now())
-        state.stats.observe(0, clock.now(), clock.now())
-    return station
 
 
 def test_each_push_tick_judges_a_tenth_of_the_ward_and_a_second_of_ticks_judges_every_bed_once():
@@ -141,3 +126,61 @@ def test_the_snapshot_a_dashboard_gets_is_joined_from_each_beds_encoding_and_say
     assert joined == json.loads(encode({"type": "snapshot", **station.snapshot()}))
     assert len(encodings) == 3, \
         "the alarms, the audio pauses and the statistics; no bed encoded again"
+
+
+def test_a_beds_encoded_summary_says_what_json_of_its_summary_says_whatever_it_shows():
+    """The station joins a bed's summary from its frame (encoded once per change of patient,
+    link, NEWS2, cuff) and its readings (encoded by hand for every datagram): the same JSON
+    values as ``encode_part(bed_summary(bed))``, for any reading, and again after each part of
+    the frame changes."""
+    from hypothesis import given, settings
+
+    from server.hub import encode_part
+    from tests.strategies import numerics
+
+    clock = VirtualClock(100.0)
+    station = ward_station(clock, beds=3)
+
+    def same(bed: int) -> None:
+        assert json.loads(station.bed_encoded(bed)) == \
+            json.loads(encode_part(station.bed_summary(bed)))
+
+    @settings(max_examples=150, deadline=None)
+    @given(numerics)
+    def check(msg):
+        state = station.beds.beds[2]
+        state.update(msg, clock.now())
+        same(2)
+
+    check()
+    state = station.beds.beds[1]
+    same(1)
+    before = station.bed_encoded(1)
+    station.patients[1] = 'Ms "Ada" Lovelace \u00e9'
+    same(1)
+    state.stale = True
+    same(1)
+    state.alarm_connected = True
+    same(1)
+    assert station.bed_encoded(1) != before
+    clock.advance(1.0)
+    state.update(NumericsMessage(1001, 1, 1, clock.now(), 0x03, 80.0, 95.5, None, 37.25,
+                                 rhythm="sinus", pvc_per_min=3), clock.now())
+    station.observations.on_numerics(1, state.latest)
+    same(1)
+    assert '"hr":80.0' in station.bed_encoded(1)
+
+
+def test_a_reading_that_is_not_finite_is_refused_by_the_encoding_as_json_refuses_it():
+    clock = VirtualClock(100.0)
+    station = ward_station(clock, beds=1)
+    state = station.beds.beds[1]
+    station.bed_encoded(1)  # its frame is encoded: the next reading takes the quick path
+    state.update(NumericsMessage(1001, 1, 0, clock.now(), 0, 72.0, 97.0, float("inf"), 36.8),
+                 clock.now())
+    try:
+        station.bed_encoded(1)
+    except ValueError as exc:
+        assert "not JSON" in str(exc)
+    else:
+        raise AssertionError("a NaN reading was encoded")

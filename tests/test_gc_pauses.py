@@ -1,0 +1,70 @@
+"""The collector's full collections stay off the station's loop: as the ward grows, what is
+alive is frozen out of them (server.gc_pauses), and every pause is recorded for /api/stats.
+Behaviour, not speed: which objects a collection still walks, not how long it takes."""
+
+import gc
+
+from server import Station, StationConfig
+from server.beds import BedState
+from server.gc_pauses import GcPauses
+from tests.helpers import get_json, run, ward_station
+from vitalsim.clock import VirtualClock
+
+
+def walked(kind: type) -> int:
+    """How many objects of ``kind`` a collection would walk (frozen ones are not listed)."""
+    return sum(isinstance(o, kind) for o in gc.get_objects())
+
+
+def test_a_grown_ward_is_frozen_out_of_collections_and_thawed_when_the_station_stops():
+    station = ward_station(VirtualClock(100.0), beds=200)
+    pauses = GcPauses()
+    pauses.start()
+    try:
+        assert walked(BedState) >= 200
+        pauses.ward_size(200)
+        assert walked(BedState) == 0, "the ward's beds are still walked by every collection"
+        assert pauses.freezes == 1 and pauses.frozen > 0
+        pauses.ward_size(200)
+        assert pauses.freezes == 1, "a ward that did not grow is not frozen again"
+        station.beds.get(201, 1201)  # not provisioned: no bed; the ward has not grown
+        pauses.ward_size(len(station.beds.beds))
+        assert pauses.freezes == 1
+    finally:
+        pauses.stop()
+    assert walked(BedState) >= 200, "what the station froze is collected again after it stops"
+    assert pauses.freezes == 0 and pauses.counters()["frozen_objects"] == 0
+
+
+def test_without_the_freeze_nothing_is_frozen_and_the_pauses_are_still_recorded():
+    station = ward_station(VirtualClock(100.0), beds=50)
+    pauses = GcPauses(freeze=False)
+    pauses.start()
+    try:
+        pauses.ward_size(len(station.beds.beds))
+        assert pauses.freezes == 0 and walked(BedState) >= 50
+        gc.collect()
+        counters = pauses.counters()
+        assert counters["collections"][2] >= 1 and counters["max_pause_ms"][2] > 0.0
+        pauses.reset()
+        assert pauses.counters()["collections"] == [0, 0, 0]
+    finally:
+        pauses.stop()
+    collections = pauses.counters()["collections"]
+    gc.collect()
+    assert pauses.counters()["collections"] == collections, "it stopped listening at stop()"
+
+
+def test_api_stats_reports_the_collectors_pauses_beside_the_loop_lag():
+    async def main():
+        station = Station(StationConfig(http_port=0, udp_port=0, tcp_port=0))
+        await station.start()
+        try:
+            gc.collect()
+            loop = (await get_json(f"{station.url}api/stats"))["loop"]
+            assert loop["gc"]["collections"][2] >= 1
+            assert set(loop["gc"]) == {"collections", "max_pause_ms", "frozen_objects",
+                                       "freezes"}
+        finally:
+            await station.stop()
+    run(main())

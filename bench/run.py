@@ -40,6 +40,7 @@ TARGET_NUMERICS_10_DASHBOARDS = 4000
 TARGET_NUMERICS_P50_MS = 10.0
 TARGET_FULL_BEDS_10_DASHBOARDS = 2000
 TARGET_INGEST_SHARE = 0.60
+TARGET_STALL_BEDS, TARGET_STALL_MS = 4000, 20.0  # no stall over 20 ms on the loop at 4,000 beds
 
 
 @dataclass
@@ -160,8 +161,13 @@ def run_point(cfg: BenchConfig, *, design: str, beds: int, clients: int,
         profiler = _profile(cfg, target, design, beds, clients, flood, seconds, workload)
         alarm_rate = cfg.alarm_rate(beds) if design != "bare" and links else 0.0
         started = time.time()
-        sent = generator.ask("run", timeout=seconds + 60, seconds=seconds, flood=flood,
-                             alarm_rate=alarm_rate)
+        generator.conn.send(("run", {"seconds": seconds, "flood": flood,
+                                     "alarm_rate": alarm_rate}))
+        # the loop's lag and the collector's pauses count from the end of the warm-up, as the
+        # latencies do: a ward's first second makes every bed's state (bench.run prints both)
+        time.sleep(min(cfg.warmup, seconds))
+        target.ask("steady")
+        sent = generator.wait(seconds + 60, "run")
         ended = time.time()
         if profiler is not None:
             profiler.wait(30)
@@ -193,6 +199,8 @@ def run_point(cfg: BenchConfig, *, design: str, beds: int, clients: int,
         "alarms_lost": alarms["alarms_sent"] - alarms["alarms_acked"],
         "p50_ms": latency.get("p50_ms"), "p99_ms": latency.get("p99_ms"),
         "lag_max_ms": lag.get("lag_max_ms"), "lag_p99_ms": lag.get("lag_p99_ms"),
+        # the garbage collector's longest pause in steady state, any generation
+        "gc_max_ms": max(lag["gc"]["max_pause_ms"]) if "gc" in lag else None,
         "cpu_percent": received["cpu_percent"], "peak_rss": received["peak_rss"],
         "rcvbuf": ports["rcvbuf"], "loop": ports["loop"],
         "generator": {k: v for k, v in {**gen, **sent}.items()},
@@ -357,7 +365,7 @@ def saturation_entry(cfg: BenchConfig, rows: list[dict], clients: int,
 
 
 def targets(cfg: BenchConfig, rows: list[dict], summary: dict) -> list[dict]:
-    """The issue's five targets, each with what was measured, met or not (None: this run did
+    """The issue's six targets, each with what was measured, met or not (None: this run did
     not measure it), and by how much it was missed."""
     out: list[dict] = []
 
@@ -396,6 +404,18 @@ def targets(cfg: BenchConfig, rows: list[dict], summary: dict) -> list[dict]:
                    f"{r['alarms_lost']} alarms lost", holds(r), "see its row")
     else:
         line(name, "not in this run's sweep (or an earlier point already missed)", None)
+    name = (f"no stall over {TARGET_STALL_MS:g} ms on the station's loop at "
+            f"{TARGET_STALL_BEDS:,} beds (numerics, steady state)")
+    at = [r for r in rows if r.get("workload") == "numerics" and r["design"] == "coalesced"
+          and r["beds"] == TARGET_STALL_BEDS and r.get("sweep") and r.get("lag_max_ms") is not None]
+    if at:
+        worst = max(at, key=lambda r: r["lag_max_ms"])
+        line(name, f"loop lag max {_ms(worst['lag_max_ms'])} ms, garbage collector "
+                   f"{_ms(worst.get('gc_max_ms'))} ms ({worst['clients']} dashboards)",
+             worst["lag_max_ms"] <= TARGET_STALL_MS,
+             f"{worst['lag_max_ms'] - TARGET_STALL_MS:.0f} ms")
+    else:
+        line(name, "not in this run's sweep", None)
     share = summary["station_to_ceiling"] or 0.0
     line(f"ingest >= {100 * TARGET_INGEST_SHARE:.0f}% of the bare receiver",
          f"{100 * share:.0f}%", share >= TARGET_INGEST_SHARE,
@@ -405,8 +425,8 @@ def targets(cfg: BenchConfig, rows: list[dict], summary: dict) -> list[dict]:
 
 HEADER_LINE = (f"{'workload':8} {'design':10} {'beds':>5} {'dash':>4} {'offered/s':>9} "
                f"{'loss %':>6} {'deliv %':>7} {'alarms s/a/l':>12} {'p50 ms':>6} "
-               f"{'p99 ms':>6} {'lag max':>7} {'lag p99':>7} {'cpu %':>5} {'rss MB':>6} "
-               f"{'dash cpu':>8}")
+               f"{'p99 ms':>6} {'lag max':>7} {'lag p99':>7} {'gc max':>6} {'cpu %':>5} "
+               f"{'rss MB':>6} {'dash cpu':>8}")
 
 
 def _ms(value: float | None) -> str:
@@ -426,8 +446,8 @@ def format_row(row: dict) -> str:
             f"{row['offered_per_s']:9,.0f} {row['loss_percent']:6.2f} {delivered:>7} "
             f"{alarms:>12} {_ms(row['p50_ms']):>6} {_ms(row['p99_ms']):>6} "
             f"{_ms(row.get('lag_max_ms')):>7} {_ms(row.get('lag_p99_ms')):>7} "
-            f"{row['cpu_percent']:5.0f} {row['peak_rss'] / 1e6:6.0f} "
-            f"{_ms(row['dashboards'].get('cpu_percent')):>8}")
+            f"{_ms(row.get('gc_max_ms')):>6} {row['cpu_percent']:5.0f} "
+            f"{row['peak_rss'] / 1e6:6.0f} {_ms(row['dashboards'].get('cpu_percent')):>8}")
 
 
 def format_summary(result: dict) -> str:

@@ -61,6 +61,9 @@ class _Target:
     def received(self) -> int:
         raise NotImplementedError
 
+    def steady(self) -> None:
+        """The warm-up is over: what is measured only in steady state starts again here."""
+
     def mark(self) -> dict:
         self._mark = (time.monotonic(), cpu_seconds(), self.received())
         return {"received": self._mark[2]}
@@ -137,13 +140,14 @@ async def _station(conn: Connection, options: dict, loop_name: str) -> None:
             def received(self) -> int:
                 return station.ingest.received
 
-            def mark(self) -> dict:
+            def steady(self) -> None:
                 station.loop_lag.reset()
-                return super().mark()
+                station.gc.reset()
 
             async def report(self, settle: float = 0.2, timeout: float = 5.0) -> dict:
                 out = await super().report(settle, timeout)
-                out["loop_lag"] = station.loop_lag.counters()  # before stats() costs its own
+                # before stats() costs its own
+                out["loop_lag"] = {**station.loop_lag.counters(), "gc": station.gc.counters()}
                 stats = station.stats()
                 beds = stats.pop("beds")
                 out.update(stats)
@@ -167,6 +171,9 @@ async def _serve(conn: Connection, target: _Target) -> None:
         command, args = await receive(conn)
         if command == "mark":
             conn.send(target.mark())
+        elif command == "steady":
+            target.steady()
+            conn.send({})
         elif command == "report":
             conn.send(await target.report())
         elif command == "stop":

@@ -20,8 +20,9 @@ class StationConfig:
     history_seconds: int = 600  # numerics kept per bed (1 Hz)
     # the push policy (server.hub). A dashboard that keeps up is sent each change at once, up to
     # push_budget update messages a second on average and push_burst back to back; one that
-    # falls behind gets what changed at the next coalescing tick, push_hz times a second, one
-    # over budget as soon as the budget has room (latest wins per bed, either way). push_hz
+    # falls behind gets what changed as one message when its write finishes, one over budget
+    # at the next coalescing tick (push_hz a second) or as soon as the budget has room (latest
+    # wins per bed, either way). push_hz
     # also paces the housekeeping: each tick judges 1/push_hz of the ward's beds (stale,
     # technical alarms)
     push_hz: float = 10.0

@@ -111,7 +111,8 @@ def accept_for(key: str) -> str:
 #
 # * the hub's coalescing tick runs four times a second (`push_hz=4`), whatever the station's
 #   default, so that the figures in this text are the ones you will see (a dashboard that keeps
-#   up is sent each change at once; one that falls behind waits for the tick);
+#   up is sent each change at once; one that falls behind gets what changed meanwhile as one
+#   message when its write finishes; one over its budget waits for the tick);
 # * a heart-rate limit every adult breaches, so that every bed is in alarm from its first second
 #   (section 4 needs alarms to act on);
 # * a dashboard may fall 20 alarm messages behind before it is cut off (256 by default);
@@ -387,8 +388,9 @@ for column in table.columns:
 checks.that(f"push: every value within {tick_ms + 500:.0f} ms",
             table.loc[push, "max_latency_ms"] <= tick_ms + 500,
             got=table.loc[push, "max_latency_ms"],
-            because="the hub sends a change at once, or at the latest at its next tick "
-                    f"(every {tick_ms:.0f} ms) when the screen fell behind")
+            because="the hub sends a change at once, as soon as the screen's write under way "
+                    f"finishes, or at the latest at its next tick (every {tick_ms:.0f} ms) "
+                    "when the screen is over its budget")
 checks.that("poll every 1 s: median latency of 250 ms or more",
             table.loc[slow, "median_latency_ms"] >= 250, got=table.loc[slow, "median_latency_ms"],
             because="a value waits for the next poll: half an interval (500 ms) on average, and "
@@ -412,8 +414,8 @@ table.round(1)
 # * **Push** delivers each value as soon as the station has it, to a screen that keeps up: a few
 #   milliseconds here. Only a screen that falls behind (a write to it still under way), or that
 #   would be sent more than `push_budget` messages a second, has its updates *coalesced*:
-#   whatever changed until the hub's next tick (at `push_hz = 4`, within 250 ms) travels as one
-#   message, newest values only. Its bytes are the one-off handshake and snapshot, then only what
+#   whatever changed meanwhile travels as one message, newest values only, as soon as the write
+#   finishes (or, over budget, at the hub's next tick: at `push_hz = 4`, within 250 ms). Its bytes are the one-off handshake and snapshot, then only what
 #   changed, plus the statistics once a second.
 # * **Polling every second** is the cheapest in bytes here (push also carries the station's
 #   statistics every second, and every alarm), but a value waits for the next poll: half a second
@@ -686,8 +688,8 @@ print("stopped:", not system.station.running)
 # %% [markdown]
 # ## Reflection
 #
-# 1. Push's latency is bounded by the hub's tick (250 ms at `push_hz = 4`) only for a screen that
-#    fell behind. What would `push_hz = 20` buy such a screen, for numerics that change once a
+# 1. Push's latency is bounded by the hub's tick (250 ms at `push_hz = 4`) only for a screen over
+#    its budget. What would `push_hz = 20` buy such a screen, for numerics that change once a
 #    second and for waveforms? What would sending every change at once cost a station with 50
 #    dashboards, and why does the hub cap it (`push_budget`)?
 # 2. A ward has 30 screens polling every 0.1 s. How many requests a second does the station answer,

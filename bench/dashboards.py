@@ -1,4 +1,6 @@
-"""Dashboard clients for the capacity benchmark: K real WebSocket clients in one process.
+"""Dashboard clients for the capacity benchmark: K real WebSocket clients, spread over as many
+processes as the machine has cores (``bench.run``), so that parsing what the station sends does
+not saturate one process before the station is.
 
 Each subscribes to the overview (every bed's vitals), to a few beds' waveforms (none in the
 numerics workload) and to no bed's statistics (the stats message then carries the station's
@@ -85,22 +87,40 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
             "max_ms": 1000 * max(values)}
 
 
-def summarize(dashboards: list[Dashboard], since: float, until: float) -> dict:
-    """Latencies of the updates whose device send time falls in [since, until]."""
-    def window(rows: list[tuple[float, float]]) -> list[float]:
+def window(dashboards: list[Dashboard], since: float, until: float) -> dict:
+    """What these dashboards recorded of the updates whose device send time falls in
+    [since, until]: every latency (seconds) and the counts, to be merged with other processes'
+    by :func:`merge`."""
+    def within(rows: list[tuple[float, float]]) -> list[float]:
         return [lat for sent, lat in rows if since <= sent <= until]
 
-    vitals = [x for d in dashboards for x in window(d.vitals)]
-    wave = [x for d in dashboards for x in window(d.wave)]
     messages: dict[str, int] = {}
     for d in dashboards:
         for kind, n in d.messages.items():
             messages[kind] = messages.get(kind, 0) + n
+    return {"vitals": [x for d in dashboards for x in within(d.vitals)],
+            "wave": [x for d in dashboards for x in within(d.wave)],
+            "messages": messages, "bytes": sum(d.bytes for d in dashboards),
+            "closed": sum(d.closed for d in dashboards)}
+
+
+def merge(parts: list[dict]) -> dict:
+    """The latencies and counts of every dashboards process (each part a :func:`window`), as
+    one set of dashboards."""
+    vitals = [x for p in parts for x in p["vitals"]]
+    wave = [x for p in parts for x in p["wave"]]
+    messages: dict[str, int] = {}
+    for part in parts:
+        for kind, n in part["messages"].items():
+            messages[kind] = messages.get(kind, 0) + n
     return {"updates": len(vitals) + len(wave), "vitals_updates": len(vitals),
             "wave_updates": len(wave), **_percentiles(vitals + wave),
             "vitals": _percentiles(vitals), "wave": _percentiles(wave),
-            "messages": messages, "bytes": sum(d.bytes for d in dashboards),
-            "closed": sum(d.closed for d in dashboards)}
+            "messages": messages, "bytes": sum(p["bytes"] for p in parts),
+            "closed": sum(p["closed"] for p in parts),
+            # each process's own CPU, added: together they are what the dashboards cost
+            "cpu_percent": sum(p.get("cpu_percent", 0.0) for p in parts),
+            "processes": len(parts)}
 
 
 def dashboards_main(conn: Connection) -> None:
@@ -116,7 +136,8 @@ async def _dashboards(conn: Connection) -> None:
             try:
                 if command == "init":
                     beds, per = args["beds"], args.get("waves_per_client", 4)
-                    for k in range(args["clients"]):
+                    first = args.get("first", 0)  # this process's first dashboard, of all K
+                    for k in range(first, first + args["clients"]):
                         waves = sorted({(k * per + j) % beds + 1 for j in range(per)}) \
                             if per else []
                         dashboards.append(Dashboard(args["url"], waves))
@@ -137,7 +158,7 @@ async def _dashboards(conn: Connection) -> None:
                     # this process's own CPU: all K dashboards share it, and when it is
                     # saturated, latency grows here rather than in the station
                     wall = time.monotonic() - mark[0]
-                    conn.send({**summarize(dashboards, args["since"], args["until"]),
+                    conn.send({**window(dashboards, args["since"], args["until"]),
                                "cpu_percent": 100 * (cpu_seconds() - mark[1]) / wall})
                 elif command == "stop":
                     conn.send({})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ from pathlib import Path
 from server.__main__ import parse_args as cli_args
 from server.__main__ import station_config as cli_station_config
 
-from .dashboards import dashboards_main
+from .dashboards import dashboards_main, merge
 from .loadgen import generator_main
 from .memory import memory_main
 from .procs import Child
@@ -67,6 +68,8 @@ class BenchConfig:
     memory_beds: int = 50
     max_beds: int = 8000  # the run at 80 % of the station's maximum never has more beds
     seed: int = 1
+    # processes the dashboards are spread over (at most one per dashboard)
+    dashboard_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
     at80: bool = True  # the run at 80 % of the station's maximum (the smoke test skips it)
     profile: Path | None = None  # a py-spy profile of the station at each point goes here
     out: Path = field(default_factory=lambda: Path("bench-results"))
@@ -141,10 +144,11 @@ def run_point(cfg: BenchConfig, *, design: str, beds: int, clients: int,
         children.append(target)
         generator = Child("generator", generator_main)
         children.append(generator)
-        dashboards = Child("dashboards", dashboards_main) if clients and design != "bare" \
-            else None
-        if dashboards is not None:
-            children.append(dashboards)
+        # the K dashboards over as many processes as there are cores (at most K): in one
+        # process, parsing 10 dashboards' messages took a whole core before the station did
+        shares = _split(clients, cfg.dashboard_processes) if design != "bare" else []
+        dashboards = [Child(f"dashboards {i + 1}", dashboards_main) for i in range(len(shares))]
+        children.extend(dashboards)
         ports = target.wait(60, "start")
         # the numerics workload is telemetry only, as a latest-value broadcast server is
         # measured: no alarm links (the full workload has one per bed, and alarms)
@@ -152,11 +156,12 @@ def run_point(cfg: BenchConfig, *, design: str, beds: int, clients: int,
         gen = generator.ask("init", timeout=180, host="127.0.0.1", udp_port=ports["udp_port"],
                             tcp_port=ports["tcp_port"] if links else 0, beds=beds,
                             seed=cfg.seed, workload=workload)
-        if dashboards is not None:
-            dashboards.ask("init", timeout=60, url=f"ws://127.0.0.1:{ports['http_port']}/ws",
-                           clients=clients, beds=beds,
-                           waves_per_client=0 if workload == "numerics"
-                           else cfg.waves_per_client)
+        first = 0
+        for child, share in zip(dashboards, shares, strict=True):
+            child.ask("init", timeout=60, url=f"ws://127.0.0.1:{ports['http_port']}/ws",
+                      clients=share, first=first, beds=beds,
+                      waves_per_client=0 if workload == "numerics" else cfg.waves_per_client)
+            first += share
         target.ask("mark")
         profiler = _profile(cfg, target, design, beds, clients, flood, seconds, workload)
         alarm_rate = cfg.alarm_rate(beds) if design != "bare" and links else 0.0
@@ -174,8 +179,10 @@ def run_point(cfg: BenchConfig, *, design: str, beds: int, clients: int,
         alarms = generator.ask("drain", timeout=30, timeout_s=5.0)
         received = target.ask("report", timeout=30)
         window = {"since": started + cfg.warmup, "until": ended}
-        latency = dashboards.ask("report", timeout=30, **window) \
-            if dashboards is not None else {}
+        for child in dashboards:  # all report at once: each waits for its in-flight updates
+            child.conn.send(("report", window))
+        latency = merge([child.wait(30, "report") for child in dashboards]) \
+            if dashboards else {}
         owed = generator.ask("numerics", timeout=30, **window)["numerics_sent"]
         for child in reversed(children):
             child.ask("stop", timeout=10)
@@ -545,6 +552,12 @@ def plot(result: dict, path: Path) -> None:
 
 def _jsonable(value: object) -> object:
     return str(value)
+
+
+def _split(clients: int, processes: int) -> list[int]:
+    """``clients`` dashboards over at most ``processes`` processes, as evenly as they go."""
+    n = min(clients, max(processes, 1))
+    return [clients // n + (i < clients % n) for i in range(n)] if n else []
 
 
 def _cpus() -> int:

@@ -407,8 +407,17 @@ def targets(cfg: BenchConfig, rows: list[dict], summary: dict) -> list[dict]:
             and r.get("sweep")]
     if full:
         r = full[0]
+        misses = []
+        if (r["p99_ms"] or 0.0) >= MAX_P99_MS:
+            misses.append(f"{r['p99_ms'] - MAX_P99_MS:.0f} ms of p99")
+        if (r["delivered_percent"] or 0.0) < MIN_DELIVERED_PERCENT:
+            misses.append(f"{MIN_DELIVERED_PERCENT - (r['delivered_percent'] or 0.0):.2f} "
+                          "points delivered")
+        if r["alarms_lost"]:
+            misses.append(f"{r['alarms_lost']} alarms lost")
         line(name, f"p99 {_ms(r['p99_ms'])} ms, delivered {_pct(r['delivered_percent'])}, "
-                   f"{r['alarms_lost']} alarms lost", holds(r), "see its row")
+                   f"{r['alarms_lost']} alarms lost", holds(r),
+             ", ".join(misses) or "loss at the station (see its row)")
     else:
         line(name, "not in this run's sweep (or an earlier point already missed)", None)
     name = (f"no stall over {TARGET_STALL_MS:g} ms on the station's loop at "

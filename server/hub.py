@@ -350,6 +350,11 @@ class Hub:
         self.disconnected_slow = 0
         self._gone = dict.fromkeys(self.COUNTED, 0)  # of clients that left
         self._wave_beds: Counter[int] = Counter()  # bed -> clients subscribed to its waves
+        # vitals messages built since the beds last changed (push_vitals), by the beds they
+        # carry: the dashboards that catch up together (ten of a ward of thousands, say) are
+        # usually owed the same beds, and each built its own 4 MB message in the same turn of
+        # the loop. Forgotten at every change, tick, connection and subscription
+        self._vitals_built: dict[tuple[int, ...], str] = {}
 
     def add(self, socket: Socket) -> DashboardClient:
         client = DashboardClient(socket, max_alarm_queue=self.max_alarm_queue,
@@ -357,6 +362,7 @@ class Hub:
                                  stall_after=self.stall_after, budget=self.push_budget,
                                  burst=self.push_burst, clock=self.clock)
         self.clients[socket] = client
+        self._vitals_built.clear()  # built while no one listened, the beds may have changed
         try:
             first = self.snapshot_message() if self.snapshot_message is not None \
                 else encode({"type": "snapshot", **self.snapshot()})
@@ -391,6 +397,7 @@ class Hub:
     def tick(self) -> None:
         """The coalescing tick (``push_hz``): dashboards that fell behind or spent their budget
         get what they are owed, if they have caught up."""
+        self._vitals_built.clear()
         for client in self.clients.values():
             client.tick()
 
@@ -398,6 +405,7 @@ class Hub:
         """These beds' vitals changed: owed to each client that wants them (sent at once to
         a client that keeps up, at its next tick to one that does not)."""
         changed = frozenset(beds)
+        self._vitals_built.clear()  # the beds' encodings changed
         for client in self.clients.values():
             wanted = changed if client.beds is None else changed & client.beds
             if wanted:
@@ -407,6 +415,7 @@ class Hub:
                          known: Iterable[int]) -> None:
         """A client's new set of beds (None: all). It is owed every one of them the station
         has heard (``known``), at once: the new set, in full."""
+        self._vitals_built.clear()
         client.beds = beds
         client.owed.clear()
         client.offer_vitals(b for b in known if beds is None or b in beds)
@@ -419,8 +428,13 @@ class Hub:
         client.wave_beds = beds
 
     def vitals_of(self, beds: Iterable[int]) -> str:
-        """A vitals message with the newest summary of each of these beds."""
-        return vitals_message(self.bed_encoded(bed) for bed in beds)
+        """A vitals message with the newest summary of each of these beds: built once for every
+        dashboard owed the same beds until they change again."""
+        key = tuple(beds)
+        text = self._vitals_built.get(key)
+        if text is None:
+            text = self._vitals_built[key] = vitals_message(self.bed_encoded(b) for b in key)
+        return text
 
     def push_replaceable(self, kind: str, message: dict, *, bed: int | None = None) -> None:
         """Send a replaceable update to every client (or, with ``bed``, to the clients

@@ -360,3 +360,29 @@ def test_a_dashboard_only_over_budget_gets_what_it_is_owed_once_the_budget_has_r
         assert vitals(socket)[1] == {2: 60.0, 3: 60.0} and client.sent_coalesced == 1
         await hub.close()
     run(main())
+
+
+def test_dashboards_owed_the_same_beds_share_one_vitals_message_until_the_beds_change():
+    async def main():
+        readings = {bed: 60.0 for bed in range(1, 5)}
+        built = []
+
+        def bed_encoded(bed: int) -> str:
+            built.append(bed)
+            return json.dumps({"bed": bed, "hr": readings[bed]})
+
+        hub = Hub(lambda: {"beds": []}, bed_encoded=bed_encoded)
+        sockets = [SlowSocket() for _ in range(3)]
+        for s in sockets:
+            hub.add(s)
+            s.let_through(1000)
+        hub.push_vitals([1, 2])
+        await wait_until(lambda: all(len(vitals(s)) == 1 for s in sockets), what="three sends")
+        assert built == [1, 2], "one message for the three dashboards, each bed looked up once"
+        readings[2] = 90.0
+        hub.push_vitals([1, 2])
+        await wait_until(lambda: all(len(vitals(s)) == 2 for s in sockets), what="the change")
+        assert all(vitals(s)[1] == {1: 60.0, 2: 90.0} for s in sockets), "never the old one"
+        assert built == [1, 2, 1, 2]
+        await hub.close()
+    run(main())

@@ -108,10 +108,7 @@ class Station:
         # technical alarm entries the slices changed since the last second: one message a second
         self._technical_changed: list[AlarmEntry] = []
         self._alarm_links: Counter[int] = Counter()  # bed -> its open alarm connections
-        # bed -> (latest message, received at, frame, its summary encoded): see bed_encoded
-        self._encoded: dict[int, tuple[object, float, tuple, str]] = {}
-        # bed -> (frame, the summary's encoded members before and after the readings)
-        self._frames: dict[int, tuple[tuple, str, str]] = {}
+        self._encoded: dict[int, BedEncoding] = {}  # bed -> its summary as last encoded
         self._tasks: set[asyncio.Task[Any]] = set()
         self.http_port = self.udp_port = self.tcp_port = 0
         self.patients: dict[int, str] = {}  # bed -> who is in it (admission data, not telemetry)
@@ -315,7 +312,9 @@ class Station:
                 self.hub.push_vitals(changed)
             else:  # nobody to send them to: encoded when someone asks (bed_text)
                 for bed in changed:
-                    self._encoded.pop(bed, None)
+                    enc = self._encoded.get(bed)
+                    if enc is not None:
+                        enc.text = ""
 
     def _push_numerics_now(self, bed: int) -> None:
         """The naive design (coalesce=False): this datagram's vitals, now, to every client."""
@@ -639,25 +638,27 @@ class Station:
         patient, the NEWS2 set, the cuff) changes a few times an hour. So the summary is joined
         from the rest as encoded at its last change and the readings encoded by hand
         (:meth:`BedState.readings_json`): a few microseconds, where ``json.dumps`` of the whole
-        summary took tens, for every bed every second."""
+        summary took tens, for every bed every second. What was encoded is kept in one
+        :class:`BedEncoding` per bed, changed in place."""
         state = self.beds.beds[bed]
         latest = state.latest
-        cached = self._encoded.get(bed)
         frame = (state.device_id, state.alarm_connected, state.stale, self.patients.get(bed),
                  self.scenarios.get(bed), self.observations.version(bed),
                  self.observations.nibp(bed))
-        if cached is not None and cached[0] is latest and cached[1] == state.received_at \
-                and cached[2] == frame:
-            return cached[3]
+        enc = self._encoded.get(bed)
+        if enc is None:
+            enc = self._encoded[bed] = BedEncoding()
+        elif enc.text and enc.latest is latest and enc.received_at == state.received_at \
+                and enc.frame == frame:
+            return enc.text
         if latest is None:
             text = encode_part(self.bed_summary(bed))
         else:
-            parts = self._frames.get(bed)
-            if parts is None or parts[0] != frame:
-                parts = (frame, *self._frame_json(bed))
-                self._frames[bed] = parts
-            text = parts[1] + state.readings_json() + parts[2]
-        self._encoded[bed] = (latest, state.received_at, frame, text)
+            if enc.frame != frame or not enc.head:
+                enc.frame = frame
+                enc.head, enc.tail = self._frame_json(bed)
+            text = enc.head + state.readings_json() + enc.tail
+        enc.latest, enc.received_at, enc.text = latest, state.received_at, text
         return text
 
     def _frame_json(self, bed: int) -> tuple[str, str]:
@@ -673,8 +674,8 @@ class Station:
     def bed_text(self, bed: int) -> str:
         """One bed's summary as encoded at its last change (the hub joins these into vitals
         messages for every dashboard): a lookup, as the flush already encoded what changed."""
-        cached = self._encoded.get(bed)
-        return cached[3] if cached is not None else self.bed_encoded(bed)
+        enc = self._encoded.get(bed)
+        return enc.text if enc is not None and enc.text else self.bed_encoded(bed)
 
     def snapshot(self) -> dict:
         """What a dashboard gets first. Its statistics are the beds' as last refreshed (a
@@ -729,6 +730,20 @@ class Station:
         parts = self._bed_stats
         chosen = sorted(parts) if beds is None else sorted(b for b in beds if b in parts)
         return head + ",".join(f'"{b}":{parts[b][2]}' for b in chosen) + "}}"
+
+
+class BedEncoding:
+    """One bed's summary as last encoded (Station.bed_encoded), and what it was encoded from:
+    one object per bed, changed in place, since a new container for every datagram is one more
+    object for the garbage collector to walk for every bed every second."""
+
+    __slots__ = ("latest", "received_at", "frame", "head", "tail", "text")
+
+    def __init__(self) -> None:
+        self.latest: object = None
+        self.received_at = 0.0
+        self.frame: tuple | None = None
+        self.head = self.tail = self.text = ""  # "" : not encoded yet, or out of date
 
 
 def _not_json(token: str) -> None:

@@ -9,6 +9,7 @@ from server.beds import BedState
 from server.gc_pauses import GcPauses
 from tests.helpers import get_json, run, ward_station
 from vitalsim.clock import VirtualClock
+from vitalsim.protocol import NumericsMessage
 
 
 def walked(kind: type) -> int:
@@ -68,3 +69,28 @@ def test_api_stats_reports_the_collectors_pauses_beside_the_loop_lag():
         finally:
             await station.stop()
     run(main())
+
+
+def test_a_new_reading_leaves_the_collector_no_new_container_to_walk_but_its_message():
+    """Each bed's newest reading replaces the last every second, so whatever a datagram leaves
+    alive is walked by the young collections, for every bed: only the message itself may be."""
+    clock = VirtualClock(100.0)
+    station = ward_station(clock, beds=200)
+    for bed in range(1, 201):
+        station.bed_encoded(bed)
+    clock.advance(1.0)
+    readings = [NumericsMessage(1000 + bed, bed, 1, clock.now(), 0, 80.0, 96.0, 15.0, 37.0)
+                for bed in range(1, 201)]
+    gc.collect()
+    gc.freeze()  # everything above is old: what follows is what one second of datagrams leaves
+    gc.disable()
+    try:
+        for msg in readings:
+            station.beds.beds[msg.bed].update(msg, clock.now())
+            assert '"hr":80.0' in station.bed_encoded(msg.bed)
+        young = [o for o in gc.get_objects(generation=0) if o is not readings]
+        assert len(young) < 20, f"{len(young)} new containers for 200 readings: " \
+            f"{sorted({type(o).__name__ for o in young})}"
+    finally:
+        gc.enable()
+        gc.unfreeze()

@@ -46,7 +46,7 @@ TARGET_STALL_BEDS, TARGET_STALL_MS = 4000, 20.0  # no stall over 20 ms on the lo
 
 @dataclass
 class BenchConfig:
-    """Sizes and durations of one benchmark; the defaults are the full sweep (about 15 min on
+    """Sizes and durations of one benchmark; the defaults are the full sweep (about 8 min on
     two cores). Each series (workload, dashboards, design) goes up in beds until its first
     point that does not hold, and stops there: the sweep goes past where each design fails."""
 

@@ -6,7 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from .run import HEADER_LINE, BenchConfig, format_row, format_summary, run_benchmark, write_outputs
+from .run import (
+    HEADER_LINE,
+    BenchConfig,
+    format_row,
+    format_summary,
+    py_spy,
+    run_benchmark,
+    write_outputs,
+)
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -49,6 +57,9 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
             raise SystemExit(f"--workloads: unknown {sorted(unknown)}; known: numerics, full")
     cfg.out = args.out
     cfg.profile = args.profile
+    if cfg.profile is not None and py_spy() is None:
+        raise SystemExit("--profile: py-spy is not installed (it is in the lock: "
+                         "make .venv/.installed, or pip install py-spy)")
     return cfg
 
 

@@ -27,6 +27,7 @@ from .dashboards import dashboards_main, merge
 from .loadgen import generator_main
 from .memory import memory_main
 from .procs import Child
+from .profile_summary import where_the_time_went
 from .targets import bare_main, station_config, station_main
 
 # what "holds" means at one point: every reading delivered to every dashboard (99.9 %), no
@@ -163,7 +164,8 @@ def run_point(cfg: BenchConfig, *, design: str, beds: int, clients: int,
                       waves_per_client=0 if workload == "numerics" else cfg.waves_per_client)
             first += share
         target.ask("mark")
-        profiler = _profile(cfg, target, design, beds, clients, flood, seconds, workload)
+        profile = _profile_path(cfg, design, beds, clients, flood, workload)
+        profiler = _profile(target, profile, seconds)
         alarm_rate = cfg.alarm_rate(beds) if design != "bare" and links else 0.0
         started = time.time()
         generator.conn.send(("run", {"seconds": seconds, "flood": flood,
@@ -212,22 +214,35 @@ def run_point(cfg: BenchConfig, *, design: str, beds: int, clients: int,
         "rcvbuf": ports["rcvbuf"], "loop": ports["loop"],
         "generator": {k: v for k, v in {**gen, **sent}.items()},
         "dashboards": latency, "target": received,
+        "profile": str(profile) if profiler is not None else None,
     }
     return row
 
 
-def _profile(cfg: BenchConfig, target: Child, design: str, beds: int, clients: int,
-             flood: bool, seconds: float, workload: str) -> subprocess.Popen | None:
-    """py-spy, sampling the target for the run, as collapsed stacks (py-spy's "raw")."""
+def py_spy() -> str | None:
+    """py-spy's executable: beside this Python's, or on the PATH."""
     beside = Path(sys.executable).parent / "py-spy"  # installed in the same venv
-    spy = str(beside) if beside.exists() else shutil.which("py-spy")
-    if cfg.profile is None or spy is None:
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+def _profile_path(cfg: BenchConfig, design: str, beds: int, clients: int, flood: bool,
+                  workload: str) -> Path | None:
+    """Where this point's profile goes, if the run records profiles and py-spy is here."""
+    if cfg.profile is None or py_spy() is None:
         return None
-    cfg.profile.mkdir(parents=True, exist_ok=True)
     name = f"{workload}-{design}-{beds}beds-{clients}dash{'-max' if flood else ''}.txt"
+    return cfg.profile / name
+
+
+def _profile(target: Child, path: Path | None, seconds: float) -> subprocess.Popen | None:
+    """py-spy, sampling the target for the run, as collapsed stacks (py-spy's "raw")."""
+    spy = py_spy()
+    if path is None or spy is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [spy, "record", "--pid", str(target.pid), "--duration", str(max(1, int(seconds))),
-         "--rate", "200", "--nonblocking", "--format", "raw", "--output", str(cfg.profile / name)],
+         "--rate", "200", "--nonblocking", "--format", "raw", "--output", str(path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -376,9 +391,18 @@ def targets(cfg: BenchConfig, rows: list[dict], summary: dict) -> list[dict]:
     not measure it), and by how much it was missed."""
     out: list[dict] = []
 
-    def line(target: str, measured: str, met: bool | None, short_by: str | None = None) -> None:
+    def line(target: str, measured: str, met: bool | None, short_by: str | None = None,
+             row: dict | None = None) -> None:
+        """``row``: the point that decided it (its profile, if recorded, says what is left)."""
         out.append({"target": target, "measured": measured, "met": met,
-                    "short_by": None if met else short_by})
+                    "short_by": None if met else short_by,
+                    "point": None if row is None else _point(row),
+                    "profile": None if row is None else row.get("profile")})
+
+    def series(workload: str, clients: int, beds: int) -> dict | None:
+        return next((r for r in rows if r.get("workload") == workload and r.get("sweep")
+                     and r["design"] == "coalesced" and r["clients"] == clients
+                     and r["beds"] == beds), None)
 
     for clients, goal in ((1, TARGET_NUMERICS_1_DASHBOARD), (10, TARGET_NUMERICS_10_DASHBOARDS)):
         name = f"numerics, {clients} dashboard{'s' * (clients > 1)}: >= {goal:,} beds held"
@@ -388,7 +412,8 @@ def targets(cfg: BenchConfig, rows: list[dict], summary: dict) -> list[dict]:
             continue
         line(name, f"held {s['held']:,} beds" + (f", missed at {s['first_missed']:,}"
                                                  if s["first_missed"] else ", no miss"),
-             s["held"] >= goal, f"{goal - s['held']:,} beds")
+             s["held"] >= goal, f"{goal - s['held']:,} beds",
+             series("numerics", clients, s["first_missed"]) if s["first_missed"] else None)
     name = f"numerics: p50 < {TARGET_NUMERICS_P50_MS:g} ms below saturation"
     below = [r for r in rows if r.get("workload") == "numerics" and r["design"] == "coalesced"
              and r.get("sweep") and r["clients"] and holds(r)]
@@ -397,7 +422,7 @@ def targets(cfg: BenchConfig, rows: list[dict], summary: dict) -> list[dict]:
         p50 = worst["p50_ms"] or 0.0
         line(name, f"worst p50 {_ms(p50)} ms ({worst['beds']:,} beds, {worst['clients']} "
                    "dashboards)", p50 < TARGET_NUMERICS_P50_MS,
-             f"{p50 - TARGET_NUMERICS_P50_MS:.1f} ms")
+             f"{p50 - TARGET_NUMERICS_P50_MS:.1f} ms", worst)
     else:
         line(name, "no numerics point held", None)
     name = (f"full workload, {TARGET_FULL_BEDS_10_DASHBOARDS:,} beds, 10 dashboards: "
@@ -417,7 +442,7 @@ def targets(cfg: BenchConfig, rows: list[dict], summary: dict) -> list[dict]:
             misses.append(f"{r['alarms_lost']} alarms lost")
         line(name, f"p99 {_ms(r['p99_ms'])} ms, delivered {_pct(r['delivered_percent'])}, "
                    f"{r['alarms_lost']} alarms lost", holds(r),
-             ", ".join(misses) or "loss at the station (see its row)")
+             ", ".join(misses) or "loss at the station (see its row)", r)
     else:
         line(name, "not in this run's sweep (or an earlier point already missed)", None)
     name = (f"no stall over {TARGET_STALL_MS:g} ms on the station's loop at "
@@ -429,13 +454,14 @@ def targets(cfg: BenchConfig, rows: list[dict], summary: dict) -> list[dict]:
         line(name, f"loop lag max {_ms(worst['lag_max_ms'])} ms, garbage collector "
                    f"{_ms(worst.get('gc_max_ms'))} ms ({worst['clients']} dashboards)",
              worst["lag_max_ms"] <= TARGET_STALL_MS,
-             f"{worst['lag_max_ms'] - TARGET_STALL_MS:.0f} ms")
+             f"{worst['lag_max_ms'] - TARGET_STALL_MS:.0f} ms", worst)
     else:
         line(name, "not in this run's sweep", None)
     share = summary["station_to_ceiling"] or 0.0
+    flat_out = next((r for r in rows if r["flood"] and r["design"] == "coalesced"), None)
     line(f"ingest >= {100 * TARGET_INGEST_SHARE:.0f}% of the bare receiver",
          f"{100 * share:.0f}%", share >= TARGET_INGEST_SHARE,
-         f"{100 * (TARGET_INGEST_SHARE - share):.0f} points")
+         f"{100 * (TARGET_INGEST_SHARE - share):.0f} points", flat_out)
     return out
 
 
@@ -443,6 +469,11 @@ HEADER_LINE = (f"{'workload':8} {'design':10} {'beds':>5} {'dash':>4} {'offered/
                f"{'loss %':>6} {'deliv %':>7} {'alarms s/a/l':>12} {'p50 ms':>6} "
                f"{'p99 ms':>6} {'lag max':>7} {'lag p99':>7} {'gc max':>6} {'cpu %':>5} "
                f"{'rss MB':>6} {'dash cpu':>8}")
+
+
+def _point(row: dict) -> str:
+    return (f"{row.get('workload', 'full')} {row['design']}{' max' if row['flood'] else ''}, "
+            f"{row['beds']:,} beds, {row['clients']} dashboards")
 
 
 def _ms(value: float | None) -> str:
@@ -511,6 +542,13 @@ def format_summary(result: dict) -> str:
         verdict = "NOT MEASURED" if t["met"] is None else "PASS" if t["met"] \
             else f"FAIL (short by {t['short_by']})"
         lines.append(f"target {t['target']}: {t['measured']}: {verdict}")
+        if t["met"] is False:  # what is left, from the profile of the point that decided it
+            if t.get("profile") and Path(t["profile"]).exists():
+                lines.append(f"  where the station's time went ({t['point']}): "
+                             f"{where_the_time_went(Path(t['profile']))}")
+            else:
+                lines.append(f"  ({t.get('point') or 'this point'}: python -m bench --profile "
+                             "DIR records where the station's time went)")
     return "\n".join(lines)
 
 

@@ -69,8 +69,8 @@ class StationConfig:
     # (udp.receive_buffer, which Linux doubles for its bookkeeping)
     udp_receive_buffer: int | None = 4 << 20
     # freeze the ward's long-lived objects out of the garbage collector's full collections
-    # as the ward grows (server.gc_pauses): a full collection over thousands of beds held the
-    # loop for 80-140 ms. False: the collector as Python sets it up
+    # as a ward of 256 beds or more grows (server.gc_pauses): a full collection over thousands
+    # of beds held the loop for 80-140 ms. False: the collector as Python sets it up
     gc_freeze: bool = True
     # the boundary (issue 15). devices: device id -> bed, provisioned at start (a System adds
     # its ward's; Station.provision adds more); telemetry or a HELLO from any other device is

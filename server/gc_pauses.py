@@ -9,12 +9,20 @@ objects past its trigger (a quarter of the generation). Datagrams waited in the 
 dashboards waited for their updates for as long.
 
 The beds are never freed while the station runs, so walking them finds nothing. When the ward
-has grown, :class:`GcPauses` collects the young generations (a few milliseconds, so that young
-garbage is not kept) and then *freezes* what is alive (``gc.freeze()``): a full collection then
-walks only what was made since, which is each bed's latest few objects. Cyclic garbage already
-old at a freeze is kept until the station stops; the freezes happen only as the ward grows
-(at most once a second) and stop when it stops growing. The station thaws what it froze when it
-stops (``gc.unfreeze()``), so a notebook that starts and stops stations collects as before.
+has reached ``min_beds`` beds, and again each time it has grown by an eighth since,
+:class:`GcPauses` collects the young generations (a few milliseconds, so that young garbage is
+not kept) and then *freezes* what is alive (``gc.freeze()``): a full collection then walks only
+what was made since, which is each bed's newest reading. A ward smaller than ``min_beds`` (every
+lab's) is never frozen: its full collections take a few milliseconds anyway.
+
+``gc.freeze()`` is the interpreter's, not the station's: it freezes every object alive in the
+process, and cyclic garbage already old at a freeze is kept until the thaw. So the freezes
+happen only as a large ward grows (at most once a second, about thirty times from 256 to 8,000
+beds), and the station thaws when it stops (``gc.unfreeze()``) and collects in full there
+(a stop may take a full collection; a running ward may not), so that a process that starts and
+stops stations keeps nothing of the ones it stopped. Two large stations in one process share
+the one frozen generation: the first to stop thaws the other's beds, whose full collections walk
+them again until its ward next grows by an eighth.
 
 It also records every collection's pause (``gc.callbacks``), so that ``/api/stats`` can tell a
 stall the collector made from one the station's own code did.
@@ -30,8 +38,12 @@ class GcPauses:
     """One per station: the freeze policy above, and the collector's pauses since
     :meth:`reset`. ``freeze`` False only measures."""
 
-    def __init__(self, *, freeze: bool = True) -> None:
+    #: the ward's growth, as a fraction of its size at the last freeze, that freezes again
+    GROWTH = 1 / 8
+
+    def __init__(self, *, freeze: bool = True, min_beds: int = 256) -> None:
         self.freeze = freeze
+        self.min_beds = min_beds
         self.frozen_at_beds = 0  # the ward's size at the last freeze
         self.freezes = 0
         self.frozen = 0  # objects frozen at the last freeze (counting them walks the list)
@@ -52,13 +64,16 @@ class GcPauses:
             self._started = False
         if self.freezes:
             gc.unfreeze()
+            gc.collect()  # what the freezes kept of the garbage, and the ward's own, now
             self.freezes = self.frozen = 0
             self.frozen_at_beds = 0
 
     def ward_size(self, beds: int) -> None:
-        """The station's housekeeping, once a second: freeze the heap if the ward has more beds
-        than at the last freeze."""
-        if not self.freeze or beds <= self.frozen_at_beds:
+        """The station's housekeeping, once a second: freeze the heap if the ward has reached
+        ``min_beds``, and again once it has grown by :attr:`GROWTH` since the last freeze."""
+        if not self.freeze or beds < self.min_beds:
+            return
+        if self.freezes and beds < self.frozen_at_beds * (1 + self.GROWTH):
             return
         gc.collect(1)
         gc.freeze()
@@ -85,7 +100,8 @@ class GcPauses:
 
     def counters(self) -> dict:
         """For ``/api/stats``: collections and the longest pause (ms) per generation, and how
-        much of the heap is frozen."""
+        many objects this station's last freeze held (counting the frozen generation now would
+        walk it)."""
         return {"collections": list(self.collections),
                 "max_pause_ms": [round(1000 * p, 3) for p in self.max_pause],
                 "frozen_objects": self.frozen, "freezes": self.freezes}

@@ -3,6 +3,7 @@ alive is frozen out of them (server.gc_pauses), and every pause is recorded for 
 Behaviour, not speed: which objects a collection still walks, not how long it takes."""
 
 import gc
+import weakref
 
 from server import Station, StationConfig
 from server.beds import BedState
@@ -17,33 +18,60 @@ def walked(kind: type) -> int:
     return sum(isinstance(o, kind) for o in gc.get_objects())
 
 
-def test_a_grown_ward_is_frozen_out_of_collections_and_thawed_when_the_station_stops():
-    station = ward_station(VirtualClock(100.0), beds=200)
-    pauses = GcPauses()
+class Cycle:
+    """Garbage only the collector can free: an object that refers to itself."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_a_large_ward_is_frozen_out_of_collections_and_thawed_and_collected_at_stop():
+    station = ward_station(VirtualClock(100.0), beds=300)
+    pauses = GcPauses(min_beds=256)
     pauses.start()
     try:
-        assert walked(BedState) >= 200
-        pauses.ward_size(200)
+        assert len(station.beds.beds) == 300 and walked(BedState) >= 300
+        old = Cycle()
+        gc.collect()  # it is old now (the oldest generation), and then garbage, in a cycle
+        garbage = weakref.ref(old)
+        del old
+        pauses.ward_size(300)
         assert walked(BedState) == 0, "the ward's beds are still walked by every collection"
         assert pauses.freezes == 1 and pauses.frozen > 0
-        pauses.ward_size(200)
-        assert pauses.freezes == 1, "a ward that did not grow is not frozen again"
-        station.beds.get(201, 1201)  # not provisioned: no bed; the ward has not grown
-        pauses.ward_size(len(station.beds.beds))
-        assert pauses.freezes == 1
+        pauses.ward_size(300)
+        pauses.ward_size(337)
+        assert pauses.freezes == 1, "a ward that grew by less than an eighth is not frozen again"
+        pauses.ward_size(338)
+        assert pauses.freezes == 2, "grown by an eighth: frozen again"
+        gc.collect()
+        assert garbage() is not None, "frozen garbage waits for the thaw"
     finally:
         pauses.stop()
-    assert walked(BedState) >= 200, "what the station froze is collected again after it stops"
+    assert garbage() is None, "what the freeze kept of the garbage is collected at stop"
+    assert walked(BedState) >= 300, "the ward is walked again once the station stops"
     assert pauses.freezes == 0 and pauses.counters()["frozen_objects"] == 0
 
 
+def test_a_ward_smaller_than_min_beds_is_never_frozen():
+    """A lab's ward of a few dozen beds: its full collections are short, and freezing would
+    keep a notebook's own garbage until the station stops."""
+    station = ward_station(VirtualClock(100.0), beds=40)
+    pauses = GcPauses()
+    pauses.start()
+    try:
+        pauses.ward_size(len(station.beds.beds))
+        assert pauses.freezes == 0 and walked(BedState) >= 40
+    finally:
+        pauses.stop()
+
+
 def test_without_the_freeze_nothing_is_frozen_and_the_pauses_are_still_recorded():
-    station = ward_station(VirtualClock(100.0), beds=50)
+    station = ward_station(VirtualClock(100.0), beds=300)
     pauses = GcPauses(freeze=False)
     pauses.start()
     try:
         pauses.ward_size(len(station.beds.beds))
-        assert pauses.freezes == 0 and walked(BedState) >= 50
+        assert pauses.freezes == 0 and walked(BedState) >= 300
         gc.collect()
         counters = pauses.counters()
         assert counters["collections"][2] >= 1 and counters["max_pause_ms"][2] > 0.0

@@ -403,7 +403,8 @@ class Hub:
 
     def push_vitals(self, beds: Iterable[int]) -> None:
         """These beds' vitals changed: owed to each client that wants them (sent at once to
-        a client that keeps up, at its next tick to one that does not)."""
+        a client that keeps up; to one that fell behind, once its write finishes; to one over
+        budget, at the tick or when its budget has room)."""
         changed = frozenset(beds)
         self._vitals_built.clear()  # the beds' encodings changed
         for client in self.clients.values():

@@ -11,7 +11,9 @@ import threading
 from pathlib import Path
 
 from server import System
+from server.config import StationConfig
 from server.system import SystemConfig
+from vitalsim.devices import WardConfig
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -82,3 +84,11 @@ def open_page(chromium, system: BackgroundSystem):
     page.goto(system.url)
     page.wait_for_selector("#conn.conn-connected", timeout=10_000)
     return page, errors
+
+
+def arrest_ward() -> SystemConfig:
+    """One bed of the vt_to_vf scenario (vitalsim/scenarios/vt_to_vf.toml) at 30x: VT at 3
+    simulated minutes and VF at 5, that is 6 and 10 s from the start, APNOEA at about 11.6 s
+    (349 simulated s)."""
+    return SystemConfig(StationConfig(http_port=0, udp_port=0, tcp_port=0),
+                        WardConfig(beds=1, scenario="vt_to_vf", waves=False, speed=30.0))

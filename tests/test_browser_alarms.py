@@ -15,7 +15,7 @@ import pytest
 
 from server.config import StationConfig
 from server.system import SystemConfig
-from tests.browser import TILE, BackgroundSystem, open_page
+from tests.browser import TILE, BackgroundSystem, arrest_ward, open_page
 from vitalsim.alarms import Limit
 from vitalsim.devices import WardConfig
 
@@ -275,12 +275,9 @@ def test_leads_off_probe_off_and_artefact_show_as_a_monitor_shows_them(chromium)
 
 
 def test_a_tile_names_an_alarm_still_present_before_a_latched_one(chromium):
-    # vt_to_vf: VT at 3 simulated minutes, VF at 5 (vitalsim/scenarios/vt_to_vf.toml); at 30x
-    # that is 6 and 10 s from now. When VT becomes VF, the VT alarm's condition ends but, high
-    # priority, it latches until acknowledged: the tile must name what is happening now
-    config = SystemConfig(StationConfig(http_port=0, udp_port=0, tcp_port=0),
-                          WardConfig(beds=1, scenario="vt_to_vf", waves=False, speed=30.0))
-    with BackgroundSystem(config) as system:
+    # VT at 6 s, VF at 10 s (arrest_ward()). When VT becomes VF, the VT alarm's condition ends
+    # but, high priority, it latches until acknowledged: the tile must name what is happening now
+    with BackgroundSystem(arrest_ward()) as system:
         page, errors = open_page(chromium, system)
         page.wait_for_selector('#alarm-list li[data-priority="high"]:has-text(": VF")',
                                timeout=40_000)

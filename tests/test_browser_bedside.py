@@ -12,7 +12,7 @@ import pytest
 
 from server.config import StationConfig
 from server.system import SystemConfig
-from tests.browser import ARTIFACTS, TILE, BackgroundSystem, open_page
+from tests.browser import ARTIFACTS, TILE, BackgroundSystem, arrest_ward, open_page
 from tests.station_client import Udp
 from vitalsim.devices import WardConfig
 from vitalsim.protocol import NumericsMessage
@@ -197,11 +197,9 @@ def test_trends_draw_unmeasured_values_as_gaps_on_axes_of_a_minimum_span(chromiu
 
 
 def test_during_vf_the_tile_names_vf_not_the_apnoea_that_followed(chromium):
-    # vt_to_vf at 30x: VT at 6 s, VF at 10 s, APNOEA about 11.6 s from now (349 simulated s),
-    # newer than VF and as high: the tile's headline must still name the arrest
-    config = SystemConfig(StationConfig(http_port=0, udp_port=0, tcp_port=0),
-                          WardConfig(beds=1, scenario="vt_to_vf", waves=False, speed=30.0))
-    with BackgroundSystem(config) as system:
+    # VF at 10 s, then APNOEA at about 11.6 s (arrest_ward()), newer than VF and as high: the
+    # tile's headline must still name the arrest
+    with BackgroundSystem(arrest_ward()) as system:
         page, errors = open_page(chromium, system)
         page.wait_for_selector('#alarm-list li[data-priority="high"]:has-text(": APNOEA")',
                                timeout=40_000)

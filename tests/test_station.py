@@ -29,6 +29,12 @@ def ephemeral(**kw) -> StationConfig:
     return StationConfig(http_port=0, udp_port=0, tcp_port=0, **kw)
 
 
+def one_bed_in_alarm(**station) -> SystemConfig:
+    """One stable adult whose heart rate breaches its limit from the first second."""
+    return SystemConfig(ephemeral(**station), WardConfig(beds=1, scenario="stable_adult",
+                                                         waves=False, limits=TIGHT))
+
+
 def test_waveforms_go_only_to_subscribers_with_sample_indices_for_gaps():
     async def main():
         cfg = SystemConfig(ephemeral(), WardConfig(beds=2, scenario="stable_adult", waves=True))
@@ -59,8 +65,7 @@ def test_waveforms_go_only_to_subscribers_with_sample_indices_for_gaps():
 
 def test_silence_pauses_an_alarm_and_it_sounds_again_while_the_condition_lasts():
     async def main():
-        cfg = SystemConfig(ephemeral(), WardConfig(beds=1, scenario="stable_adult",
-                                                   waves=False, limits=TIGHT))
+        cfg = one_bed_in_alarm()
         async with System(cfg) as sys_:
             st = sys_.station
             await wait_until(lambda: st.board.entries("active"), what="an active alarm")
@@ -173,9 +178,7 @@ def test_a_restarted_station_shows_what_it_showed(tmp_path):
     journal = tmp_path / "j.sqlite3"
 
     async def main():
-        cfg = SystemConfig(ephemeral(journal_path=journal),
-                           WardConfig(beds=1, scenario="stable_adult", waves=False,
-                                      limits=TIGHT))
+        cfg = one_bed_in_alarm(journal_path=journal)
         async with System(cfg) as sys_:
             st = sys_.station
             await wait_until(lambda: st.board.entries("active"), what="an alarm")
@@ -198,9 +201,7 @@ def test_a_restarted_ward_ends_the_conditions_its_last_run_raised(tmp_path):
     journal = tmp_path / "j.sqlite3"
 
     async def main():
-        first = SystemConfig(ephemeral(journal_path=journal),
-                             WardConfig(beds=1, scenario="stable_adult", waves=False,
-                                        limits=TIGHT))
+        first = one_bed_in_alarm(journal_path=journal)
         async with System(first) as sys_:
             await wait_until(lambda: sys_.station.board.entries("active"), what="an alarm")
             alarm_id = sys_.station.board.entries("active")[0].alarm_id

@@ -613,6 +613,8 @@ if forged is not None:
                          timeout=3, what="the forged heart rate at the station")
     except TimeoutError:
         print("the station did not take it; rejected:", system.station.stats()["udp"]["rejected"])
+# what the station had refused when it took the forgery (read now: see below for what follows)
+rejected_when_forged = system.station.stats()["udp"]["rejected_total"]
 beds = pd.DataFrame((await get_json(system.url + "api/beds"))["beds"]).set_index("bed")
 beds["sent_ahead_s"] = (beds.sent_at - time.time()).round(1)   # send time minus now
 history = await get_json(system.url + "api/beds/2/history?channels=hr")   # for the check below
@@ -621,7 +623,9 @@ beds[["device_id", "hr", "spo2", "rr", "sent_ahead_s"]]
 # %% [markdown]
 # `/api/beds` is what the dashboard shows: open `system.url` and bed 2's tile reads 250 beats per
 # minute (its NEWS2 jumps with it), with no sign that anything is wrong. The history the trend
-# plot draws keeps it too, long after the real monitor has taken over again.
+# plot draws keeps it too, long after the real monitor has taken over again. And a second or
+# two later the real monitor's own datagram with that sequence number arrives, and the station
+# refuses *it*, as a replay: the forger took its place (`rejected` in `/api/stats` goes up by one).
 
 # %% tags=["check"]
 done = lambda: not_done_yet(forge, 2, 1002, 1, FORGED_HR, 0, 0) is not None
@@ -637,7 +641,7 @@ checks.that("bed 2's history holds the forged heart rate",
             lambda: done() and FORGED_HR in history["hr"],
             because="the station stores every numerics datagram that decodes, whoever sent it",
             got=lambda: history["hr"][-5:])
-checks.expect("datagrams the station rejected", system.station.stats()["udp"]["rejected_total"],
+checks.expect("datagrams the station had rejected when it took yours", rejected_when_forged,
               expected=0,
               because="nothing in an untagged datagram lets the station tell a forgery apart")
 checks
